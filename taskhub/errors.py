@@ -1,0 +1,138 @@
+"""The project's one exception tree.
+
+::
+
+    TaskHubError
+    ├── ConfigurationError            bad host.json / environment / connection settings (also a ValueError)
+    ├── FormatError                   a queue message or table row that does not follow the storage format
+    ├── StorageError                  any Azure Storage failure, classified by ``kind``
+    ├── OrchestrationNotFoundError    no instance with that id
+    ├── OrchestrationAlreadyExistsError  an active instance already has that id
+    ├── TaskFailedError               an activity or sub-orchestration failed (``.details``)
+    └── NonDeterminismError           replay diverged from the recorded history
+
+User-facing code catches ``TaskHubError`` for anything the hub raises. Argument errors that are plain
+programming mistakes (an invalid instance id, a value that is not JSON) raise ``ValueError`` /
+``TypeError`` as Python users expect.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from taskhub.history import FailureDetails
+
+__all__ = [
+    "TaskHubError",
+    "ConfigurationError",
+    "FormatError",
+    "StorageError",
+    "StorageErrorKind",
+    "OrchestrationNotFoundError",
+    "OrchestrationAlreadyExistsError",
+    "TaskFailedError",
+    "NonDeterminismError",
+]
+
+
+class TaskHubError(Exception):
+    """Root of every error the task hub raises on purpose."""
+
+
+class ConfigurationError(TaskHubError, ValueError):
+    """Invalid settings. The message names the key, the value and the rule, on one line."""
+
+    def __init__(self, key: str, value: Any, rule: str) -> None:
+        self.key = key
+        self.value = value
+        self.rule = rule
+        shown = "<hidden>" if _looks_secret(key) else repr(value)
+        super().__init__(f"{key}: {shown} is invalid: {rule}")
+
+
+def _looks_secret(key: str) -> bool:
+    k = key.lower()
+    return any(word in k for word in ("secret", "key", "connection", "password", "sas", "token"))
+
+
+class FormatError(TaskHubError, ValueError):
+    """Data read from storage that does not follow the DurableTask.AzureStorage format."""
+
+
+class StorageErrorKind(str, enum.Enum):
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    PRECONDITION_FAILED = "precondition_failed"
+    LEASE_LOST = "lease_lost"
+    OTHER = "other"
+
+
+class StorageError(TaskHubError):
+    """An Azure Storage call failed. ``kind`` says how; ``status`` and ``code`` are the service's words."""
+
+    def __init__(
+        self,
+        kind: StorageErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.status = status
+        self.code = code
+        self.operation = operation
+        where = f"{operation}: " if operation else ""
+        extra = f" (HTTP {status} {code or ''})".rstrip() + ("" if status else "")
+        super().__init__(f"{where}{message}{extra if status else ''}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.kind is StorageErrorKind.NOT_FOUND
+
+    @property
+    def conflict(self) -> bool:
+        return self.kind is StorageErrorKind.CONFLICT
+
+    @property
+    def precondition_failed(self) -> bool:
+        return self.kind is StorageErrorKind.PRECONDITION_FAILED
+
+    @property
+    def lease_lost(self) -> bool:
+        return self.kind is StorageErrorKind.LEASE_LOST
+
+
+class OrchestrationNotFoundError(TaskHubError, LookupError):
+    """No orchestration instance with the given id exists in this task hub."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"no orchestration instance with id {instance_id!r} in this task hub")
+
+
+class OrchestrationAlreadyExistsError(TaskHubError):
+    """An instance with this id is still Pending, Running or Suspended."""
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        super().__init__(
+            f"orchestration instance {instance_id!r} already exists and is {status}; "
+            "only a finished instance (Completed, Failed, Terminated, Canceled) can be replaced"
+        )
+
+
+class TaskFailedError(TaskHubError):
+    """An activity or sub-orchestration failed; ``details`` carries its ``FailureDetails``."""
+
+    def __init__(self, message: str, details: "FailureDetails") -> None:
+        self.details = details
+        super().__init__(message)
+
+
+class NonDeterminismError(TaskHubError):
+    """The orchestrator did something different from what its history records."""
