@@ -86,8 +86,8 @@ class StorageError(TaskHubError):
         self.code = code
         self.operation = operation
         where = f"{operation}: " if operation else ""
-        extra = f" (HTTP {status} {code or ''})".rstrip() + ("" if status else "")
-        super().__init__(f"{where}{message}{extra if status else ''}")
+        suffix = f" (HTTP {status}{' ' + code if code else ''})" if status else ""
+        super().__init__(f"{where}{message}{suffix}")
 
     @property
     def not_found(self) -> bool:
