@@ -1,0 +1,176 @@
+"""Create and delete every storage resource of a task hub (storage-format.md 1.1).
+
+``TaskHub(settings).create_if_not_exists()`` makes, in the DTFx order:
+
+1. the app-lease container ``{h}-applease`` with blob ``{h}-appleaseinfo`` = ``{}``;
+2. the lease store: container ``{h}-leases`` with ``taskhub.json`` (blob partition manager, the default),
+   or the table ``{H}Partitions`` (``useTablePartitionManagement``);
+3. in parallel: the History and Instances tables, the work-item queue, every control queue, and for
+   each control queue its ``intent/`` and ``ownership/`` lease blobs (or its Partitions row).
+
+``{h}-largemessages`` is created lazily, on first use. Every step is idempotent and tolerates another
+process creating the same resource at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+
+from taskhub.errors import StorageError
+from taskhub.history import utcnow
+from taskhub.leases import LeaseBlob, TaskHubInfo
+from taskhub.names import HubNames
+from taskhub.settings import Settings
+from taskhub.storage import Storage
+
+__all__ = ["TaskHub", "HubResources"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HubResources:
+    """What exists of a hub: queue, table and container names, and the blobs of its lease containers."""
+
+    queues: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    blobs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.queues or self.tables or self.containers)
+
+
+class TaskHub:
+    """The storage resources of one task hub. Use ``async with TaskHub(settings) as hub``."""
+
+    def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
+        self.settings = settings
+        self.names = HubNames(
+            settings.hub_name,
+            settings.storage.partition_count,
+            settings.storage.tracking_store_name_prefix if settings.tracking_connection else None,
+        )
+        self._own_storage = storage is None
+        self.storage = storage or Storage(settings)
+        self._created = False
+
+    async def __aenter__(self) -> TaskHub:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_storage:
+            await self.storage.close()
+
+    # -- create ---------------------------------------------------------------------------------------
+
+    async def create_if_not_exists(self) -> None:
+        """Create every resource that is missing; cheap once done in this process."""
+        if self._created:
+            return
+        n = self.names
+        s = self.storage
+        await s.create_container(n.app_lease_container)
+        await self._create_blob(n.app_lease_container, n.app_lease_info_blob, "{}")
+        table_mode = self.settings.storage.use_table_partition_management
+        if table_mode:
+            await s.create_table(n.partitions_table)
+        else:
+            await s.create_container(n.lease_container)
+            await self._write_task_hub_info()
+        tasks = [
+            s.create_table(n.history_table),
+            s.create_table(n.instances_table),
+            s.create_queue(n.work_item_queue),
+        ]
+        for queue in n.control_queues:
+            tasks.append(self._create_control_queue(queue, table_mode))
+        await asyncio.gather(*tasks)
+        self._created = True
+        log.info("hub.created hub=%s partitions=%d", n.hub, n.partition_count)
+
+    async def _create_control_queue(self, queue: str, table_mode: bool) -> None:
+        await self.storage.create_queue(queue)
+        if table_mode:
+            try:
+                await self.storage.insert_entity(
+                    self.names.partitions_table, {"PartitionKey": "", "RowKey": queue, "IsDraining": False}
+                )
+            except StorageError as err:
+                if not err.conflict:
+                    raise
+            return
+        content = LeaseBlob(partition_id=queue).to_json()
+        for blob in (HubNames.intent_lease_blob(queue), HubNames.ownership_lease_blob(queue)):
+            await self._create_blob(self.names.lease_container, blob, content)
+
+    async def _create_blob(self, container: str, name: str, content: str) -> bool:
+        """Upload only if absent (If-None-Match: *); False when it already existed."""
+        try:
+            await self.storage.upload_blob(container, name, content.encode("utf-8"), if_none_match=True)
+            return True
+        except StorageError as err:
+            if err.conflict or err.precondition_failed or err.lease_lost:
+                return False
+            raise
+
+    async def _write_task_hub_info(self) -> None:
+        n = self.names
+        info = TaskHubInfo(n.hub, utcnow(), n.partition_count)
+        if await self._create_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json()):
+            return
+        existing = TaskHubInfo.from_json(await self.storage.download_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB))
+        if existing.task_hub_name.lower() != n.hub.lower() or existing.partition_count != n.partition_count:
+            log.warning(
+                "hub.info_stale hub=%s found=%s/%d expected=%s/%d; overwriting taskhub.json",
+                n.hub,
+                existing.task_hub_name,
+                existing.partition_count,
+                n.hub,
+                n.partition_count,
+            )
+            await self.storage.upload_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json().encode())
+
+    # -- inspect / delete -----------------------------------------------------------------------------
+
+    def _is_hub_queue(self, name: str) -> bool:
+        low = re.escape(self.names.lower)
+        return re.fullmatch(rf"{low}-(control-\d{{2,}}|workitems|poison)", name) is not None
+
+    async def resources(self) -> HubResources:
+        """List what exists of this hub (and only of this hub)."""
+        n = self.names
+        s = self.storage
+        queues = [q for q in await s.list_queues(n.lower + "-") if self._is_hub_queue(q)]
+        wanted_tables = {t.lower() for t in (n.history_table, n.instances_table, n.partitions_table)}
+        tables = [t for t in await s.list_tables("") if t.lower() in wanted_tables]
+        wanted_containers = {n.lease_container, n.app_lease_container, n.large_message_container}
+        containers = [c for c in await s.list_containers(n.lower + "-") if c in wanted_containers]
+        blobs = {c: sorted(await s.list_blobs(c)) for c in containers if c != n.large_message_container}
+        return HubResources(sorted(queues), sorted(tables), sorted(containers), blobs)
+
+    async def delete(self) -> HubResources:
+        """Delete every resource of this hub and nothing else; returns what was deleted."""
+        found = await self.resources()
+        s = self.storage
+        await asyncio.gather(
+            *(s.delete_queue(q) for q in found.queues),
+            *(s.delete_table(t) for t in found.tables),
+            *(s.delete_container(c) for c in found.containers),
+        )
+        self._created = False
+        log.info(
+            "hub.deleted hub=%s queues=%d tables=%d containers=%d",
+            self.names.hub,
+            len(found.queues),
+            len(found.tables),
+            len(found.containers),
+        )
+        return found
