@@ -23,8 +23,11 @@ from taskhub.errors import StorageError
 from taskhub.history import utcnow
 from taskhub.leases import LeaseBlob, TaskHubInfo
 from taskhub.names import HubNames
+from taskhub.payloads import Payloads
+from taskhub.queues import HubQueues
 from taskhub.settings import Settings
 from taskhub.storage import Storage
+from taskhub.tracking import Tracking
 
 __all__ = ["TaskHub", "HubResources"]
 
@@ -46,7 +49,11 @@ class HubResources:
 
 
 class TaskHub:
-    """The storage resources of one task hub. Use ``async with TaskHub(settings) as hub``."""
+    """The storage resources of one task hub. Use ``async with TaskHub(settings) as hub``.
+
+    It also bundles the hub's data access for the client and the worker: ``storage`` (the seam),
+    ``names``, ``payloads`` (large blobs), ``tracking`` (History/Instances) and ``queues``.
+    """
 
     def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
         self.settings = settings
@@ -57,6 +64,13 @@ class TaskHub:
         )
         self._own_storage = storage is None
         self.storage = storage or Storage(settings)
+        self.payloads = Payloads(
+            self.storage,
+            self.names,
+            base64_messages=settings.storage.queue_client_message_encoding.upper() == "BASE64",
+        )
+        self.tracking = Tracking(self.storage, self.names, self.payloads)
+        self.queues = HubQueues(self.storage, self.names, self.payloads)
         self._created = False
 
     async def __aenter__(self) -> TaskHub:

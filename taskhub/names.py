@@ -30,6 +30,7 @@ __all__ = [
     "parse_row_key",
     "SENTINEL_ROW_KEY",
     "app_lease_id",
+    "validate_instance_id",
 ]
 
 SENTINEL_ROW_KEY = "sentinel"
@@ -206,3 +207,21 @@ def parse_row_key(key: str) -> int:
     if len(key) != 16:
         raise ValueError(f"history row key {key!r} is not 16 hex digits")
     return int(key, 16)
+
+
+def validate_instance_id(instance_id: object) -> str:
+    """Check a user-chosen instance id: 1-256 characters, not starting with ``@`` (entities), none of
+    ``/ \\ # ?`` and no control characters. Raises ValueError saying what is wrong."""
+    if not isinstance(instance_id, str):
+        raise ValueError(f"instance id must be a string, not {type(instance_id).__name__}")
+    if not 1 <= len(instance_id) <= 256:
+        raise ValueError(f"instance id must be 1-256 characters, got {len(instance_id)}")
+    if instance_id.startswith("@"):
+        raise ValueError(f"instance id {instance_id!r} must not start with '@' (reserved for entities)")
+    bad = sorted({c for c in instance_id if c in "/\\#?" or _is_control(c)})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(
+            f"instance id {instance_id[:60]!r} contains {shown}; ids may not contain / \\ # ? or control characters"
+        )
+    return instance_id

@@ -205,11 +205,18 @@ class Storage:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def _make_client(self, cls: Any, conn: ConnectionInfo, service: str) -> Any:
+        # The SDK defaults wait 15 s+ between retries (storage) or retry 10 times (tables); the runtime
+        # has its own backoff loops, so a failing call should surface within a few seconds.
+        retry: dict[str, Any] = (
+            {"retry_total": 3, "retry_backoff_factor": 0.4, "retry_backoff_max": 4}
+            if service == "table"
+            else {"retry_total": 3, "initial_backoff": 0.5, "increment_base": 2, "random_jitter_range": 1}
+        )
         if conn.connection_string:
-            return cls.from_connection_string(conn.connection_string)
+            return cls.from_connection_string(conn.connection_string, **retry)
         endpoint = conn.endpoints()[service]
         credential = self._credential(conn)
-        return cls(endpoint, credential=credential)
+        return cls(endpoint, credential=credential, **retry)
 
     def _credential(self, conn: ConnectionInfo) -> Any:
         from azure.identity.aio import (
@@ -512,9 +519,8 @@ class Storage:
     ) -> str:
         """Write a block blob (overwrite, or only-if-absent with ``if_none_match``); returns its ETag."""
         blob = self._blobs.get_blob_client(container, name)
+        # overwrite=False makes the SDK send If-None-Match: *
         kwargs: dict[str, Any] = {"overwrite": not if_none_match}
-        if if_none_match:
-            kwargs.update(etag="*", match_condition=MatchConditions.IfMissing)
         if lease_id:
             kwargs["lease"] = lease_id
         result = await blob.upload_blob(data, **kwargs)

@@ -1,0 +1,146 @@
+"""``App``: the registry of a program's orchestrators and activities.
+
+::
+
+    app = App()
+
+    @app.orchestrator                 # registered as "approval_workflow"
+    def approval_workflow(ctx, proposal): ...
+
+    @app.activity(name="process")     # every decorator also takes name=
+    async def process_approval(ctx, approved): ...
+
+Decorators return the function unchanged, so code calls functions by the object itself
+(``ctx.call_activity(process_approval, ...)``) or by registered name. An orchestrator is a generator
+function ``(ctx, input)`` or a plain function whose return value is the output; ``async def``
+orchestrators are rejected (orchestrators wait by yielding tasks). An activity is ``(ctx, input)``,
+sync or ``async def``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
+
+__all__ = ["App", "Orchestrator", "Activity"]
+
+Orchestrator = Callable[..., Any]
+"""``(ctx: OrchestrationContext, input) -> generator | output``."""
+Activity = Callable[..., Any]
+"""``(ctx: ActivityContext, input) -> output`` (or an awaitable of it)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+Kind = Literal["orchestrator", "activity"]
+
+
+class App:
+    """Orchestrators and activities by registered name; names are case-sensitive and unique per kind."""
+
+    def __init__(self) -> None:
+        self._functions: dict[Kind, dict[str, Callable[..., Any]]] = {"orchestrator": {}, "activity": {}}
+        self._names: dict[Kind, dict[Callable[..., Any], str]] = {"orchestrator": {}, "activity": {}}
+
+    # --- registration -------------------------------------------------------------------------
+
+    @overload
+    def orchestrator(self, fn: F, /) -> F: ...
+    @overload
+    def orchestrator(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def orchestrator(self, fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Register an orchestrator: ``@app.orchestrator`` or ``@app.orchestrator(name="x")``."""
+        return self._decorate("orchestrator", fn, name)
+
+    @overload
+    def activity(self, fn: F, /) -> F: ...
+    @overload
+    def activity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def activity(self, fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Register an activity: ``@app.activity`` or ``@app.activity(name="x")``."""
+        return self._decorate("activity", fn, name)
+
+    def _decorate(self, kind: Kind, fn: F | None, name: str | None) -> F | Callable[[F], F]:
+        if fn is None:
+
+            def register(f: F) -> F:
+                self._register(kind, f, name)
+                return f
+
+            return register
+        self._register(kind, fn, name)
+        return fn
+
+    def _register(self, kind: Kind, fn: Callable[..., Any], name: str | None) -> None:
+        if not callable(fn):
+            raise TypeError(f"@app.{kind} needs a function, got {type(fn).__name__}: {fn!r:.80}")
+        registered_name = getattr(fn, "__name__", None) if name is None else name
+        if not isinstance(registered_name, str) or not registered_name:
+            raise ValueError(
+                f"{kind} name must be a non-empty string, got {registered_name!r} "
+                f"(pass name= for callables without __name__)"
+            )
+        if kind == "orchestrator" and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
+            raise TypeError(
+                f"orchestrator {registered_name!r} is an async function; orchestrators must be generator "
+                "functions that yield tasks (`result = yield ctx.call_activity(...)`), or plain functions"
+            )
+        if registered_name in self._functions[kind]:
+            raise ValueError(f"an {kind} named {registered_name!r} is already registered")
+        if fn in self._names[kind]:
+            raise ValueError(
+                f"{_describe(fn)} is already registered as {kind} {self._names[kind][fn]!r}; "
+                "register each function once"
+            )
+        self._functions[kind][registered_name] = fn
+        self._names[kind][fn] = registered_name
+
+    # --- lookup -------------------------------------------------------------------------------
+
+    @property
+    def orchestrator_names(self) -> list[str]:
+        """Registered orchestrator names, sorted."""
+        return sorted(self._functions["orchestrator"])
+
+    @property
+    def activity_names(self) -> list[str]:
+        """Registered activity names, sorted."""
+        return sorted(self._functions["activity"])
+
+    def get_orchestrator(self, name: str) -> Orchestrator | None:
+        """The orchestrator registered as ``name``, or ``None``."""
+        return self._functions["orchestrator"].get(name)
+
+    def get_activity(self, name: str) -> Activity | None:
+        """The activity registered as ``name``, or ``None``."""
+        return self._functions["activity"].get(name)
+
+    def orchestrator_name(self, fn_or_name: str | Callable[..., Any]) -> str:
+        """The registered name for a function or name (names pass through: they may live elsewhere)."""
+        return self._resolve("orchestrator", fn_or_name)
+
+    def activity_name(self, fn_or_name: str | Callable[..., Any]) -> str:
+        """The registered name for a function or name (names pass through: they may live elsewhere)."""
+        return self._resolve("activity", fn_or_name)
+
+    def _resolve(self, kind: Kind, fn_or_name: str | Callable[..., Any]) -> str:
+        if isinstance(fn_or_name, str):
+            if not fn_or_name:
+                raise ValueError(f"{kind} name must be a non-empty string")
+            return fn_or_name
+        if not callable(fn_or_name):
+            raise TypeError(f"expected an {kind} function or name, got {type(fn_or_name).__name__}")
+        try:
+            return self._names[kind][fn_or_name]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"{_describe(fn_or_name)} is not registered as an {kind} of this App; "
+                f"decorate it with @app.{kind} or pass the registered name as a string"
+            ) from None
+
+
+def _describe(fn: Callable[..., Any]) -> str:
+    qualname = getattr(fn, "__qualname__", None) or repr(fn)
+    module = getattr(fn, "__module__", None)
+    return f"function {module}.{qualname}" if module else f"function {qualname}"

@@ -1,0 +1,68 @@
+"""Fixtures for the Azurite tier (style.md "Tests").
+
+- ``azurite_connection_string`` (session): ``TASKHUB_TEST_CONNECTION_STRING`` when set; otherwise an
+  in-memory Azurite on free ports, started from the project's azurite/ folder in a session temp run
+  dir (never the demo's azurite/.run) and stopped at session end.
+- ``hub_name`` (function): a fresh task hub name per test.
+- ``settings`` (function): ``taskhub.Settings`` for that hub on that storage.
+
+Tests that use ``azurite_connection_string`` (directly or through ``settings``) are marked ``azurite``,
+so ``-m "not azurite"`` runs the pure tier alone.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.helpers import load_azurite_ctl
+
+if TYPE_CHECKING:
+    from taskhub.settings import Settings
+
+CONNECTION_ENV = "TASKHUB_TEST_CONNECTION_STRING"
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get(CONNECTION_ENV)
+    if external:
+        yield external
+        return
+    ctl = load_azurite_ctl()
+    ctl.install()  # a fresh checkout gets Azurite rather than skipped tests
+    run_dir = tmp_path_factory.mktemp("azurite-run")
+    info = ctl.start(run_dir, in_memory=True, ports=(0, 0, 0))
+    try:
+        yield info.connection_string
+    finally:
+        ctl.stop(run_dir)
+
+
+@pytest.fixture
+def hub_name() -> str:
+    """Unique per test: letters and digits, starts with a letter, 13 characters."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def settings(hub_name: str, azurite_connection_string: str) -> Settings:
+    import taskhub  # imported here so the pure tier does not depend on it
+
+    return taskhub.Settings.load(
+        None,
+        env={
+            "AzureWebJobsStorage": azurite_connection_string,
+            "AzureFunctionsJobHost__extensions__durableTask__hubName": hub_name,
+        },
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "azurite_connection_string" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.azurite)
