@@ -127,5 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m taskhub.cli`: use the registry of the real module
+    from taskhub.cli import main as _main
+
+    sys.exit(_main())

@@ -71,9 +71,10 @@ class Payloads:
 
     # -- queue messages ----------------------------------------------------------------------------
 
-    async def encode_message(self, md: MessageData) -> str:
-        """The queue body for ``md``: its JSON, or a wrapper pointing at a gzip blob when over 45 KiB."""
+    async def encode_message(self, md: MessageData) -> tuple[str, str | None]:
+        """The queue body for ``md`` and the blob it was offloaded to (None when it fits in 45 KiB)."""
         text = encode_message(md)
+        blob: str | None = None
         if len(text.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
             tm = md.task_message
             if tm is None or tm.orchestration_instance is None or not tm.orchestration_instance.instance_id:
@@ -86,7 +87,7 @@ class Payloads:
             text = encode_message(large_message_wrapper(blob))
         if self.base64_messages:
             text = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        return text
+        return text, blob
 
     async def decode_message(self, body: str | bytes) -> MessageData:
         """The MessageData of a queue body (raw or Base64), fetching the blob a wrapper points to."""

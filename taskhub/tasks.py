@@ -262,7 +262,9 @@ class RetryPolicy:
             return None
         if self.retry_timeout is not None and elapsed >= self.retry_timeout:
             return None
-        seconds = self.first_retry_interval.total_seconds() * float(self.backoff_coefficient) ** (attempts - 1)
+        seconds = self.first_retry_interval.total_seconds() * float(self.backoff_coefficient) ** (
+            attempts - 1
+        )
         cap = self.max_retry_interval if self.max_retry_interval is not None else _LONGEST_DELAY
         if seconds >= cap.total_seconds():
             return cap

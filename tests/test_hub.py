@@ -167,7 +167,7 @@ def _cli(args, env_extra, cwd):
         **env_extra,
     }
     return subprocess.run(
-        [sys.executable, "-m", "taskhub.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "taskhub", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
     )
 
 

@@ -1,0 +1,7 @@
+"""``python -m taskhub`` = the ``taskhub`` command."""
+
+import sys
+
+from taskhub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,344 @@
+"""``TaskHubClient``: start, query and steer orchestrations (api.md section 2, runtime.md 7.9).
+
+Every operation is a queue message and/or an Instances-table read, exactly as DTFx's client does:
+start = ExecutionStarted on the instance's control queue, then the Instances row (Pending); raise
+event, terminate, suspend and resume = one message each (the worker changes the status when it
+processes it); status and queries read the Instances table; purge deletes history rows, large-message
+blobs and the Instances row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationNotFoundError, StorageError
+from taskhub.history import (
+    EventRaisedEvent,
+    ExecutionCompletedEvent,
+    ExecutionResumedEvent,
+    ExecutionStartedEvent,
+    ExecutionSuspendedEvent,
+    ExecutionTerminatedEvent,
+    HistoryEvent,
+    OrchestrationInstance,
+    OrchestrationStatus,
+    utcnow,
+)
+from taskhub.hub import TaskHub
+from taskhub.names import validate_instance_id
+from taskhub.rows import InstanceRow
+from taskhub.settings import Settings
+from taskhub.status import OrchestrationState, Page, PurgeResult
+from taskhub.values import to_json
+
+__all__ = ["TaskHubClient"]
+
+ACTIVE_STATUSES = (OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED)
+PURGEABLE_STATUSES = (
+    OrchestrationStatus.COMPLETED,
+    OrchestrationStatus.FAILED,
+    OrchestrationStatus.TERMINATED,
+    OrchestrationStatus.CANCELED,
+)
+
+
+def function_name(name_or_fn: str | Callable[..., Any]) -> str:
+    """The registered name of an orchestrator given by name or by function object."""
+    if isinstance(name_or_fn, str):
+        if not name_or_fn:
+            raise ValueError("orchestrator name must not be empty")
+        return name_or_fn
+    if callable(name_or_fn):
+        return str(getattr(name_or_fn, "__taskhub_name__", None) or name_or_fn.__name__)
+    raise TypeError(f"expected an orchestrator name or function, got {type(name_or_fn).__name__}")
+
+
+class TaskHubClient:
+    """Async client of one task hub. ``async with TaskHubClient() as client: ...``"""
+
+    def __init__(self, settings: Settings | None = None, *, hub: TaskHub | None = None) -> None:
+        self.settings = settings or (hub.settings if hub else Settings.load())
+        self._own_hub = hub is None
+        self.hub = hub or TaskHub(self.settings)
+        self._ready = False
+
+    async def __aenter__(self) -> TaskHubClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_hub:
+            await self.hub.close()
+
+    async def _ensure_hub(self) -> None:
+        if not self._ready:
+            await self.hub.create_if_not_exists()
+            self._ready = True
+
+    # -- start --------------------------------------------------------------------------------------
+
+    async def schedule_new_orchestration(
+        self,
+        name_or_fn: str | Callable[..., Any],
+        *,
+        input: Any = None,
+        instance_id: str | None = None,
+        start_at: datetime | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Start an orchestration; returns its instance id (default ``uuid4().hex``).
+
+        Raises ValueError for an invalid id, TypeError for a non-JSON input, and
+        OrchestrationAlreadyExistsError when the id is Pending, Running or Suspended.
+        """
+        name = function_name(name_or_fn)
+        instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
+        serialized = to_json(input, what=f"input of orchestration {name!r}")
+        if start_at is not None and start_at.tzinfo is None:
+            raise ValueError("start_at must be timezone-aware (for example datetime.now(timezone.utc))")
+        await self._ensure_hub()
+        existing = await self.hub.tracking.get_instance(instance_id)
+        if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
+            raise OrchestrationAlreadyExistsError(instance_id, existing.runtime_status.value)
+        generation = (existing.generation or 0) + 1 if existing is not None else 0
+        execution_id = uuid.uuid4().hex
+        now = utcnow()
+        instance = OrchestrationInstance(instance_id, execution_id)
+        event = ExecutionStartedEvent(
+            orchestration_instance=instance,
+            name=name,
+            version="",
+            input=serialized,
+            tags=tags,
+            scheduled_start_time=start_at,
+            generation=generation,
+            timestamp=now,
+        )
+        md = self.hub.queues.envelope(event, instance)
+        sent = await self.hub.queues.send_to_instance(md, visible_at=start_at)
+        row_input: str | None = serialized
+        if sent.blob_name:  # offloaded: the Instances Input is the message blob's URL (3.6 step 4)
+            row_input = self.hub.payloads.message_blob_url(sent.blob_name)
+        row = InstanceRow(
+            instance_id=instance_id,
+            execution_id=execution_id,
+            name=name,
+            version="",
+            input=row_input,
+            created_time=now,
+            last_updated_time=now,
+            runtime_status=OrchestrationStatus.PENDING,
+            scheduled_start_time=start_at,
+            generation=generation,
+            tags=tags,
+            task_hub_name=self.settings.hub_name,
+        )
+        try:
+            if existing is None:
+                await self.hub.tracking.insert_instance(row)
+            else:
+                await self.hub.tracking.replace_instance(row, etag=existing.etag or "*")
+        except StorageError as err:  # DTFx swallows 409/412 here: the worker's checkpoint wins
+            if not (err.conflict or err.precondition_failed):
+                raise
+        return instance_id
+
+    # -- read ---------------------------------------------------------------------------------------
+
+    async def get_orchestration_state(
+        self, instance_id: str, *, fetch_payloads: bool = True
+    ) -> OrchestrationState | None:
+        """The instance's status row, or None if there is no such instance."""
+        try:
+            row = await self.hub.tracking.get_instance(instance_id)
+        except StorageError as err:
+            if err.not_found:  # the hub's tables do not exist yet
+                return None
+            raise
+        if row is None:
+            return None
+        state = OrchestrationState.from_row(row)
+        if fetch_payloads:
+            p = self.hub.payloads
+            state.serialized_input = await p.resolve_instance_value(state.serialized_input)
+            state.serialized_output = await p.resolve_instance_value(state.serialized_output)
+            if state.runtime_status is OrchestrationStatus.FAILED:
+                state.failure_details = await self._failure_details(instance_id)
+        else:
+            state.serialized_input = state.serialized_output = None
+        return state
+
+    async def _failure_details(self, instance_id: str) -> Any:
+        history = await self.hub.tracking.load_history(instance_id)
+        for event in reversed(history.events):
+            if isinstance(event, ExecutionCompletedEvent):
+                return event.failure_details
+        return None
+
+    async def _wait(
+        self, instance_id: str, done: Callable[[OrchestrationState], bool], timeout: float, what: str
+    ) -> OrchestrationState:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.05
+        while True:
+            state = await self.get_orchestration_state(instance_id)
+            if state is not None and done(state):
+                return state
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                status = state.runtime_status.value if state else "not found"
+                raise TimeoutError(f"orchestration {instance_id!r} did not {what} within {timeout} s (status: {status})")
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 1.0)
+
+    async def wait_for_orchestration_start(self, instance_id: str, *, timeout: float = 60) -> OrchestrationState:
+        """Wait until the instance is no longer Pending; TimeoutError after ``timeout`` seconds."""
+        return await self._wait(instance_id, lambda s: s.runtime_status is not OrchestrationStatus.PENDING, timeout, "start")
+
+    async def wait_for_orchestration_completion(self, instance_id: str, *, timeout: float = 60) -> OrchestrationState:
+        """Wait until the instance is Completed, Failed, Terminated or Canceled; TimeoutError otherwise."""
+        return await self._wait(
+            instance_id,
+            lambda s: s.runtime_status.is_terminal and s.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW,
+            timeout,
+            "complete",
+        )
+
+    async def query_orchestrations(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        statuses: Sequence[OrchestrationStatus | str] | None = None,
+        instance_id_prefix: str | None = None,
+        page_size: int = 100,
+        continuation_token: str | None = None,
+    ) -> Page[OrchestrationState]:
+        """One page of instances matching all the given filters."""
+        if not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be 1-1000, got {page_size}")
+        parsed = [_status(s) for s in statuses] if statuses else None
+        try:
+            rows, token = await self.hub.tracking.query_instances(
+                created_from=created_from,
+                created_to=created_to,
+                statuses=parsed,
+                instance_id_prefix=instance_id_prefix,
+                page_size=page_size,
+                continuation_token=continuation_token,
+            )
+        except StorageError as err:
+            if err.not_found:
+                return Page()
+            raise
+        return Page([OrchestrationState.from_row(r) for r in rows], token)
+
+    async def get_orchestration_history(self, instance_id: str) -> list[HistoryEvent]:
+        """The current execution's history events, oldest first."""
+        await self._require(instance_id)
+        return (await self.hub.tracking.load_history(instance_id)).events
+
+    # -- steer --------------------------------------------------------------------------------------
+
+    async def _require(self, instance_id: str) -> InstanceRow:
+        try:
+            row = await self.hub.tracking.get_instance(instance_id)
+        except StorageError as err:
+            if err.not_found:
+                raise OrchestrationNotFoundError(instance_id) from None
+            raise
+        if row is None:
+            raise OrchestrationNotFoundError(instance_id)
+        return row
+
+    async def _send(self, instance_id: str, event: HistoryEvent) -> None:
+        await self._require(instance_id)
+        target = OrchestrationInstance(instance_id, None)
+        await self.hub.queues.send_to_instance(self.hub.queues.envelope(event, target))
+
+    async def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
+        """Send an external event; OrchestrationNotFoundError if there is no such instance."""
+        if not isinstance(event_name, str) or not event_name:
+            raise ValueError("event_name must be a non-empty string")
+        payload = to_json(data, what=f"data of event {event_name!r}")
+        await self._send(instance_id, EventRaisedEvent(name=event_name, input=payload))
+
+    async def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> None:
+        """Ask the instance to stop; its status becomes Terminated with ``output`` as the reason."""
+        reason = to_json(output, what="termination output")
+        await self._send(instance_id, ExecutionTerminatedEvent(input=reason))
+
+    async def suspend_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Suspend: the instance stops processing events until it is resumed."""
+        await self._send(instance_id, ExecutionSuspendedEvent(reason=reason))
+
+    async def resume_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Resume a suspended instance; the events it buffered are processed."""
+        await self._send(instance_id, ExecutionResumedEvent(reason=reason))
+
+    # -- purge --------------------------------------------------------------------------------------
+
+    async def purge_orchestration(self, instance_id: str) -> PurgeResult:
+        """Delete the instance's history rows, large-message blobs and Instances row."""
+        try:
+            row = await self.hub.tracking.get_instance(instance_id)
+        except StorageError as err:
+            if err.not_found:
+                return PurgeResult(0)
+            raise
+        if row is None:
+            return PurgeResult(0)
+        await self._purge_one(instance_id)
+        return PurgeResult(1)
+
+    async def _purge_one(self, instance_id: str) -> None:
+        t = self.hub.tracking
+        await t.delete_history(instance_id)
+        await self.hub.payloads.delete_instance_blobs(instance_id)
+        await t.delete_instance(instance_id)
+
+    async def purge_orchestrations_by(
+        self,
+        *,
+        created_from: datetime,
+        created_to: datetime | None = None,
+        statuses: Sequence[OrchestrationStatus | str] | None = None,
+    ) -> PurgeResult:
+        """Purge finished instances created in the range (only Completed, Failed, Terminated, Canceled)."""
+        wanted = [_status(s) for s in statuses] if statuses else list(PURGEABLE_STATUSES)
+        wanted = [s for s in wanted if s in PURGEABLE_STATUSES]
+        if not wanted:
+            return PurgeResult(0)
+        count, token = 0, None
+        sem = asyncio.Semaphore(8)
+
+        async def one(iid: str) -> None:
+            async with sem:
+                await self._purge_one(iid)
+
+        while True:
+            page = await self.query_orchestrations(
+                created_from=created_from, created_to=created_to, statuses=wanted, page_size=100, continuation_token=token
+            )
+            await asyncio.gather(*(one(s.instance_id) for s in page.items))
+            count += len(page.items)
+            token = page.continuation_token
+            if not token:
+                return PurgeResult(count)
+
+
+def _status(value: OrchestrationStatus | str) -> OrchestrationStatus:
+    if isinstance(value, OrchestrationStatus):
+        return value
+    for s in OrchestrationStatus:
+        if value.lower() in (s.value.lower(), s.name.lower()):
+            return s
+    allowed = ", ".join(s.value for s in OrchestrationStatus)
+    raise ValueError(f"{value!r} is not a runtime status; allowed: {allowed}")
