@@ -86,8 +86,17 @@ def _environ() -> dict[str, str]:
 
 
 def _load_verbs() -> None:
-    # Verb modules register themselves on import.
-    from taskhub import cli_hub  # noqa: F401
+    """Import the verb modules; they register themselves. Other packages (the worker) contribute
+    verbs through the ``taskhub.cli`` entry-point group, so this package never imports them."""
+    from importlib.metadata import entry_points
+
+    from taskhub import cli_hub, cli_instances  # noqa: F401
+
+    for ep in entry_points(group="taskhub.cli"):
+        try:
+            ep.load()
+        except ImportError as err:  # a broken plugin must not take the other verbs down
+            print(f"taskhub: could not load the {ep.name!r} verbs: {err}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

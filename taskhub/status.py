@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from taskhub.errors import TaskFailedError
-from taskhub.history import FailureDetails, OrchestrationStatus
+from taskhub.history import EventType, FailureDetails, HistoryEvent, OrchestrationStatus
 from taskhub.rows import InstanceRow
 
-__all__ = ["OrchestrationState", "Page", "PurgeResult", "decode_json_text"]
+__all__ = ["OrchestrationState", "Page", "PurgeResult", "decode_json_text", "history_projection", "status_time"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,19 @@ class OrchestrationState:
             details = self.failure_details or FailureDetails("Unknown", self.serialized_output or "")
             raise TaskFailedError(f"orchestration {self.instance_id!r} failed: {details}", details)
 
+    def to_dict(self, *, show_input: bool = True) -> dict[str, Any]:
+        """The Durable Functions status payload (``name``, ``instanceId``, ``runtimeStatus``, ...)."""
+        return {
+            "name": self.name,
+            "instanceId": self.instance_id,
+            "runtimeStatus": self.runtime_status.value,
+            "input": self.input if show_input else None,
+            "customStatus": self.custom_status,
+            "output": self.output,
+            "createdTime": status_time(self.created_at),
+            "lastUpdatedTime": status_time(self.last_updated_at),
+        }
+
     @classmethod
     def from_row(cls, row: InstanceRow) -> OrchestrationState:
         custom = row.custom_status
@@ -98,3 +111,57 @@ class Page(Generic[T]):
 @dataclass
 class PurgeResult:
     deleted_instance_count: int = 0
+
+
+def status_time(value: datetime | None) -> str | None:
+    """``yyyy-MM-ddTHH:mm:ssZ``, no fractional seconds, as Durable Functions' status payload writes it."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def history_projection(
+    events: list[HistoryEvent], *, show_output: bool = False, show_input: bool = False
+) -> list[dict[str, Any]]:
+    """History as Durable Functions shows it (http-api.md 2.2): no OrchestratorStarted/Completed,
+    scheduling events folded into their completions (``FunctionName``, ``ScheduledTime``), EventType as
+    a name, no EventId/IsPlayed/TimerId."""
+    from taskhub.messages import event_to_json_obj
+    from taskhub.timefmt import format_datetime
+
+    scheduled: dict[int, HistoryEvent] = {}
+    out: list[dict[str, Any]] = []
+    for e in events:
+        t = e.event_type
+        if t in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
+            continue
+        if t in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
+            scheduled[e.event_id] = e
+            continue
+        obj = event_to_json_obj(e, typed=False)
+        obj["EventType"] = t.name
+        for drop in ("EventId", "IsPlayed", "TimerId"):
+            obj.pop(drop, None)
+        if t is EventType.ExecutionStarted:
+            obj["FunctionName"] = obj.pop("Name", None)
+            for drop in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
+                obj.pop(drop, None)
+            obj["Input"] = decode_json_text(obj.get("Input")) if show_input else None
+        elif t is EventType.ExecutionCompleted:
+            obj["OrchestrationStatus"] = getattr(e, "orchestration_status", OrchestrationStatus.COMPLETED).value
+            if show_output:
+                obj["Result"] = decode_json_text(obj.get("Result"))
+            else:
+                obj.pop("Result", None)
+        task_id = getattr(e, "task_scheduled_id", None)
+        if task_id is not None and task_id in scheduled:
+            sched = scheduled[task_id]
+            obj["FunctionName"] = getattr(sched, "name", None)
+            obj["ScheduledTime"] = format_datetime(sched.timestamp)
+            if show_input:
+                obj["Input"] = decode_json_text(getattr(sched, "input", None))
+            obj.pop("TaskScheduledId", None)
+            if show_output and "Result" in obj:
+                obj["Result"] = decode_json_text(obj["Result"])
+            elif not show_output:
+                obj.pop("Result", None)
+        out.append(obj)
+    return out

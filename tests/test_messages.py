@@ -224,9 +224,9 @@ def test_dictionary_type_is_kept_only_when_it_was_read() -> None:
     md = MessageData(TaskMessage(TaskScheduledEvent(), OrchestrationInstance("i", "e"), 0, context))
     tags = json.loads(encode_message(md))["TaskMessage"]["OrchestrationExecutionContext"]["OrchestrationTags"]
     assert list(tags.items()) == [("$type", DICT_TYPE), ("x", "y")]
-    assert (
-        decode_message(encode_message(md)).task_message.orchestration_execution_context.tags_type == DICT_TYPE
-    )  # type: ignore[union-attr]
+    back = decode_message(encode_message(md)).task_message
+    assert back is not None and back.orchestration_execution_context is not None
+    assert back.orchestration_execution_context.tags_type == DICT_TYPE
 
 
 def test_type_wins_over_event_type_and_event_type_alone_picks_the_class() -> None:

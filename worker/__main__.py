@@ -1,0 +1,7 @@
+"""``python -m worker MODULE:APP``."""
+
+import sys
+
+from worker.cli import main
+
+sys.exit(main())

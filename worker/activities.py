@@ -1,0 +1,176 @@
+"""Activities: the work-item queue -> the user's function -> a result on the orchestration's control
+queue (runtime.md 7.6, "Activity completion").
+
+At most ``maxConcurrentActivityFunctions`` run at once; sync functions run in a thread pool, ``async``
+ones on the event loop. The result (``TaskCompleted``, or ``TaskFailed`` with the exception's type and
+message) is enqueued **before** the work item is deleted, so a crash in between can only run an
+activity twice, never lose it. A long activity keeps its work item hidden by renewing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from taskhub.app import App
+from taskhub.context import ActivityContext
+from taskhub.history import FailureDetails, HistoryEvent, TaskCompletedEvent, TaskFailedEvent, TaskScheduledEvent
+from taskhub.hub import TaskHub
+from taskhub.queues import Inbound
+from taskhub.values import from_json, to_json
+from worker.polling import Backoff
+
+__all__ = ["ActivityRunner", "failure_of"]
+
+log = logging.getLogger(__name__)
+
+
+def failure_of(err: BaseException) -> FailureDetails:
+    """FailureDetails for a Python exception (type name, message, stack trace)."""
+    cls = type(err)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    stack = "".join(traceback.format_exception(cls, err, err.__traceback__))
+    return FailureDetails(error_type=name, message=str(err), stack_trace=stack)
+
+
+class ActivityRunner:
+    """Dequeues work items and runs activities until stopped."""
+
+    def __init__(self, hub: TaskHub, app: App, worker_id: str, *, on_bad_message: Any = None) -> None:
+        self.hub = hub
+        self.app = app
+        self.worker_id = worker_id
+        self.on_bad_message = on_bad_message
+        settings = hub.settings
+        self.max_concurrent = settings.max_concurrent_activity_functions
+        self.visibility = settings.storage.work_item_queue_visibility_timeout
+        self.queue = hub.names.work_item_queue
+        self.backoff = Backoff(settings.storage.max_queue_polling_interval)
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._running: set[asyncio.Task[None]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="activity")
+        self._stop = asyncio.Event()
+        self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
+        self._task: asyncio.Task[None] | None = None
+        self.started_count = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="activities")
+
+    async def stop(self, timeout: float = 60.0) -> None:
+        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish."""
+        self._stop.set()
+        self.backoff.wake()
+        self._unsubscribe()
+        if self._task is not None:
+            await self._task
+        if self._running:
+            done, pending = await asyncio.wait(self._running, timeout=timeout)
+            for task in pending:  # left running past the deadline: their work items reappear later
+                task.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _free(self) -> int:
+        return self.max_concurrent - len(self._running)
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            free = self._free()
+            if free <= 0:
+                await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                batch = await self.hub.queues.receive(
+                    self.queue, max_messages=min(free, 32), visibility_timeout=self.visibility
+                )
+            except Exception:  # noqa: BLE001 - storage trouble: log, back off, keep going
+                log.exception("activities.receive_failed worker_id=%s", self.worker_id)
+                await self.backoff.wait(self._stop)
+                continue
+            if not batch:
+                await self.backoff.wait(self._stop)
+                continue
+            self.backoff.reset()
+            for m in batch:
+                task = asyncio.create_task(self._handle(m))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+    async def _handle(self, m: Inbound) -> None:
+        if m.data is None:
+            if self.on_bad_message is not None:
+                await self.on_bad_message(m)
+            else:
+                log.error("activities.bad_message id=%s error=%s", m.raw.id, m.error)
+                await self.hub.queues.abandon(m)
+            return
+        event = m.event
+        if not isinstance(event, TaskScheduledEvent):
+            log.error("activities.unexpected_event id=%s event=%s", m.raw.id, event.event_type.name)
+            await self.hub.queues.delete(m)
+            return
+        renewer = asyncio.create_task(self._keep_hidden(m))
+        try:
+            result = await self.execute(m, event)
+            md = self.hub.queues.envelope(
+                result,
+                m.instance,
+                sender=m.instance,
+                episode=m.data.episode if m.data.episode is not None else -1,
+            )
+            renewer.cancel()
+            await self.hub.queues.send_to_instance(md)
+            await self.hub.queues.delete(m)
+        except Exception:  # noqa: BLE001 - storage failed around the activity: retry it later
+            log.exception("activities.complete_failed id=%s name=%s", m.raw.id, event.name)
+            await self.hub.queues.abandon(m)
+        finally:
+            renewer.cancel()
+
+    async def execute(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
+        """Run the activity; its outcome as TaskCompleted or TaskFailed."""
+        name = event.name or ""
+        fn = self.app.get_activity(name)
+        if fn is None:
+            known = ", ".join(self.app.activity_names) or "(none)"
+            err = LookupError(f"activity {name!r} is not registered with this worker; registered: {known}")
+            return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(err), failure_details=failure_of(err))
+        ctx = ActivityContext(orchestration_id=m.instance.instance_id or "", task_id=event.event_id, name=name)
+        self.started_count += 1
+        log.debug("activity.start name=%s instance_id=%s task_id=%d", name, ctx.orchestration_id, event.event_id)
+        try:
+            value = from_json(event.input)
+            if inspect.iscoroutinefunction(fn):
+                output = await fn(ctx, value)
+            else:
+                loop = asyncio.get_running_loop()
+                output = await loop.run_in_executor(self._pool, functools.partial(fn, ctx, value))
+                if inspect.isawaitable(output):
+                    output = await output
+            result = to_json(output, what=f"output of activity {name!r}")
+        except Exception as err:  # noqa: BLE001 - the user's failure goes to the orchestration
+            details = failure_of(err)
+            return TaskFailedEvent(
+                task_scheduled_id=event.event_id,
+                reason=str(details),
+                details=details.stack_trace,
+                failure_details=details,
+            )
+        return TaskCompletedEvent(task_scheduled_id=event.event_id, result=result)
+
+    async def _keep_hidden(self, m: Inbound) -> None:
+        """Renew the work item's invisibility while the activity runs longer than the timeout allows."""
+        period = max(5.0, min(30.0, self.visibility.total_seconds() - 30.0))
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(period)
+                try:
+                    await self.hub.queues.renew(m, visibility_timeout=self.visibility)
+                except Exception:  # noqa: BLE001
+                    log.warning("activities.renew_failed id=%s", m.raw.id)

@@ -1,0 +1,65 @@
+"""``taskhub worker MODULE:APP`` (also ``python -m worker MODULE:APP``): run a worker until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from taskhub.app import App
+from taskhub.cli import verb
+from taskhub.settings import Settings
+from worker.host import Worker
+
+__all__ = ["load_app", "run_worker"]
+
+
+def load_app(spec: str) -> App:
+    """Import ``module:attribute`` (``module`` alone means ``module:app``) and check it is an App."""
+    module_name, _, attr = spec.partition(":")
+    attr = attr or "app"
+    if not module_name:
+        raise ValueError(f"expected MODULE:APP, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import {module_name!r}: {err}") from None
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        found = type(app).__name__ if app is not None else "nothing"
+        raise ValueError(f"{spec!r} must name a taskhub.App, found {found}")
+    return app
+
+
+async def run_worker(app: App, settings: Settings, worker_id: str | None = None) -> None:
+    w = Worker(app, settings, worker_id=worker_id)
+    print(
+        f"taskhub worker {w.worker_id}: hub {settings.hub_name}, "
+        f"{len(app.orchestrator_names)} orchestrators, {len(app.activity_names)} activities; Ctrl-C stops",
+        file=sys.stderr,
+    )
+    await w.run()
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("app", metavar="MODULE:APP", help="the module and the taskhub.App in it, e.g. examples.approval:app")
+    p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
+
+
+@verb("worker", "run a worker for MODULE:APP until Ctrl-C (graceful drain)", _args)
+async def worker_verb(ns: argparse.Namespace, settings: Settings) -> None:
+    app = load_app(ns.app)
+    if not ns.verbose:
+        logging.getLogger("worker").setLevel(logging.INFO)
+        logging.getLogger("taskhub").setLevel(logging.INFO)
+    await run_worker(app, settings, ns.worker_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from taskhub.cli import main as cli_main
+
+    return cli_main(["worker", *(sys.argv[1:] if argv is None else argv)])

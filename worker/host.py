@@ -1,0 +1,170 @@
+"""``Worker``: the composition root of the runtime (api.md section 3).
+
+Lifecycle (``WorkerState``): CREATED -> STARTED -> DRAINING -> STOPPED.
+
+* start: create the hub if needed, start the partition-lease loop and the activity loop; each control
+  queue whose lease is won gets a listener.
+* stop (graceful, also on SIGINT/SIGTERM in :meth:`Worker.run`): stop taking new messages, let running
+  sessions checkpoint and running activities finish, then release the leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import signal
+import socket
+import uuid
+from typing import Any
+
+from taskhub.app import App
+from taskhub.hub import TaskHub
+from taskhub.queues import Inbound
+from taskhub.settings import Settings
+from worker.activities import ActivityRunner
+from worker.orchestrations import OrchestrationRunner
+from worker.partitions import OwnershipLeases
+from worker.sessions import ControlQueueListener, Sessions
+
+__all__ = ["Worker", "WorkerState", "default_worker_id"]
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 60.0
+
+
+class WorkerState(enum.Enum):
+    CREATED = "created"
+    STARTED = "started"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+def default_worker_id() -> str:
+    """Unique per process: host name, process id and a short random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Runs the orchestrations and activities of ``app`` against one task hub."""
+
+    def __init__(self, app: App, settings: Settings | None = None, *, worker_id: str | None = None) -> None:
+        if not isinstance(app, App):
+            raise TypeError(f"Worker needs a taskhub.App, got {type(app).__name__}")
+        self.app = app
+        self.settings = settings or Settings.load()
+        self.worker_id = worker_id or default_worker_id()
+        self.state = WorkerState.CREATED
+        self.hub = TaskHub(self.settings)
+        self.orchestrations = OrchestrationRunner(self.hub, app, self.worker_id)
+        self.sessions = Sessions(
+            self.orchestrations.process, max_concurrent=self.settings.max_concurrent_orchestrator_functions
+        )
+        self.activities = ActivityRunner(self.hub, app, self.worker_id, on_bad_message=self._bad_message)
+        self.partitions = OwnershipLeases(
+            self.hub, self.worker_id, on_acquired=self._queue_acquired, on_lost=self._queue_lost
+        )
+        self.listeners: dict[str, ControlQueueListener] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.state is not WorkerState.CREATED:
+            raise RuntimeError(f"a worker starts once; this one is {self.state.value}")
+        await self.hub.create_if_not_exists()
+        self.state = WorkerState.STARTED
+        log.info(
+            "worker.start worker_id=%s hub=%s partitions=%d orchestrators=%s activities=%s",
+            self.worker_id,
+            self.settings.hub_name,
+            self.settings.storage.partition_count,
+            self.app.orchestrator_names,
+            self.app.activity_names,
+        )
+        self.activities.start()
+        self.partitions.start()
+
+    async def stop(self) -> None:
+        """Drain and release: stop dequeuing, finish in-flight work, release the leases."""
+        if self.state in (WorkerState.DRAINING, WorkerState.STOPPED):
+            return
+        if self.state is WorkerState.CREATED:
+            self.state = WorkerState.STOPPED
+            await self.hub.close()
+            return
+        self.state = WorkerState.DRAINING
+        log.info("worker.draining worker_id=%s", self.worker_id)
+        await self.partitions.stop()
+        await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
+        drained = await self.sessions.drain(DRAIN_TIMEOUT)
+        await self.activities.stop(DRAIN_TIMEOUT)
+        await self.partitions.release_all()
+        self.listeners.clear()
+        await self.hub.close()
+        self.state = WorkerState.STOPPED
+        log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
+                pass
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # -- partitions ---------------------------------------------------------------------------------
+
+    @property
+    def owned_queues(self) -> list[str]:
+        return sorted(self.listeners)
+
+    async def _queue_acquired(self, queue: str) -> None:
+        if self.state is not WorkerState.STARTED or queue in self.listeners:
+            return
+        listener = ControlQueueListener(
+            self.hub, queue, self.sessions, worker_id=self.worker_id, on_bad_message=self._bad_message
+        )
+        self.listeners[queue] = listener
+        listener.start()
+
+    async def _queue_lost(self, queue: str) -> None:
+        listener = self.listeners.pop(queue, None)
+        if listener is not None:
+            await listener.stop()
+        dropped = self.sessions.drop_queue(queue)
+        self.orchestrations.forget()
+        for m in dropped:  # visible again at once, for the new owner
+            try:
+                await self.hub.queues.abandon(m, delay=0)
+            except Exception:  # noqa: BLE001 - best effort; they reappear after their timeout anyway
+                pass
+
+    async def _bad_message(self, m: Inbound) -> None:
+        """A message that cannot be decoded: logged and retried with backoff (never a traceback)."""
+        log.error(
+            "message.undecodable queue=%s id=%s dequeue_count=%d error=%s",
+            m.queue,
+            m.raw.id,
+            m.raw.dequeue_count,
+            m.error,
+        )
+        await self.hub.queues.abandon(m)
+
+    def describe(self) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "state": self.state.value, "queues": self.owned_queues}

@@ -1,0 +1,253 @@
+"""One work item: the messages of one instance from one control-queue batch (runtime.md 7.3, 7.4).
+
+:meth:`OrchestrationRunner.process` loads the history (or takes it from the cache this worker keeps for
+instances on queues it owns), sorts each message into
+
+* **run**: events the orchestrator should see in this episode;
+* **discard**: duplicates and messages for executions or instances that no longer exist (deleted);
+* **defer**: messages that arrived before what they answer was committed (abandoned with backoff, so
+  they come back after the sender's checkpoint lands);
+
+runs the episode (pure, ``worker.episode``) and commits it (``worker.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from taskhub.app import App
+from taskhub.history import (
+    ContinueAsNewEvent,
+    EventSentEvent,
+    ExecutionCompletedEvent,
+    ExecutionStartedEvent,
+    ExecutionTerminatedEvent,
+    HistoryEvent,
+    OrchestrationStatus,
+    SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceCreatedEvent,
+    SubOrchestrationInstanceFailedEvent,
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    TaskScheduledEvent,
+    TimerCreatedEvent,
+    TimerFiredEvent,
+    utcnow,
+)
+from taskhub.hub import TaskHub
+from taskhub.queues import Inbound
+from taskhub.tracking import HistoryLoad
+from worker.checkpoint import SplitBrainError, checkpoint
+from worker.episode import run_episode
+
+__all__ = ["OrchestrationRunner", "Triage", "triage"]
+
+log = logging.getLogger(__name__)
+
+ZOMBIE_DEQUEUE_COUNT = 5
+"""A completion for an instance with no history, seen more often than this, is dropped (DTFx 7.4)."""
+START_DEDUPE_DEQUEUE_COUNT = 10
+"""A start message whose Instances row never appears is dropped after this many tries (DTFx 7.3)."""
+
+_COMPLETIONS = (
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceFailedEvent,
+    TimerFiredEvent,
+)
+
+
+@dataclass
+class Triage:
+    run: list[Inbound] = field(default_factory=list)
+    discard: list[tuple[Inbound, str]] = field(default_factory=list)
+    defer: list[tuple[Inbound, str]] = field(default_factory=list)
+    restart: bool = False
+    """True when the batch starts a new generation of a finished instance (history is replaced)."""
+
+
+def _completion_id(event: HistoryEvent) -> int:
+    if isinstance(event, TimerFiredEvent):
+        return event.timer_id
+    return int(getattr(event, "task_scheduled_id", -1))
+
+
+def _scheduled_ids(events: Sequence[HistoryEvent]) -> set[int]:
+    kinds = (TaskScheduledEvent, TimerCreatedEvent, SubOrchestrationInstanceCreatedEvent, EventSentEvent)
+    return {e.event_id for e in events if isinstance(e, kinds)}
+
+
+def _is_terminal(events: Sequence[HistoryEvent]) -> bool:
+    return any(isinstance(e, (ExecutionCompletedEvent, ContinueAsNewEvent)) for e in events)
+
+
+def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_execution_id: str | None = None,
+           instance_row_exists: bool = True) -> Triage:
+    """Sort a batch into run / discard / defer (pure; the rules of runtime.md 7.3-7.4)."""
+    t = Triage()
+    started = history.started
+    current = history.execution_id
+    terminal = _is_terminal(history.events)
+    ordered = sorted(messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0))
+    new_start: ExecutionStartedEvent | None = None
+    for m in ordered:
+        ev = m.event
+        target_exec = m.instance.execution_id
+        if isinstance(ev, ExecutionStartedEvent):
+            exec_id = ev.orchestration_instance.execution_id if ev.orchestration_instance else target_exec
+            if new_start is not None:
+                t.discard.append((m, "a second ExecutionStarted in one batch"))
+            elif started is not None and not terminal:
+                t.discard.append((m, "duplicate ExecutionStarted: the instance is already running"))
+            elif started is not None and terminal and exec_id == current:
+                t.discard.append((m, "duplicate ExecutionStarted of a finished execution"))
+            elif ev.parent_instance is None and not instance_row_exists:
+                if m.raw.dequeue_count >= START_DEDUPE_DEQUEUE_COUNT:
+                    t.discard.append((m, "start message whose Instances row never appeared"))
+                else:
+                    t.defer.append((m, "start message before its Instances row"))
+            elif (
+                ev.parent_instance is None
+                and instance_row_execution_id is not None
+                and instance_row_execution_id != exec_id
+            ):
+                t.discard.append((m, "start message superseded by a newer start of the same id"))
+            else:
+                new_start = ev
+                t.restart = started is not None
+                t.run.append(m)
+            continue
+        running_exec = (new_start.orchestration_instance.execution_id if new_start and new_start.orchestration_instance
+                        else current)
+        if target_exec and running_exec and target_exec != running_exec:
+            t.discard.append((m, f"message for execution {target_exec}, current is {running_exec}"))
+            continue
+        if isinstance(ev, _COMPLETIONS) and new_start is None:
+            if started is None:
+                if m.raw.dequeue_count > ZOMBIE_DEQUEUE_COUNT:
+                    t.discard.append((m, "completion for an instance with no history"))
+                else:
+                    t.defer.append((m, "completion before the instance's history"))
+                continue
+            if _completion_id(ev) not in _scheduled_ids(history.events):
+                t.defer.append((m, f"out of order: no scheduled event {_completion_id(ev)} in history yet"))
+                continue
+        t.run.append(m)
+    if started is None and new_start is None:
+        for m in list(t.run):
+            t.run.remove(m)
+            t.discard.append((m, "no such instance"))
+    elif terminal and new_start is None:
+        for m in list(t.run):
+            t.run.remove(m)
+            t.discard.append((m, "the instance has finished"))
+    return t
+
+
+class OrchestrationRunner:
+    """Processes work items of one worker; keeps a history cache for the instances it owns."""
+
+    def __init__(self, hub: TaskHub, app: App, worker_id: str) -> None:
+        self.hub = hub
+        self.app = app
+        self.worker_id = worker_id
+        self._cache: dict[str, HistoryLoad] = {}
+
+    def forget(self, instance_ids: Sequence[str] | None = None) -> None:
+        """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
+        if instance_ids is None:
+            self._cache.clear()
+        else:
+            for i in instance_ids:
+                self._cache.pop(i, None)
+
+    async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
+        try:
+            await self._process(instance_id, messages)
+        except SplitBrainError:
+            self.forget([instance_id])
+            for m in messages:
+                await self.hub.queues.abandon(m, delay=0)
+        except Exception:
+            self.forget([instance_id])
+            log.exception("orchestration.process_failed instance_id=%s worker_id=%s", instance_id, self.worker_id)
+            for m in messages:
+                await self.hub.queues.abandon(m)
+
+    async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
+        hub = self.hub
+        loaded = self._cache.get(instance_id)
+        if loaded is None:
+            loaded = await hub.tracking.load_history(instance_id)
+        row_exists, row_exec = True, None
+        if any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and not _is_terminal(loaded.events) \
+                and loaded.started is None:
+            row = await hub.tracking.get_instance(instance_id)
+            row_exists = row is not None
+            row_exec = row.execution_id if row is not None else None
+        elif any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and loaded.started is not None:
+            row = await hub.tracking.get_instance(instance_id)
+            row_exists = row is not None
+            row_exec = row.execution_id if row is not None else None
+        t = triage(loaded, messages, instance_row_execution_id=row_exec, instance_row_exists=row_exists)
+        for m, why in t.defer:
+            log.info("orchestration.defer instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
+            await hub.queues.abandon(m)
+        for m, why in t.discard:
+            log.info("orchestration.discard instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
+        if not t.run:
+            await self._terminate_unstarted(instance_id, loaded, t)
+            for m, _ in t.discard:
+                await hub.queues.delete(m)
+            return
+        past = [] if t.restart else loaded.events
+        if t.restart:
+            loaded = HistoryLoad(events=[], etag=loaded.etag, execution_id=None)
+        episode = run_episode(
+            self.app,
+            instance_id=instance_id,
+            past_events=past,
+            incoming_events=[m.event for m in t.run],
+            now=utcnow(),
+            new_guid=lambda: uuid.uuid4().hex,
+        )
+        result = await checkpoint(hub, instance_id=instance_id, loaded=loaded, episode=episode,
+                                  consumed=[*t.run, *(m for m, _ in t.discard)])
+        self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
+        if episode.runtime_status.is_terminal and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW:
+            self._cache.pop(instance_id, None)
+        log.info(
+            "orchestration.checkpoint instance_id=%s status=%s events=%d outbound=%d worker_id=%s",
+            instance_id,
+            episode.runtime_status.value,
+            len(episode.history),
+            len(episode.outbound),
+            self.worker_id,
+        )
+
+    async def _terminate_unstarted(self, instance_id: str, loaded: HistoryLoad, t: Triage) -> None:
+        """Terminating an instance that never started: mark its Instances row (runtime.md 7.4)."""
+        if loaded.started is not None:
+            return
+        for m, _ in t.discard:
+            ev = m.event
+            if isinstance(ev, ExecutionTerminatedEvent):
+                row = await self.hub.tracking.get_instance(instance_id)
+                if row is None or row.runtime_status is not OrchestrationStatus.PENDING:
+                    return
+                now = utcnow()
+                await self.hub.tracking.merge_instance(
+                    instance_id,
+                    {
+                        "RuntimeStatus": OrchestrationStatus.TERMINATED.value,
+                        "LastUpdatedTime": ev.timestamp,
+                        "CompletedTime": now,
+                        "Output": ev.input or "",
+                    },
+                )
+                log.info("orchestration.terminated_before_start instance_id=%s", instance_id)
+                return

@@ -1,0 +1,522 @@
+"""Replay: a pure function from an execution's history to the orchestrator's next actions.
+
+``execute(app, past_events, new_events, instance_id=...)`` runs the orchestrator's generator over the
+past events (``is_replaying`` true), then over the new ones, and returns the actions the code made that
+history does not hold yet, plus how the execution ended if it did. No clock, no I/O: time comes from
+``OrchestratorStarted`` events.
+
+Each history event kind has one short handler (``_on_task_completed``, ``_on_timer_fired``, ...) in the
+``_HANDLERS`` table; a kind without a handler raises. The generator is resumed (``send``/``throw``)
+only when the task it yielded is complete.
+
+Decision events in history (``TaskScheduled``, ``TimerCreated``, ``SubOrchestrationInstanceCreated``,
+``EventSent``) must match, by ``EventId``, an action of the same kind and name made by the code;
+otherwise the execution fails with ``NonDeterminismError``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from taskhub.app import App
+from taskhub.errors import NonDeterminismError, TaskFailedError
+from taskhub.history import (
+    ContinueAsNewEvent,
+    EventRaisedEvent,
+    EventSentEvent,
+    ExecutionCompletedEvent,
+    ExecutionResumedEvent,
+    ExecutionRewoundEvent,
+    ExecutionStartedEvent,
+    ExecutionSuspendedEvent,
+    ExecutionTerminatedEvent,
+    FailureDetails,
+    GenericEvent,
+    HistoryEvent,
+    HistoryStateEvent,
+    OrchestrationStatus,
+    OrchestratorCompletedEvent,
+    OrchestratorStartedEvent,
+    SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceCreatedEvent,
+    SubOrchestrationInstanceFailedEvent,
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    TaskScheduledEvent,
+    TimerCreatedEvent,
+    TimerFiredEvent,
+)
+from taskhub.tasks import CancellableTask, Task, TimerTask
+from taskhub.values import from_json, to_json
+from worker.context import (
+    ReplayContext,
+    complete_from_json,
+    deliver_event,
+    schedule_call,
+    schedule_timer_link,
+)
+from worker.state import (
+    Action,
+    CallTask,
+    Completion,
+    CreateSubOrchestration,
+    CreateTimer,
+    OpenTask,
+    ReplayState,
+    ScheduleTask,
+    SendEvent,
+    describe_action,
+)
+
+__all__ = ["execute", "ReplayResult", "failure_details_of"]
+
+logger = logging.getLogger(__name__)
+
+_HELD_WHILE_SUSPENDED = (
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    SubOrchestrationInstanceCompletedEvent,
+    SubOrchestrationInstanceFailedEvent,
+    TimerFiredEvent,
+    EventRaisedEvent,
+)
+"""Inputs that wait while the instance is suspended (decision events never do: they were made earlier)."""
+_IGNORED_AFTER_COMPLETION = _HELD_WHILE_SUSPENDED[:-1]
+"""Completions that arrive after the code finished; events raised are still buffered (continue_as_new)."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What one replay produced."""
+
+    actions: list[Action]
+    """The actions the code made that history does not hold yet, by id."""
+    completion: Completion | None
+    """How the execution ended, or ``None`` while it waits."""
+    custom_status: str | None
+    """JSON text of the custom status the code set, or ``None`` if it set none."""
+    started: ExecutionStartedEvent
+    is_suspended: bool
+
+    @property
+    def is_waiting(self) -> bool:
+        """True while the orchestrator has not completed (it waits for a task or is suspended)."""
+        return self.completion is None
+
+
+def execute(
+    app: App,
+    past_events: Sequence[HistoryEvent],
+    new_events: Sequence[HistoryEvent],
+    *,
+    instance_id: str,
+) -> ReplayResult:
+    """Replay ``past_events`` then process ``new_events``; see the module docstring.
+
+    Raises ``ValueError`` if neither holds an ``ExecutionStarted`` and ``TypeError`` for an event kind
+    without a handler. Everything the orchestrator does wrong ends the execution as Failed instead.
+    """
+    started = next((e for e in (*past_events, *new_events) if isinstance(e, ExecutionStartedEvent)), None)
+    if started is None:
+        raise ValueError(
+            f"instance {instance_id!r}: no ExecutionStarted event in the history or the new events"
+        )
+    executor = _Executor(
+        app, ReplayState(instance_id=instance_id, current_utc_datetime=_utc(started.timestamp))
+    )
+    for event in past_events:
+        executor.process(event)
+    executor.state.is_replaying = False
+    for event in new_events:
+        executor.process(event)
+    return executor.result()
+
+
+def failure_details_of(exc: BaseException) -> FailureDetails:
+    """FailureDetails for an exception: type (``module.QualName`` unless builtin), message, traceback."""
+    cls = type(exc)
+    error_type = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return FailureDetails(
+        error_type=error_type,
+        message=str(exc),
+        stack_trace="".join(traceback.format_exception(exc)),
+        inner_failure=exc.details if isinstance(exc, TaskFailedError) else None,
+    )
+
+
+class _Executor:
+    """Drives one orchestrator generator over events; all state lives in ``self.state``."""
+
+    def __init__(self, app: App, state: ReplayState) -> None:
+        self.app = app
+        self.state = state
+        self.ctx = ReplayContext(app, state)
+        self.generator: Generator[Any, Any, Any] | None = None
+        self.awaiting: Task[Any] | None = None
+        self.diverged = False
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def process(self, event: HistoryEvent) -> None:
+        state = self.state
+        if self.diverged:
+            return
+        if state.suspended and isinstance(event, _HELD_WHILE_SUSPENDED):
+            state.held_events.append(event)
+            return
+        if state.completion is not None and isinstance(event, _IGNORED_AFTER_COMPLETION):
+            return
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise TypeError(f"no replay handler for history event {type(event).__name__}")
+        try:
+            handler(self, event)
+        except NonDeterminismError as exc:
+            self._diverge(exc)
+            return
+        self._resume()
+
+    def _resume(self) -> None:
+        while self.generator is not None and self.awaiting is not None and self.awaiting.is_complete:
+            task, self.awaiting = self.awaiting, None
+            failure = task.get_exception()
+            if failure is not None:
+                self._step(throw=failure)
+            else:
+                self._step(send=task.get_result())
+
+    def _step(self, *, send: Any = None, throw: BaseException | None = None) -> None:
+        """Advance the generator by one yield (``send(None)`` also starts it)."""
+        assert self.generator is not None
+        try:
+            yielded = self.generator.throw(throw) if throw is not None else self.generator.send(send)
+        except StopIteration as stop:
+            self.generator = None
+            self._finish(stop.value)
+            return
+        except Exception as exc:
+            self.generator = None
+            self._fail(exc)
+            return
+        if self.state.continue_as_new is not None:
+            self._close()
+            self._finish(None)
+        elif not isinstance(yielded, Task):
+            self._close()
+            self._fail(
+                TypeError(
+                    f"orchestrator {self.state.name!r} yielded {type(yielded).__name__} {_short_repr(yielded)}; "
+                    "orchestrators may only yield tasks (from ctx.call_activity, ctx.create_timer, "
+                    "ctx.wait_for_external_event, when_all, when_any, ...)"
+                )
+            )
+        elif isinstance(yielded, CancellableTask) and yielded.is_cancelled:
+            self._close()
+            self._fail(
+                ValueError(
+                    f"orchestrator {self.state.name!r} yielded a cancelled task ({yielded!r}); it would never complete"
+                )
+            )
+        else:
+            self.awaiting = yielded
+
+    # --- endings --------------------------------------------------------------------------------
+
+    def _finish(self, output: Any) -> None:
+        state = self.state
+        if state.completion is not None:
+            return
+        if state.continue_as_new is not None:
+            request = state.continue_as_new
+            state.complete(
+                OrchestrationStatus.CONTINUED_AS_NEW, new_input=request.input, save_events=request.save_events
+            )
+            return
+        try:
+            result = to_json(output, what=f"output of orchestrator {state.name!r}")
+        except TypeError as exc:
+            self._fail(exc)
+            return
+        state.complete(OrchestrationStatus.COMPLETED, result=result)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.state.completion is None:
+            self.state.complete(OrchestrationStatus.FAILED, failure_details=failure_details_of(exc))
+
+    def _diverge(self, exc: NonDeterminismError) -> None:
+        state = self.state
+        self.diverged = True
+        if state.completion is not None and state.completion.status is OrchestrationStatus.TERMINATED:
+            return
+        logger.warning("replay.non_determinism instance_id=%s: %s", state.instance_id, exc)
+        self._close()
+        state.pending_actions.clear()
+        state.completion = None
+        self._fail(exc)
+
+    def _close(self) -> None:
+        generator, self.generator, self.awaiting = self.generator, None, None
+        if generator is None:
+            return
+        try:
+            generator.close()
+        except Exception:
+            logger.warning(
+                "replay.generator_close_failed instance_id=%s", self.state.instance_id, exc_info=True
+            )
+
+    def result(self) -> ReplayResult:
+        state = self.state
+        assert state.started is not None
+        # A generator left waiting is closed when it is garbage-collected, running its ``finally``
+        # blocks later; replay-safe loggers stay silent then.
+        state.is_replaying = True
+        completion = state.completion
+        actions = state.new_actions()
+        if completion is not None:
+            actions = [action for action in actions if action.id < completion.action_id]
+            if completion.status is OrchestrationStatus.CONTINUED_AS_NEW and completion.save_events:
+                completion = replace(completion, carried_events=tuple(state.unconsumed_events()))
+        return ReplayResult(actions, completion, state.custom_status, state.started, state.suspended)
+
+    # --- lifecycle events -----------------------------------------------------------------------
+
+    def _on_orchestrator_started(self, event: OrchestratorStartedEvent) -> None:
+        self.state.current_utc_datetime = _utc(event.timestamp)
+
+    def _on_execution_started(self, event: ExecutionStartedEvent) -> None:
+        state = self.state
+        if state.started is not None:
+            logger.warning("replay.duplicate_execution_started instance_id=%s", state.instance_id)
+            return
+        state.started = event
+        name = event.name or ""
+        orchestrator = self.app.get_orchestrator(name)
+        if orchestrator is None:
+            registered = ", ".join(repr(n) for n in self.app.orchestrator_names) or "none"
+            self._fail(
+                ValueError(
+                    f"orchestrator {name!r} is not registered with this App; registered orchestrators: {registered}"
+                )
+            )
+            return
+        try:
+            value = from_json(event.input)
+        except ValueError as exc:
+            self._fail(ValueError(f"input of orchestrator {name!r} is not valid JSON: {exc}"))
+            return
+        try:
+            output = orchestrator(self.ctx, value)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        if inspect.isgenerator(output):
+            self.generator = output
+            self._step()
+        else:
+            self._finish(output)
+
+    def _on_execution_terminated(self, event: ExecutionTerminatedEvent) -> None:
+        state = self.state
+        if (
+            state.completion is not None
+            and state.completion.status is not OrchestrationStatus.CONTINUED_AS_NEW
+        ):
+            return
+        self._close()
+        state.pending_actions.clear()
+        state.completion = None
+        state.complete(OrchestrationStatus.TERMINATED, result=event.input)
+
+    def _on_execution_suspended(self, event: ExecutionSuspendedEvent) -> None:
+        if self.state.completion is None:
+            self.state.suspended = True
+
+    def _on_execution_resumed(self, event: ExecutionResumedEvent) -> None:
+        state = self.state
+        if not state.suspended:
+            return
+        state.suspended = False
+        held, state.held_events = state.held_events, []
+        for held_event in held:
+            self.process(held_event)
+
+    def _ignore(self, event: HistoryEvent) -> None:
+        """Events that change nothing in a replay (bookkeeping, or written after completion)."""
+
+    # --- decisions: history must match what the code did ----------------------------------------
+
+    def _on_task_scheduled(self, event: TaskScheduledEvent) -> None:
+        self._match(event, ScheduleTask, event.name, f"TaskScheduled for activity {event.name!r}")
+
+    def _on_timer_created(self, event: TimerCreatedEvent) -> None:
+        fire_at = event.fire_at.isoformat() if event.fire_at else "?"
+        self._match(event, CreateTimer, None, f"TimerCreated firing at {fire_at}")
+
+    def _on_sub_orchestration_created(self, event: SubOrchestrationInstanceCreatedEvent) -> None:
+        self._match(
+            event,
+            CreateSubOrchestration,
+            event.name,
+            f"SubOrchestrationInstanceCreated for {event.name!r} (instance {event.instance_id!r})",
+        )
+
+    def _on_event_sent(self, event: EventSentEvent) -> None:
+        self._match(
+            event, SendEvent, event.name, f"EventSent {event.name!r} to instance {event.instance_id!r}"
+        )
+
+    def _match(self, event: HistoryEvent, kind: type, name: str | None, holds: str) -> None:
+        state = self.state
+        action = state.pending_actions.pop(event.event_id, None)
+        if isinstance(action, kind) and (name is None or getattr(action, "name", None) == name):
+            return
+        if action is not None:
+            did = f"{describe_action(action)} with that id"
+        elif state.completion is not None:
+            did = f"completed after {state.completion.action_id} call(s), without a call with that id"
+        elif event.event_id < state.sequence:
+            did = "made a call with that id that an earlier history event already matched"
+        else:
+            did = f"has made only {state.sequence} call(s) (ids 0..{state.sequence - 1}) at this point"
+        raise NonDeterminismError(
+            f"orchestrator {state.name!r} (instance {state.instance_id!r}) is not deterministic: at EventId "
+            f"{event.event_id} history holds {holds}, but the code now {did}. An orchestrator must make the "
+            "same calls in the same order on every replay; deploy changed code under a new orchestrator "
+            "name or let running instances finish first"
+        )
+
+    # --- completions ----------------------------------------------------------------------------
+
+    def _on_task_completed(self, event: TaskCompletedEvent) -> None:
+        opened = self._take_open(event, event.task_scheduled_id, ScheduleTask)
+        if opened is not None:
+            complete_from_json(opened.task, event.result, f"output of activity {_name(opened.action)!r}")
+
+    def _on_task_failed(self, event: TaskFailedEvent) -> None:
+        opened = self._take_open(event, event.task_scheduled_id, ScheduleTask)
+        if opened is not None:
+            self._call_failed(opened, _details(event))
+
+    def _on_sub_orchestration_completed(self, event: SubOrchestrationInstanceCompletedEvent) -> None:
+        opened = self._take_open(event, event.task_scheduled_id, CreateSubOrchestration)
+        if opened is not None:
+            complete_from_json(
+                opened.task, event.result, f"output of sub-orchestration {_name(opened.action)!r}"
+            )
+
+    def _on_sub_orchestration_failed(self, event: SubOrchestrationInstanceFailedEvent) -> None:
+        opened = self._take_open(event, event.task_scheduled_id, CreateSubOrchestration)
+        if opened is not None:
+            self._call_failed(opened, _details(event))
+
+    def _on_timer_fired(self, event: TimerFiredEvent) -> None:
+        opened = self._take_open(event, event.timer_id, CreateTimer)
+        if opened is None:
+            return
+        task, action = opened.task, opened.action
+        assert isinstance(action, CreateTimer)
+        if isinstance(task, CallTask):  # a retry's wait is over
+            schedule_call(self.state, task)
+        elif isinstance(task, TimerTask) and not task.is_cancelled:
+            if action.fire_at < task.fire_at:  # a link of a long timer
+                schedule_timer_link(self.state, task)
+            else:
+                task.complete(None)
+
+    def _on_event_raised(self, event: EventRaisedEvent) -> None:
+        state = self.state
+        waiter = state.take_waiter(event.name or "") if state.completion is None else None
+        if waiter is None:
+            state.buffer_event(event)
+        else:
+            deliver_event(waiter, event)
+
+    def _take_open(self, event: HistoryEvent, action_id: int, kind: type) -> OpenTask | None:
+        state = self.state
+        opened = state.open_tasks.pop(action_id, None)
+        if opened is None:
+            reason = "duplicate" if action_id in state.completed_ids else "unknown id"
+            logger.info(
+                "replay.completion_ignored instance_id=%s event=%s id=%d reason=%s",
+                state.instance_id,
+                type(event).__name__,
+                action_id,
+                reason,
+            )
+            return None
+        if not isinstance(opened.action, kind):
+            raise NonDeterminismError(
+                f"orchestrator {state.name!r} (instance {state.instance_id!r}) is not deterministic: history "
+                f"holds {type(event).__name__} for EventId {action_id}, but the code now "
+                f"{describe_action(opened.action)} with that id"
+            )
+        state.completed_ids.add(action_id)
+        return opened
+
+    def _call_failed(self, opened: OpenTask, details: FailureDetails) -> None:
+        task, state = opened.task, self.state
+        assert isinstance(task, CallTask)
+        policy = task.retry_policy
+        if policy is not None and not details.is_non_retriable:
+            delay = policy.next_delay(task.attempts, state.current_utc_datetime - task.first_attempt_at)
+            if delay is not None:
+                state.add_action(CreateTimer(state.next_id(), state.current_utc_datetime + delay), task)
+                return
+        if task.kind == "activity":
+            what = f"activity {task.name!r}"
+        else:
+            what = f"sub-orchestration {task.name!r} (instance {task.instance_id!r})"
+        attempts = f" after {task.attempts} attempts" if task.attempts > 1 else ""
+        task.fail(TaskFailedError(f"{what} failed{attempts}: {details}", details))
+
+
+_HANDLERS: dict[type[HistoryEvent], Callable[[_Executor, Any], None]] = {
+    OrchestratorStartedEvent: _Executor._on_orchestrator_started,
+    OrchestratorCompletedEvent: _Executor._ignore,
+    ExecutionStartedEvent: _Executor._on_execution_started,
+    ExecutionCompletedEvent: _Executor._ignore,
+    ContinueAsNewEvent: _Executor._ignore,
+    ExecutionTerminatedEvent: _Executor._on_execution_terminated,
+    ExecutionSuspendedEvent: _Executor._on_execution_suspended,
+    ExecutionResumedEvent: _Executor._on_execution_resumed,
+    ExecutionRewoundEvent: _Executor._ignore,
+    GenericEvent: _Executor._ignore,
+    HistoryStateEvent: _Executor._ignore,
+    TaskScheduledEvent: _Executor._on_task_scheduled,
+    TaskCompletedEvent: _Executor._on_task_completed,
+    TaskFailedEvent: _Executor._on_task_failed,
+    SubOrchestrationInstanceCreatedEvent: _Executor._on_sub_orchestration_created,
+    SubOrchestrationInstanceCompletedEvent: _Executor._on_sub_orchestration_completed,
+    SubOrchestrationInstanceFailedEvent: _Executor._on_sub_orchestration_failed,
+    TimerCreatedEvent: _Executor._on_timer_created,
+    TimerFiredEvent: _Executor._on_timer_fired,
+    EventSentEvent: _Executor._on_event_sent,
+    EventRaisedEvent: _Executor._on_event_raised,
+}
+
+
+def _details(event: TaskFailedEvent | SubOrchestrationInstanceFailedEvent) -> FailureDetails:
+    if event.failure_details is not None:
+        return event.failure_details
+    # Older peers send only Reason/Details.
+    return FailureDetails(error_type="Unknown", message=event.reason or "", stack_trace=event.details)
+
+
+def _name(action: Action) -> str:
+    return getattr(action, "name", "")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
