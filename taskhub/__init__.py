@@ -16,6 +16,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    # programming model
+    "App": "taskhub.app",
+    "OrchestrationContext": "taskhub.context",
+    "ActivityContext": "taskhub.context",
+    "Task": "taskhub.tasks",
+    "when_all": "taskhub.tasks",
+    "when_any": "taskhub.tasks",
+    "RetryPolicy": "taskhub.tasks",
+    # client
+    "TaskHubClient": "taskhub.client",
+    "SyncTaskHubClient": "taskhub.sync_client",
+    "OrchestrationState": "taskhub.status",
+    "Page": "taskhub.status",
+    "PurgeResult": "taskhub.status",
     # settings and resources
     "Settings": "taskhub.settings",
     "StorageSettings": "taskhub.settings",
@@ -56,6 +70,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from taskhub.app import App
+    from taskhub.client import TaskHubClient
+    from taskhub.context import ActivityContext, OrchestrationContext
+    from taskhub.status import OrchestrationState, Page, PurgeResult
+    from taskhub.sync_client import SyncTaskHubClient
+    from taskhub.tasks import RetryPolicy, Task, when_all, when_any
     from taskhub.errors import (
         ConfigurationError,
         FormatError,

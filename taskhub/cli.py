@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from taskhub.errors import ConfigurationError, FormatError, TaskHubError
@@ -21,11 +21,13 @@ __all__ = ["main", "build_parser", "load_settings"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[Any]]
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, Any]]
 _VERBS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 
-def verb(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+def verb(
+    name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[Handler], Handler]:
     """Register a CLI verb: an async handler returning a JSON-able result (or None)."""
 
     def register(fn: Handler) -> Handler:
@@ -121,10 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as err:
         print(f"taskhub: configuration error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError) as err:
-        if isinstance(err, FormatError):
-            print(f"taskhub: {err}", file=sys.stderr)
-            return EXIT_FAILED
+    except FormatError as err:
+        print(f"taskhub: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, TypeError) as err:  # bad arguments: ids, JSON, times, names
         print(f"taskhub: {err}", file=sys.stderr)
         return EXIT_USAGE
     except TaskHubError as err:

@@ -27,8 +27,10 @@ def _json_arg(text: str | None, flag: str) -> Any:
             raise ValueError(f"{flag}: cannot read {path}: {err.strerror}") from None
     try:
         return json.loads(text)
-    except ValueError as err:
-        raise ValueError(f"{flag}: not valid JSON ({err.msg} at position {err.pos}); quote strings, e.g. '\"text\"'") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{flag}: not valid JSON ({err.msg} at position {err.pos}); quote strings, e.g. '\"text\"'"
+        ) from None
 
 
 def _time_arg(text: str | None, flag: str) -> datetime | None:

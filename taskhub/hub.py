@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from taskhub.errors import StorageError
@@ -99,7 +100,7 @@ class TaskHub:
         else:
             await s.create_container(n.lease_container)
             await self._write_task_hub_info()
-        tasks = [
+        tasks: list[Awaitable[object]] = [
             s.create_table(n.history_table),
             s.create_table(n.instances_table),
             s.create_queue(n.work_item_queue),

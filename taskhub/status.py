@@ -86,7 +86,7 @@ class OrchestrationState:
         return cls(
             instance_id=row.instance_id,
             name=row.name or "",
-            runtime_status=row.runtime_status,
+            runtime_status=row.runtime_status or OrchestrationStatus.PENDING,
             execution_id=row.execution_id,
             created_at=row.created_time,
             last_updated_at=row.last_updated_time,

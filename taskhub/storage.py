@@ -68,7 +68,7 @@ def _classify(err: AzureError, operation: str) -> StorageError:
     status = getattr(err, "status_code", None)
     code = getattr(err, "error_code", None)
     if code is None and isinstance(err, HttpResponseError) and err.response is not None:
-        code = err.response.headers.get("x-ms-error-code")
+        code = getattr(err.response, "headers", {}).get("x-ms-error-code")
     code = str(code) if code else None
     if code in _LEASE_LOST_CODES:
         kind = StorageErrorKind.LEASE_LOST

@@ -87,9 +87,11 @@ class Tracking:
             flt += f" and (RowKey eq '{SENTINEL_ROW_KEY}' or ExecutionId eq {odata_quote(expected_execution_id)})"
         rows = [row async for row in self.storage.query(self.history_table, flt)]
         rows.sort(key=lambda r: str(r.get("RowKey")))
-        sentinel = next((r for r in rows if r.get("RowKey") == SENTINEL_ROW_KEY), None)
+        sentinel: Row | None = next((r for r in rows if r.get("RowKey") == SENTINEL_ROW_KEY), None)
         events_rows = [r for r in rows if r.get("RowKey") != SENTINEL_ROW_KEY]
-        execution_id = (sentinel or {}).get("ExecutionId") or (events_rows[0].get("ExecutionId") if events_rows else None)
+        execution_id = (sentinel.get("ExecutionId") if sentinel is not None else None) or (
+            events_rows[0].get("ExecutionId") if events_rows else None
+        )
         if expected_execution_id and execution_id != expected_execution_id:
             return HistoryLoad()
         kept: list[Row] = []
@@ -105,7 +107,7 @@ class Tracking:
             events=events,
             etag=sentinel.etag if sentinel is not None else None,
             execution_id=execution_id,
-            last_checkpoint=(sentinel or {}).get("CheckpointCompletedTimestamp"),
+            last_checkpoint=sentinel.get("CheckpointCompletedTimestamp") if sentinel is not None else None,
         )
 
     async def write_history(
