@@ -95,6 +95,10 @@ class App:
             )
         self._functions[kind][registered_name] = fn
         self._names[kind][fn] = registered_name
+        try:  # lets a client (which has no App) start an orchestrator given as a function object
+            fn.__taskhub_name__ = registered_name  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass
 
     # --- lookup -------------------------------------------------------------------------------
 

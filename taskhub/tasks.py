@@ -168,7 +168,6 @@ class WhenAllTask(CompositeTask[list[Any]]):
     def __init__(self, tasks: Iterable[Task[Any]]) -> None:
         super().__init__(tasks)
         self._done = 0
-        self._first_failure: BaseException | None = None
         already = [task for task in self._tasks if task.is_complete]
         if not self._tasks:
             self._finish([], None)
@@ -177,12 +176,12 @@ class WhenAllTask(CompositeTask[list[Any]]):
 
     def _on_child_done(self, child: Task[Any]) -> None:
         self._done += 1
-        if child.is_failed and self._first_failure is None:
-            self._first_failure = child.get_exception()
         if self._done < len(self._tasks):
             return
-        if self._first_failure is not None:
-            self._finish(None, self._first_failure)
+        # .NET Task.WhenAll: awaiting it surfaces the first failed task in input order.
+        failed = next((task for task in self._tasks if task.is_failed), None)
+        if failed is not None:
+            self._finish(None, failed.get_exception())
         else:
             self._finish([task.get_result() for task in self._tasks], None)
 
@@ -206,7 +205,8 @@ class WhenAnyTask(CompositeTask[Task[Any]]):
 def when_all(tasks: Iterable[Task[Any]]) -> WhenAllTask:
     """A task completing when all ``tasks`` have finished, with their results in input order.
 
-    If any failed, it fails with the first failure to be replayed, once every task has finished.
+    If any failed, it fails once every task has finished, with the failure of the first failed task
+    in input order (the .NET ``Task.WhenAll`` rule).
     """
     return WhenAllTask(tasks)
 

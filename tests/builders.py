@@ -90,7 +90,9 @@ def task_completed(scheduled_id: int, result: Any = None) -> TaskCompletedEvent:
     return TaskCompletedEvent(task_scheduled_id=scheduled_id, result=js(result))
 
 
-def failure(message: str = "boom", error_type: str = "ValueError", *, non_retriable: bool = False) -> FailureDetails:
+def failure(
+    message: str = "boom", error_type: str = "ValueError", *, non_retriable: bool = False
+) -> FailureDetails:
     return FailureDetails(error_type=error_type, message=message, is_non_retriable=non_retriable)
 
 
@@ -120,7 +122,9 @@ def event_sent(event_id: int, instance_id: str, name: str, data: Any = None) -> 
     return EventSentEvent(event_id=event_id, instance_id=instance_id, name=name, input=js(data))
 
 
-def sub_created(event_id: int, name: str, instance_id: str, input: Any = None) -> SubOrchestrationInstanceCreatedEvent:
+def sub_created(
+    event_id: int, name: str, instance_id: str, input: Any = None
+) -> SubOrchestrationInstanceCreatedEvent:
     return SubOrchestrationInstanceCreatedEvent(
         event_id=event_id, name=name, version="", instance_id=instance_id, input=js(input)
     )
@@ -130,7 +134,9 @@ def sub_completed(scheduled_id: int, result: Any = None) -> SubOrchestrationInst
     return SubOrchestrationInstanceCompletedEvent(task_scheduled_id=scheduled_id, result=js(result))
 
 
-def sub_failed(scheduled_id: int, message: str = "boom", error_type: str = "ValueError") -> SubOrchestrationInstanceFailedEvent:
+def sub_failed(
+    scheduled_id: int, message: str = "boom", error_type: str = "ValueError"
+) -> SubOrchestrationInstanceFailedEvent:
     return SubOrchestrationInstanceFailedEvent(
         task_scheduled_id=scheduled_id, reason=message, failure_details=failure(message, error_type)
     )
@@ -178,7 +184,9 @@ class Driver:
             now=now,
             new_guid=self.new_guid,
         )
-        self.history = list(episode.history) if episode.continued_as_new else [*self.history, *episode.history]
+        self.history = (
+            list(episode.history) if episode.continued_as_new else [*self.history, *episode.history]
+        )
         self.episodes.append(episode)
         return episode
 

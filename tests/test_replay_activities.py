@@ -7,8 +7,6 @@ from typing import Any
 from taskhub.app import App
 from taskhub.errors import TaskFailedError
 from taskhub.history import OrchestrationStatus
-from worker.state import ScheduleTask
-
 from tests.builders import (
     at,
     orchestrator_completed,
@@ -19,6 +17,7 @@ from tests.builders import (
     task_failed,
     task_scheduled,
 )
+from worker.state import ScheduleTask
 
 app = App()
 
@@ -127,7 +126,9 @@ def test_activity_output_that_is_not_json_fails_the_task() -> None:
 
     completed = task_completed(0)
     completed.result = "not json"
-    result = replay(local, [orchestrator_started(), started("reader"), task_scheduled(0, "produce")], [completed])
+    result = replay(
+        local, [orchestrator_started(), started("reader"), task_scheduled(0, "produce")], [completed]
+    )
 
     assert result.completion is not None
     assert "output of activity 'produce' is not valid JSON" in (result.completion.result or "")

@@ -10,7 +10,6 @@ import pytest
 
 from taskhub.app import App
 from taskhub.history import OrchestrationInstance, ParentInstance
-
 from tests.builders import at, orchestrator_started, replay, started, task_completed, task_scheduled
 
 app = App()
@@ -92,7 +91,14 @@ def test_identity_members() -> None:
             name=ctx.name,
         )
 
-    parent = ParentInstance(name="p", orchestration_instance=OrchestrationInstance("boss", "x"), task_schedule_id=3)
+    parent = ParentInstance(
+        name="p", orchestration_instance=OrchestrationInstance("boss", "x"), task_schedule_id=3
+    )
     replay(local, [], [orchestrator_started(), started("who", parent=parent, execution_id="exec9")])
 
-    assert seen == {"instance_id": "inst1", "execution_id": "exec9", "parent_instance_id": "boss", "name": "who"}
+    assert seen == {
+        "instance_id": "inst1",
+        "execution_id": "exec9",
+        "parent_instance_id": "boss",
+        "name": "who",
+    }

@@ -16,7 +16,6 @@ from taskhub.history import (
     OrchestratorCompletedEvent,
     OrchestratorStartedEvent,
 )
-
 from tests.builders import Driver, at, event_raised, started
 
 app = App()

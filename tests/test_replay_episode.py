@@ -21,9 +21,8 @@ from taskhub.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
-from worker.episode import run_episode
-
 from tests.builders import Driver, at, event_raised, guids, started, task_completed
+from worker.episode import run_episode
 
 app = App()
 
@@ -106,7 +105,11 @@ def test_timer_and_event_messages() -> None:
     raised = episode.outbound[2].event
     assert isinstance(raised, EventRaisedEvent)
     assert (raised.event_id, raised.name, raised.input) == (-1, "Ping", '"hi"')
-    assert rows(episode.history)[2:5] == [("TaskScheduled", 0, False), ("TimerCreated", 1, False), ("EventSent", 2, False)]
+    assert rows(episode.history)[2:5] == [
+        ("TaskScheduled", 0, False),
+        ("TimerCreated", 1, False),
+        ("EventSent", 2, False),
+    ]
     created = episode.history[3]
     assert isinstance(created, TimerCreatedEvent) and created.fire_at == at(hours=1)
 
@@ -117,7 +120,9 @@ def test_duplicate_execution_started_is_discarded_with_a_reason() -> None:
     duplicate = started("hello", "Tokyo")
     episode = driver.run(duplicate, task_completed(0, "hi"), now=at(1))
 
-    assert episode.discarded == [(duplicate, "duplicate ExecutionStarted: this execution has already started")]
+    assert episode.discarded == [
+        (duplicate, "duplicate ExecutionStarted: this execution has already started")
+    ]
     assert not [e for e in episode.history if isinstance(e, ExecutionStartedEvent)]
     assert episode.runtime_status is OrchestrationStatus.COMPLETED
 
@@ -148,10 +153,22 @@ def test_execution_started_is_applied_first_and_inputs_are_not_mutated() -> None
 
 def test_requires_an_execution_started_and_an_aware_now() -> None:
     with pytest.raises(ValueError, match="ExecutionStarted"):
-        run_episode(app, instance_id="x", past_events=[], incoming_events=[event_raised("a")], now=at(0), new_guid=guids())
+        run_episode(
+            app,
+            instance_id="x",
+            past_events=[],
+            incoming_events=[event_raised("a")],
+            now=at(0),
+            new_guid=guids(),
+        )
     with pytest.raises(ValueError, match="timezone-aware"):
         run_episode(
-            app, instance_id="x", past_events=[], incoming_events=[started("hello")], now=datetime(2024, 1, 1), new_guid=guids()
+            app,
+            instance_id="x",
+            past_events=[],
+            incoming_events=[started("hello")],
+            now=datetime(2024, 1, 1),
+            new_guid=guids(),
         )
 
 

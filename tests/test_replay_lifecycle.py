@@ -6,8 +6,7 @@ from typing import Any
 
 from taskhub.app import App
 from taskhub.history import ExecutionCompletedEvent, OrchestrationStatus, TaskScheduledEvent
-
-from tests.builders import Driver, at, event_raised, resumed, started, suspended, task_completed, terminated
+from tests.builders import Driver, at, event_raised, resumed, suspended, task_completed, terminated
 
 app = App()
 
@@ -33,7 +32,9 @@ def test_events_received_while_suspended_wait_for_resume() -> None:
 
     back = driver.run(resumed(), now=at(3))
     assert back.runtime_status is OrchestrationStatus.RUNNING
-    assert [(e.event_id, e.name) for e in back.history if isinstance(e, TaskScheduledEvent)] == [(1, "second")]
+    assert [(e.event_id, e.name) for e in back.history if isinstance(e, TaskScheduledEvent)] == [
+        (1, "second")
+    ]
 
     done = driver.run(task_completed(1, "B"), now=at(4))
     assert done.runtime_status is OrchestrationStatus.COMPLETED

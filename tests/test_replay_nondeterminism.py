@@ -7,7 +7,6 @@ from typing import Any
 
 from taskhub.app import App
 from taskhub.history import FailureDetails, HistoryEvent, OrchestrationStatus
-
 from tests.builders import (
     at,
     orchestrator_started,

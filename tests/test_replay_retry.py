@@ -13,11 +13,12 @@ from taskhub.history import (
     TimerCreatedEvent,
 )
 from taskhub.tasks import RetryPolicy
-
 from tests.builders import Driver, at, sub_failed, task_completed, task_failed, timer_fired
 
 app = App()
-POLICY = RetryPolicy(first_retry_interval=timedelta(seconds=5), max_number_of_attempts=3, backoff_coefficient=2.0)
+POLICY = RetryPolicy(
+    first_retry_interval=timedelta(seconds=5), max_number_of_attempts=3, backoff_coefficient=2.0
+)
 
 
 @app.orchestrator
@@ -28,7 +29,9 @@ def persistent(ctx: Any, _: Any) -> Any:
 @app.orchestrator
 def bounded(ctx: Any, _: Any) -> Any:
     policy = RetryPolicy(
-        first_retry_interval=timedelta(seconds=10), max_number_of_attempts=10, retry_timeout=timedelta(seconds=30)
+        first_retry_interval=timedelta(seconds=10),
+        max_number_of_attempts=10,
+        retry_timeout=timedelta(seconds=30),
     )
     return (yield ctx.call_activity("flaky", retry_policy=policy))
 
@@ -114,5 +117,9 @@ def test_sub_orchestration_retry_reuses_the_child_instance_id() -> None:
     driver.run(sub_failed(0), now=at(1))
     retry = driver.run(timer_fired(1, at(6)), now=at(6))
 
-    assert decisions(driver.history) == [("child", 0, "inst1:0000"), ("timer", 1, at(6)), ("child", 2, "inst1:0000")]
+    assert decisions(driver.history) == [
+        ("child", 0, "inst1:0000"),
+        ("timer", 1, at(6)),
+        ("child", 2, "inst1:0000"),
+    ]
     assert [m.target.instance_id for m in retry.outbound] == ["inst1:0000"]

@@ -14,9 +14,18 @@ from taskhub.history import (
     SubOrchestrationInstanceCompletedEvent,
     SubOrchestrationInstanceFailedEvent,
 )
+from tests.builders import (
+    Driver,
+    at,
+    orchestrator_started,
+    replay,
+    started,
+    sub_completed,
+    sub_created,
+    sub_failed,
+    terminated,
+)
 from worker.state import CreateSubOrchestration
-
-from tests.builders import Driver, at, orchestrator_started, replay, started, sub_completed, sub_created, sub_failed, terminated
 
 app = App()
 errors: list[TaskFailedError] = []
@@ -91,13 +100,18 @@ def test_parent_episode_sends_an_execution_started_to_the_child() -> None:
     assert event.orchestration_instance == OrchestrationInstance("inst1:0000", message.target.execution_id)
     assert len(event.orchestration_instance.execution_id or "") == 32
     assert event.parent_instance == ParentInstance(
-        name="parent", orchestration_instance=OrchestrationInstance("inst1", "e1"), task_schedule_id=0, version=""
+        name="parent",
+        orchestration_instance=OrchestrationInstance("inst1", "e1"),
+        task_schedule_id=0,
+        version="",
     )
     assert event.generation == 0
     assert event.tags == {"team": "blue"}
 
 
-PARENT = ParentInstance(name="guarded", orchestration_instance=OrchestrationInstance("p1", "pe1"), task_schedule_id=5, version="")
+PARENT = ParentInstance(
+    name="guarded", orchestration_instance=OrchestrationInstance("p1", "pe1"), task_schedule_id=5, version=""
+)
 
 
 def test_child_completion_is_reported_to_the_parent() -> None:

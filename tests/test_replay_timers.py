@@ -10,9 +10,8 @@ import pytest
 import worker.context
 from taskhub.app import App
 from taskhub.history import OrchestrationStatus, TimerCreatedEvent, TimerFiredEvent
-from worker.state import CreateTimer
-
 from tests.builders import T0, Driver, at, orchestrator_started, replay, started, timer_created, timer_fired
+from worker.state import CreateTimer
 
 app = App()
 
@@ -57,7 +56,6 @@ def test_aware_datetimes_are_converted_to_utc() -> None:
 
     assert result.actions == [CreateTimer(0, datetime(2024, 5, 2, 0, 0, tzinfo=UTC))]
     assert result.actions[0].fire_at.utcoffset() == timedelta(0)  # type: ignore[union-attr]
-
 
 
 def test_naive_datetime_is_rejected() -> None:
@@ -116,7 +114,9 @@ def test_chain_constants_can_be_overridden(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_timer_replays_without_new_actions() -> None:
-    result = replay(app, [orchestrator_started(), started("sleeper", 1), timer_created(0, T0 + timedelta(days=1))])
+    result = replay(
+        app, [orchestrator_started(), started("sleeper", 1), timer_created(0, T0 + timedelta(days=1))]
+    )
 
     assert result.actions == []
     assert result.completion is None

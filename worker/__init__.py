@@ -7,6 +7,20 @@ outbound messages). The I/O parts (sessions, checkpoints, partitions, the ``Work
 
 from __future__ import annotations
 
-from worker.host import Worker, WorkerState, default_worker_id
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Worker", "WorkerState", "default_worker_id"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so that importing the pure modules (worker.replay) does not import the Azure SDKs.
+    if name in __all__:
+        value = getattr(importlib.import_module("worker.host"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'worker' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from worker.host import Worker, WorkerState, default_worker_id

@@ -5,8 +5,9 @@ past events (``is_replaying`` true), then over the new ones, and returns the act
 history does not hold yet, plus how the execution ended if it did. No clock, no I/O: time comes from
 ``OrchestratorStarted`` events.
 
-Each history event kind has one short handler (``_on_task_completed``, ``_on_timer_fired``, ...) in the
-``_HANDLERS`` table; a kind without a handler raises. The generator is resumed (``send``/``throw``)
+Each history event kind has one short handler in the ``_HANDLERS`` table: lifecycle events here
+(``_on_execution_started``, ``_on_execution_terminated``, ...), decisions and completions in
+``worker.handlers`` (``_on_task_completed``, ``_on_timer_fired``, ...); a kind without a handler raises. The generator is resumed (``send``/``throw``)
 only when the task it yielded is complete.
 
 Decision events in history (``TaskScheduled``, ``TimerCreated``, ``SubOrchestrationInstanceCreated``,
@@ -29,7 +30,6 @@ from taskhub.errors import NonDeterminismError, TaskFailedError
 from taskhub.history import (
     ContinueAsNewEvent,
     EventRaisedEvent,
-    EventSentEvent,
     ExecutionCompletedEvent,
     ExecutionResumedEvent,
     ExecutionRewoundEvent,
@@ -44,35 +44,16 @@ from taskhub.history import (
     OrchestratorCompletedEvent,
     OrchestratorStartedEvent,
     SubOrchestrationInstanceCompletedEvent,
-    SubOrchestrationInstanceCreatedEvent,
     SubOrchestrationInstanceFailedEvent,
     TaskCompletedEvent,
     TaskFailedEvent,
-    TaskScheduledEvent,
-    TimerCreatedEvent,
     TimerFiredEvent,
 )
-from taskhub.tasks import CancellableTask, Task, TimerTask
+from taskhub.tasks import CancellableTask, Task
 from taskhub.values import from_json, to_json
-from worker.context import (
-    ReplayContext,
-    complete_from_json,
-    deliver_event,
-    schedule_call,
-    schedule_timer_link,
-)
-from worker.state import (
-    Action,
-    CallTask,
-    Completion,
-    CreateSubOrchestration,
-    CreateTimer,
-    OpenTask,
-    ReplayState,
-    ScheduleTask,
-    SendEvent,
-    describe_action,
-)
+from worker.context import ReplayContext
+from worker.handlers import STATE_HANDLERS
+from worker.state import Action, Completion, ReplayState
 
 __all__ = ["execute", "ReplayResult", "failure_details_of"]
 
@@ -350,131 +331,9 @@ class _Executor:
     def _ignore(self, event: HistoryEvent) -> None:
         """Events that change nothing in a replay (bookkeeping, or written after completion)."""
 
-    # --- decisions: history must match what the code did ----------------------------------------
 
-    def _on_task_scheduled(self, event: TaskScheduledEvent) -> None:
-        self._match(event, ScheduleTask, event.name, f"TaskScheduled for activity {event.name!r}")
-
-    def _on_timer_created(self, event: TimerCreatedEvent) -> None:
-        fire_at = event.fire_at.isoformat() if event.fire_at else "?"
-        self._match(event, CreateTimer, None, f"TimerCreated firing at {fire_at}")
-
-    def _on_sub_orchestration_created(self, event: SubOrchestrationInstanceCreatedEvent) -> None:
-        self._match(
-            event,
-            CreateSubOrchestration,
-            event.name,
-            f"SubOrchestrationInstanceCreated for {event.name!r} (instance {event.instance_id!r})",
-        )
-
-    def _on_event_sent(self, event: EventSentEvent) -> None:
-        self._match(
-            event, SendEvent, event.name, f"EventSent {event.name!r} to instance {event.instance_id!r}"
-        )
-
-    def _match(self, event: HistoryEvent, kind: type, name: str | None, holds: str) -> None:
-        state = self.state
-        action = state.pending_actions.pop(event.event_id, None)
-        if isinstance(action, kind) and (name is None or getattr(action, "name", None) == name):
-            return
-        if action is not None:
-            did = f"{describe_action(action)} with that id"
-        elif state.completion is not None:
-            did = f"completed after {state.completion.action_id} call(s), without a call with that id"
-        elif event.event_id < state.sequence:
-            did = "made a call with that id that an earlier history event already matched"
-        else:
-            did = f"has made only {state.sequence} call(s) (ids 0..{state.sequence - 1}) at this point"
-        raise NonDeterminismError(
-            f"orchestrator {state.name!r} (instance {state.instance_id!r}) is not deterministic: at EventId "
-            f"{event.event_id} history holds {holds}, but the code now {did}. An orchestrator must make the "
-            "same calls in the same order on every replay; deploy changed code under a new orchestrator "
-            "name or let running instances finish first"
-        )
-
-    # --- completions ----------------------------------------------------------------------------
-
-    def _on_task_completed(self, event: TaskCompletedEvent) -> None:
-        opened = self._take_open(event, event.task_scheduled_id, ScheduleTask)
-        if opened is not None:
-            complete_from_json(opened.task, event.result, f"output of activity {_name(opened.action)!r}")
-
-    def _on_task_failed(self, event: TaskFailedEvent) -> None:
-        opened = self._take_open(event, event.task_scheduled_id, ScheduleTask)
-        if opened is not None:
-            self._call_failed(opened, _details(event))
-
-    def _on_sub_orchestration_completed(self, event: SubOrchestrationInstanceCompletedEvent) -> None:
-        opened = self._take_open(event, event.task_scheduled_id, CreateSubOrchestration)
-        if opened is not None:
-            complete_from_json(
-                opened.task, event.result, f"output of sub-orchestration {_name(opened.action)!r}"
-            )
-
-    def _on_sub_orchestration_failed(self, event: SubOrchestrationInstanceFailedEvent) -> None:
-        opened = self._take_open(event, event.task_scheduled_id, CreateSubOrchestration)
-        if opened is not None:
-            self._call_failed(opened, _details(event))
-
-    def _on_timer_fired(self, event: TimerFiredEvent) -> None:
-        opened = self._take_open(event, event.timer_id, CreateTimer)
-        if opened is None:
-            return
-        task, action = opened.task, opened.action
-        assert isinstance(action, CreateTimer)
-        if isinstance(task, CallTask):  # a retry's wait is over
-            schedule_call(self.state, task)
-        elif isinstance(task, TimerTask) and not task.is_cancelled:
-            if action.fire_at < task.fire_at:  # a link of a long timer
-                schedule_timer_link(self.state, task)
-            else:
-                task.complete(None)
-
-    def _on_event_raised(self, event: EventRaisedEvent) -> None:
-        state = self.state
-        waiter = state.take_waiter(event.name or "") if state.completion is None else None
-        if waiter is None:
-            state.buffer_event(event)
-        else:
-            deliver_event(waiter, event)
-
-    def _take_open(self, event: HistoryEvent, action_id: int, kind: type) -> OpenTask | None:
-        state = self.state
-        opened = state.open_tasks.pop(action_id, None)
-        if opened is None:
-            reason = "duplicate" if action_id in state.completed_ids else "unknown id"
-            logger.info(
-                "replay.completion_ignored instance_id=%s event=%s id=%d reason=%s",
-                state.instance_id,
-                type(event).__name__,
-                action_id,
-                reason,
-            )
-            return None
-        if not isinstance(opened.action, kind):
-            raise NonDeterminismError(
-                f"orchestrator {state.name!r} (instance {state.instance_id!r}) is not deterministic: history "
-                f"holds {type(event).__name__} for EventId {action_id}, but the code now "
-                f"{describe_action(opened.action)} with that id"
-            )
-        state.completed_ids.add(action_id)
-        return opened
-
-    def _call_failed(self, opened: OpenTask, details: FailureDetails) -> None:
-        task, state = opened.task, self.state
-        assert isinstance(task, CallTask)
-        policy = task.retry_policy
-        if policy is not None and not details.is_non_retriable:
-            delay = policy.next_delay(task.attempts, state.current_utc_datetime - task.first_attempt_at)
-            if delay is not None:
-                state.add_action(CreateTimer(state.next_id(), state.current_utc_datetime + delay), task)
-                return
-        if task.kind == "activity":
-            what = f"activity {task.name!r}"
-        else:
-            what = f"sub-orchestration {task.name!r} (instance {task.instance_id!r})"
-        attempts = f" after {task.attempts} attempts" if task.attempts > 1 else ""
-        task.fail(TaskFailedError(f"{what} failed{attempts}: {details}", details))
+def _state_only(handler: Callable[[ReplayState, Any], None]) -> Callable[[_Executor, Any], None]:
+    return lambda executor, event: handler(executor.state, event)
 
 
 _HANDLERS: dict[type[HistoryEvent], Callable[[_Executor, Any], None]] = {
@@ -489,28 +348,9 @@ _HANDLERS: dict[type[HistoryEvent], Callable[[_Executor, Any], None]] = {
     ExecutionRewoundEvent: _Executor._ignore,
     GenericEvent: _Executor._ignore,
     HistoryStateEvent: _Executor._ignore,
-    TaskScheduledEvent: _Executor._on_task_scheduled,
-    TaskCompletedEvent: _Executor._on_task_completed,
-    TaskFailedEvent: _Executor._on_task_failed,
-    SubOrchestrationInstanceCreatedEvent: _Executor._on_sub_orchestration_created,
-    SubOrchestrationInstanceCompletedEvent: _Executor._on_sub_orchestration_completed,
-    SubOrchestrationInstanceFailedEvent: _Executor._on_sub_orchestration_failed,
-    TimerCreatedEvent: _Executor._on_timer_created,
-    TimerFiredEvent: _Executor._on_timer_fired,
-    EventSentEvent: _Executor._on_event_sent,
-    EventRaisedEvent: _Executor._on_event_raised,
+    **{kind: _state_only(handler) for kind, handler in STATE_HANDLERS.items()},
 }
-
-
-def _details(event: TaskFailedEvent | SubOrchestrationInstanceFailedEvent) -> FailureDetails:
-    if event.failure_details is not None:
-        return event.failure_details
-    # Older peers send only Reason/Details.
-    return FailureDetails(error_type="Unknown", message=event.reason or "", stack_trace=event.details)
-
-
-def _name(action: Action) -> str:
-    return getattr(action, "name", "")
+"""One handler per event kind; decisions and completions live in ``worker.handlers``."""
 
 
 def _utc(moment: datetime) -> datetime:
