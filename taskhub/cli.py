@@ -129,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as err:  # bad arguments: ids, JSON, times, names
         print(f"taskhub: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except LookupError as err:  # e.g. no such poisoned message
+        print(f"taskhub: {err.args[0] if err.args else err}", file=sys.stderr)
+        return EXIT_FAILED
     except TaskHubError as err:
         print(f"taskhub: {err}", file=sys.stderr)
         return EXIT_FAILED

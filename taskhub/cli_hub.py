@@ -18,6 +18,28 @@ async def create_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[st
         return {"taskHubName": settings.hub_name, "created": True, **asdict(await hub.resources())}
 
 
+@verb("get-partitions", "show who owns, and who intends to own, each control queue")
+async def get_partitions(ns: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    async with TaskHub(settings) as hub:
+        return await hub.partitions()
+
+
+def _poison_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "requeue"], help="list the poisoned messages, or requeue one")
+    p.add_argument("message_id", nargs="?", help="with requeue: the id shown by `taskhub poison list`")
+
+
+@verb("poison", "list poisoned messages, or requeue one to the queue it came from", _poison_args)
+async def poison(ns: argparse.Namespace, settings: Settings) -> Any:
+    async with TaskHub(settings) as hub:
+        if ns.action == "list":
+            return [r.summary() for r in await hub.poison.list()]
+        if not ns.message_id:
+            raise ValueError("poison requeue needs the message id shown by `taskhub poison list`")
+        record = await hub.poison.requeue(ns.message_id)
+        return {"requeued": ns.message_id, "queue": record.origin_queue}
+
+
 @verb("delete-task-hub", "delete every queue, table and container of the task hub (and nothing else)")
 async def delete_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     async with TaskHub(settings) as hub:

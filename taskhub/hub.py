@@ -25,6 +25,7 @@ from taskhub.history import utcnow
 from taskhub.leases import LeaseBlob, TaskHubInfo
 from taskhub.names import HubNames
 from taskhub.payloads import Payloads
+from taskhub.poison import PoisonQueue
 from taskhub.queues import HubQueues
 from taskhub.settings import Settings
 from taskhub.storage import Storage
@@ -53,7 +54,7 @@ class TaskHub:
     """The storage resources of one task hub. Use ``async with TaskHub(settings) as hub``.
 
     It also bundles the hub's data access for the client and the worker: ``storage`` (the seam),
-    ``names``, ``payloads`` (large blobs), ``tracking`` (History/Instances) and ``queues``.
+    ``names``, ``payloads`` (large blobs), ``tracking`` (History/Instances), ``queues`` and ``poison``.
     """
 
     def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
@@ -72,6 +73,7 @@ class TaskHub:
         )
         self.tracking = Tracking(self.storage, self.names, self.payloads)
         self.queues = HubQueues(self.storage, self.names, self.payloads)
+        self.poison = PoisonQueue(self.storage, self.names, self.queues)
         self._created = False
 
     async def __aenter__(self) -> TaskHub:
@@ -170,6 +172,30 @@ class TaskHub:
         containers = [c for c in await s.list_containers(n.lower + "-") if c in wanted_containers]
         blobs = {c: sorted(await s.list_blobs(c)) for c in containers if c != n.large_message_container}
         return HubResources(sorted(queues), sorted(tables), sorted(containers), blobs)
+
+    async def partitions(self) -> list[dict[str, object]]:
+        """For every control queue: the ownership and intent lease blobs' owner, lease state and epoch."""
+        out: list[dict[str, object]] = []
+        s = self.storage
+        container = self.names.lease_container
+
+        async def read(blob: str) -> dict[str, object]:
+            try:
+                info = await s.blob_properties(container, blob)
+                content = LeaseBlob.from_json(await s.download_blob(container, blob))
+            except StorageError as err:
+                if err.not_found:
+                    return {"owner": None, "leaseState": "missing", "epoch": None}
+                raise
+            owner = content.owner if info.lease_state == "leased" else None
+            return {"owner": owner, "leaseState": info.lease_state, "epoch": content.epoch, "lastOwner": content.owner}
+
+        for queue in self.names.control_queues:
+            own, intent = await asyncio.gather(
+                read(HubNames.ownership_lease_blob(queue)), read(HubNames.intent_lease_blob(queue))
+            )
+            out.append({"queue": queue, "ownership": own, "intent": intent})
+        return out
 
     async def delete(self) -> HubResources:
         """Delete every resource of this hub and nothing else; returns what was deleted."""

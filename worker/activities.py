@@ -59,6 +59,7 @@ class ActivityRunner:
         self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
+        self.poison_threshold = settings.storage.poison_message_threshold
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="activities")
@@ -112,12 +113,14 @@ class ActivityRunner:
             return
         event = m.event
         if not isinstance(event, TaskScheduledEvent):
-            log.error("activities.unexpected_event id=%s event=%s", m.raw.id, event.event_type.name)
-            await self.hub.queues.delete(m)
+            await self.hub.poison.move(m, f"a {event.event_type.name} event does not belong on the work-item queue")
             return
         renewer = asyncio.create_task(self._keep_hidden(m))
         try:
-            result = await self.execute(m, event)
+            if m.raw.dequeue_count > self.poison_threshold:
+                result = await self._poisoned(m, event)
+            else:
+                result = await self.execute(m, event)
             md = self.hub.queues.envelope(
                 result,
                 m.instance,
@@ -132,6 +135,21 @@ class ActivityRunner:
             await self.hub.queues.abandon(m)
         finally:
             renewer.cancel()
+
+    async def _poisoned(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
+        """Move a work item that failed too often aside; the orchestration gets a TaskFailed it can handle."""
+        n = m.raw.dequeue_count - 1
+        reason = (
+            f"activity {event.name!r} (task {event.event_id}) was moved to the poison queue after {n} "
+            "attempts that never completed (it failed or crashed its worker each time)"
+        )
+        record = await self.hub.poison.move(m, reason, delete=False)  # deleted once the TaskFailed is sent
+        details = FailureDetails(
+            error_type="taskhub.PoisonMessage",
+            message=f"{reason}; poison message id {record.message_id or record.origin_message_id}",
+            is_non_retriable=True,
+        )
+        return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(details), failure_details=details)
 
     async def execute(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
         """Run the activity; its outcome as TaskCompleted or TaskFailed."""

@@ -156,15 +156,12 @@ class Worker:
                 pass
 
     async def _bad_message(self, m: Inbound) -> None:
-        """A message that cannot be decoded: logged and retried with backoff (never a traceback)."""
-        log.error(
-            "message.undecodable queue=%s id=%s dequeue_count=%d error=%s",
-            m.queue,
-            m.raw.id,
-            m.raw.dequeue_count,
-            m.error,
-        )
-        await self.hub.queues.abandon(m)
+        """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
+        try:
+            await self.hub.poison.move(m, f"cannot be decoded: {m.error}")
+        except Exception:  # noqa: BLE001 - could not move it: retry later rather than lose it
+            log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
+            await self.hub.queues.abandon(m)
 
     def describe(self) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "state": self.state.value, "queues": self.owned_queues}

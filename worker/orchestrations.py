@@ -180,6 +180,16 @@ class OrchestrationRunner:
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub
+        threshold = hub.settings.storage.poison_message_threshold
+        for m in [m for m in messages if m.raw.dequeue_count > threshold]:
+            await hub.poison.move(
+                m,
+                f"{m.event.event_type.name} for instance {instance_id!r} was dequeued {m.raw.dequeue_count} times "
+                "without being processed (poisonMessageThreshold is " + str(threshold) + ")",
+            )
+        messages = [m for m in messages if m.raw.dequeue_count <= threshold]
+        if not messages:
+            return
         loaded = self._cache.get(instance_id)
         if loaded is None:
             loaded = await hub.tracking.load_history(instance_id)
