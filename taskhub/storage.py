@@ -533,6 +533,14 @@ class Storage:
         return bytes(await stream.readall())
 
     @_op
+    async def read_blob(self, container: str, name: str) -> tuple[bytes, BlobInfo]:
+        """A blob's content and its ETag and lease state, in one call."""
+        stream = await self._blobs.get_blob_client(container, name).download_blob()
+        data = bytes(await stream.readall())
+        props = stream.properties
+        return data, BlobInfo(str(props.etag), str(props.lease.state), str(props.lease.status))
+
+    @_op
     async def delete_blob(self, container: str, name: str) -> bool:
         """Delete a blob; False if it was not there."""
         try:

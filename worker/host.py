@@ -25,7 +25,7 @@ from taskhub.queues import Inbound
 from taskhub.settings import Settings
 from worker.activities import ActivityRunner
 from worker.orchestrations import OrchestrationRunner
-from worker.partitions import OwnershipLeases
+from worker.partitions import PartitionManager
 from worker.sessions import ControlQueueListener, Sessions
 
 __all__ = ["Worker", "WorkerState", "default_worker_id"]
@@ -63,8 +63,13 @@ class Worker:
             self.orchestrations.process, max_concurrent=self.settings.max_concurrent_orchestrator_functions
         )
         self.activities = ActivityRunner(self.hub, app, self.worker_id, on_bad_message=self._bad_message)
-        self.partitions = OwnershipLeases(
-            self.hub, self.worker_id, on_acquired=self._queue_acquired, on_lost=self._queue_lost
+        self.partitions = PartitionManager(
+            self.hub,
+            self.worker_id,
+            start_listening=self._start_listening,
+            stop_listening=self._stop_listening,
+            ownership_lost=self._ownership_lost,
+            is_busy=self._is_busy,
         )
         self.listeners: dict[str, ControlQueueListener] = {}
 
@@ -96,11 +101,11 @@ class Worker:
             return
         self.state = WorkerState.DRAINING
         log.info("worker.draining worker_id=%s", self.worker_id)
-        await self.partitions.stop()
+        # Stops listening everywhere, releases intents, and releases each ownership once drained.
+        await self.partitions.shutdown(DRAIN_TIMEOUT)
         await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
         drained = await self.sessions.drain(DRAIN_TIMEOUT)
         await self.activities.stop(DRAIN_TIMEOUT)
-        await self.partitions.release_all()
         self.listeners.clear()
         await self.hub.close()
         self.state = WorkerState.STOPPED
@@ -132,9 +137,10 @@ class Worker:
 
     @property
     def owned_queues(self) -> list[str]:
-        return sorted(self.listeners)
+        """Queues this worker holds the ownership lease of."""
+        return self.partitions.owned_queues()
 
-    async def _queue_acquired(self, queue: str) -> None:
+    async def _start_listening(self, queue: str) -> None:
         if self.state is not WorkerState.STARTED or queue in self.listeners:
             return
         listener = ControlQueueListener(
@@ -143,10 +149,18 @@ class Worker:
         self.listeners[queue] = listener
         listener.start()
 
-    async def _queue_lost(self, queue: str) -> None:
+    async def _stop_listening(self, queue: str) -> None:
+        """The intent moved away: take no new messages; what is in memory still gets processed."""
         listener = self.listeners.pop(queue, None)
         if listener is not None:
             await listener.stop()
+
+    def _is_busy(self, queue: str) -> bool:
+        return queue in self.listeners or self.sessions.active_for(queue) > 0
+
+    async def _ownership_lost(self, queue: str) -> None:
+        """The ownership lease is gone: stop at once and drop batches that have not started."""
+        await self._stop_listening(queue)
         dropped = self.sessions.drop_queue(queue)
         self.orchestrations.forget()
         for m in dropped:  # visible again at once, for the new owner
