@@ -92,7 +92,7 @@ def _load_verbs() -> None:
     verbs through the ``taskhub.cli`` entry-point group, so this package never imports them."""
     from importlib.metadata import entry_points
 
-    from taskhub import cli_hub, cli_instances  # noqa: F401
+    from taskhub import cli_hub, cli_instances, cli_serve  # noqa: F401
 
     for ep in entry_points(group="taskhub.cli"):
         try:

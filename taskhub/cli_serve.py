@@ -1,0 +1,83 @@
+"""``taskhub serve``: the HTTP management API on aiohttp."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from taskhub.app import App
+from taskhub.cli import verb
+from taskhub.connection import AppSettings
+from taskhub.errors import ConfigurationError
+from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback
+from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX
+from taskhub.settings import Settings
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
+    p.add_argument("--app", metavar="MODULE:APP", help="the App whose orchestrators may be started (others: 400)")
+    p.add_argument(
+        "--key-setting",
+        default=KEY_SETTING,
+        help=f"environment variable / local.settings.json value holding the access key (default {KEY_SETTING}); "
+        "required when binding to a non-loopback address",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 above)")
+
+
+def _orchestrators(spec: str | None) -> frozenset[str] | None:
+    if not spec:
+        return None
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        app = getattr(importlib.import_module(module_name), attr or "app", None)
+    except ImportError as err:
+        raise ValueError(f"--app: cannot import {module_name!r}: {err}") from None
+    if not isinstance(app, App):
+        raise ValueError(f"--app: {spec!r} must name a taskhub.App")
+    return frozenset(app.orchestrator_names)
+
+
+@verb("serve", "serve the Durable Functions HTTP management API", _args)
+async def serve(ns: argparse.Namespace, settings: Settings) -> None:
+    if not 0 < ns.port < 65536:
+        raise ValueError(f"--port must be 1-65535, got {ns.port}")
+    if ns.max_body_bytes < 1024:
+        raise ValueError("--max-body-bytes must be at least 1024")
+    local = Path(ns.host_json).with_name("local.settings.json") if ns.host_json else None
+    key = AppSettings.load(os.environ, local if local and local.exists() else None).get(ns.key_setting) or None
+    if not is_loopback(ns.host) and not key:
+        raise ConfigurationError(
+            "--host", ns.host, f"binding beyond loopback needs an access key: set the {ns.key_setting} setting"
+        )
+    app = create_app(settings, orchestrator_names=_orchestrators(ns.app), key=key, max_body_bytes=ns.max_body_bytes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, ns.host, ns.port)
+    await site.start()
+    shown = f"[{ns.host}]" if ":" in ns.host else ns.host
+    print(
+        f"taskhub serve: hub {settings.hub_name} on http://{shown}:{ns.port}{WEBHOOK_PREFIX}/ and {RPC_PREFIX}/ "
+        f"({'key required' if key else 'no key, loopback only'}); Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,257 @@
+"""The OpenAPI 3 description of the management API (served at ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskhub.history import OrchestrationStatus
+from taskhub.http.urls import WEBHOOK_PREFIX
+
+__all__ = ["openapi_document"]
+
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+_ANY: dict[str, Any] = {"nullable": True}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _empty(description: str) -> dict[str, Any]:
+    return {"description": description}
+
+
+def _q(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+        "description": description,
+    }
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_STATUS = {"$ref": "#/components/schemas/Status"}
+_CHECK = {"$ref": "#/components/schemas/CheckStatus"}
+_PURGED = {"$ref": "#/components/schemas/PurgeResult"}
+_COMMON = {
+    "401": _json(_ERROR, "A key is required (server bound to a non-loopback address)"),
+    "413": _json(_ERROR, "Request body too large"),
+    "503": _json(_ERROR, "The task hub's storage is not available"),
+}
+_HUB = _q("taskHub", {"type": "string"}, "Task hub name (default: the server's)")
+_BOOL = {"type": "string", "description": ".NET bool.TryParse: true/false in any case; anything else = default"}
+
+
+def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]], body: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": [*params, _HUB], "responses": {**responses, **_COMMON}}
+    if body:
+        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {}}}}
+    return op
+
+
+def openapi_document() -> dict[str, Any]:
+    base = WEBHOOK_PREFIX
+    statuses = [s.value for s in OrchestrationStatus]
+    start_responses = {
+        "202": _json(_CHECK, "Started; poll statusQueryGetUri"),
+        "200": _json({}, "With timeout: completed within it (the output) or finished otherwise (the status)"),
+        "400": _json(_ERROR, "Unknown function, invalid instance id, or invalid JSON"),
+        "409": _json(_ERROR, "An instance with this id is still Pending, Running or Suspended"),
+    }
+    wait = [
+        _q("timeout", {"type": "number", "minimum": 0, "maximum": 3600}, "Wait up to this many seconds"),
+        _q("pollingInterval", {"type": "number", "minimum": 0, "maximum": 3600}, "Seconds between polls"),
+    ]
+    instance_op = {
+        "202": _empty("Accepted"),
+        "404": _empty("No such instance"),
+        "410": _empty("The instance has finished"),
+    }
+    paths: dict[str, Any] = {
+        f"{base}/orchestrators/{{functionName}}": {
+            "post": _op("Start an orchestration", start_responses, [_path("functionName", "Orchestrator"), *wait], True)
+        },
+        f"{base}/orchestrators/{{functionName}}/{{instanceId}}": {
+            "post": _op(
+                "Start an orchestration with a chosen instance id",
+                start_responses,
+                [_path("functionName", "Orchestrator"), _path("instanceId", "Instance id"), *wait],
+                True,
+            )
+        },
+        f"{base}/instances": {
+            "get": _op(
+                "Query instances (page size `top`; continuation in x-ms-continuation-token)",
+                {
+                    "200": {
+                        "description": "A page of statuses",
+                        "headers": {"x-ms-continuation-token": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"type": "array", "items": _STATUS}}},
+                    },
+                    "400": _json(_ERROR, "Invalid filter"),
+                },
+                [
+                    _q("createdTimeFrom", {"type": "string", "format": "date-time"}, "Created at or after"),
+                    _q("createdTimeTo", {"type": "string", "format": "date-time"}, "Created at or before"),
+                    _q("runtimeStatus", {"type": "string"}, f"Comma-separated, case-sensitive: {', '.join(statuses)}"),
+                    _q("instanceIdPrefix", {"type": "string"}, "Instance id prefix"),
+                    _q("showInput", _BOOL, "Include inputs (default true)"),
+                    _q("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size (default 100)"),
+                    {
+                        "name": "x-ms-continuation-token",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "Token from the previous page",
+                    },
+                ],
+            ),
+            "delete": _op(
+                "Purge finished instances created in a time range",
+                {
+                    "200": _json(_PURGED, "Purged"),
+                    "400": _json({"oneOf": [{"type": "string"}, _ERROR]}, "createdTimeFrom is missing or invalid"),
+                    "404": _empty("Nothing matched"),
+                },
+                [
+                    _q("createdTimeFrom", {"type": "string", "format": "date-time"}, "Required"),
+                    _q("createdTimeTo", {"type": "string", "format": "date-time"}, "Default: now"),
+                    _q("runtimeStatus", {"type": "string"}, "Comma-separated"),
+                ],
+            ),
+        },
+        f"{base}/instances/{{instanceId}}": {
+            "get": _op(
+                "Status of an instance",
+                {
+                    "200": _json(_STATUS, "Finished"),
+                    "202": {
+                        "description": "Still running (Pending, Running, Suspended, ContinuedAsNew)",
+                        "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": _STATUS}},
+                    },
+                    "404": _empty("No such instance"),
+                    "500": _json(_STATUS, "Failed, with returnInternalServerErrorOnFailure=true"),
+                },
+                [
+                    _path("instanceId", "Instance id"),
+                    _q("showHistory", _BOOL, "Include history (default false)"),
+                    _q("showHistoryOutput", _BOOL, "Include outputs in the history (default false)"),
+                    _q("showInput", _BOOL, "Include the input (default true)"),
+                    _q("returnInternalServerErrorOnFailure", _BOOL, "500 for failed instances (default false)"),
+                ],
+            ),
+            "delete": _op(
+                "Purge an instance",
+                {"200": _json(_PURGED, "Purged"), "404": _empty("No such instance")},
+                [_path("instanceId", "Instance id")],
+            ),
+        },
+        f"{base}/instances/{{instanceId}}/raiseEvent/{{eventName}}": {
+            "post": {
+                **_op(
+                    "Raise an external event",
+                    {**instance_op, "400": _json(_ERROR, "Not application/json, or invalid JSON")},
+                    [_path("instanceId", "Instance id"), _path("eventName", "Event name")],
+                ),
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
+            }
+        },
+        f"{base}/instances/{{instanceId}}/restart": {
+            "post": _op(
+                "Start the instance again with its original input",
+                {
+                    "202": _json(_CHECK, "Started"),
+                    "200": _json({}, "With timeout: finished within it"),
+                    "400": _json(_ERROR, "No such instance"),
+                    "409": _json(_ERROR, "The id is still running"),
+                },
+                [
+                    _path("instanceId", "Instance id"),
+                    _q("restartWithNewInstanceId", _BOOL, "New id (default true)"),
+                    *wait,
+                ],
+            )
+        },
+    }
+    for op in ("terminate", "suspend", "resume"):
+        paths[f"{base}/instances/{{instanceId}}/{op}"] = {
+            "post": _op(
+                f"{op.capitalize()} an instance",
+                instance_op,
+                [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
+            )
+        }
+    url = {"type": "string"}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "taskhub management API",
+            "version": "1.0",
+            "description": "The Durable Functions HTTP management API, served by `taskhub serve`. The same routes "
+            "are also served under /durabletask/ (the local RPC base of azure-functions-durable).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["Message"],
+                    "properties": {
+                        "Message": {"type": "string"},
+                        "ExceptionMessage": {"type": "string"},
+                        "ExceptionType": {"type": "string"},
+                    },
+                },
+                "Status": {
+                    "type": "object",
+                    "required": ["name", "instanceId", "runtimeStatus", "createdTime", "lastUpdatedTime"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "instanceId": {"type": "string"},
+                        "runtimeStatus": {"type": "string", "enum": statuses},
+                        "input": _ANY,
+                        "customStatus": _ANY,
+                        "output": _ANY,
+                        "createdTime": _NULLABLE_STRING,
+                        "lastUpdatedTime": _NULLABLE_STRING,
+                        "historyEvents": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "CheckStatus": {
+                    "type": "object",
+                    "required": [
+                        "id",
+                        "statusQueryGetUri",
+                        "sendEventPostUri",
+                        "terminatePostUri",
+                        "purgeHistoryDeleteUri",
+                        "restartPostUri",
+                        "suspendPostUri",
+                        "resumePostUri",
+                    ],
+                    "properties": {
+                        "id": url,
+                        "statusQueryGetUri": url,
+                        "sendEventPostUri": url,
+                        "terminatePostUri": url,
+                        "purgeHistoryDeleteUri": url,
+                        "restartPostUri": url,
+                        "suspendPostUri": url,
+                        "resumePostUri": url,
+                    },
+                },
+                "PurgeResult": {
+                    "type": "object",
+                    "required": ["instancesDeleted"],
+                    "properties": {"instancesDeleted": {"type": "integer", "minimum": 0}},
+                },
+            }
+        },
+    }

@@ -1,0 +1,356 @@
+"""Handlers of the Durable Functions HTTP management API (http-api.md 2.1-2.8).
+
+Served twice: under ``/runtime/webhooks/durabletask/`` (the documented API) and under ``/durabletask/``
+(the local RPC base that azure-functions-durable's ``DurableOrchestrationClient`` calls). Query
+parameter names match case-insensitively; booleans parse like .NET ``bool.TryParse``; ``runtimeStatus``
+values are case-sensitive enum names and unknown ones are dropped, as Durable Functions does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDict
+
+from taskhub.client import TaskHubClient
+from taskhub.errors import OrchestrationAlreadyExistsError
+from taskhub.history import OrchestrationStatus
+from taskhub.http.urls import RETRY_AFTER_STATUS, check_status_response, json_response
+from taskhub.names import validate_instance_id
+from taskhub.status import OrchestrationState, history_projection
+
+__all__ = ["ManagementApi", "ApiError"]
+
+log = logging.getLogger(__name__)
+
+ClientFor = Callable[[str | None], Awaitable[TaskHubClient]]
+
+_RUNNING = (
+    OrchestrationStatus.RUNNING,
+    OrchestrationStatus.PENDING,
+    OrchestrationStatus.CONTINUED_AS_NEW,
+    OrchestrationStatus.SUSPENDED,
+)
+_FINISHED_410 = (
+    OrchestrationStatus.COMPLETED,
+    OrchestrationStatus.FAILED,
+    OrchestrationStatus.TERMINATED,
+    OrchestrationStatus.CANCELED,
+)
+
+
+class ApiError(Exception):
+    """An error response: ``{"Message": ...}`` (plus ``ExceptionMessage`` for 400s, as DF sends them)."""
+
+    def __init__(self, status: int, message: str, *, body: Any = None) -> None:
+        self.status = status
+        self.message = message
+        self.body = body
+        super().__init__(message)
+
+    def response(self) -> web.Response:
+        if self.body is not None:
+            return json_response(self.body, status=self.status)
+        body: dict[str, Any] = {"Message": self.message}
+        if self.status == 400:
+            body = {
+                "Message": "One or more of the arguments submitted is incorrect",
+                "ExceptionMessage": self.message,
+                "ExceptionType": "System.ArgumentException",
+            }
+        return json_response(body, status=self.status)
+
+
+def _query(request: web.Request) -> MultiDict[str]:
+    return MultiDict((k.lower(), v) for k, v in request.query.items())
+
+
+def _bool(q: MultiDict[str], name: str, default: bool) -> bool:
+    value = q.get(name.lower())
+    if value is None:
+        return default
+    v = value.strip().lower()
+    return True if v == "true" else False if v == "false" else default
+
+
+def _time(q: MultiDict[str], name: str) -> datetime | None:
+    value = q.get(name.lower())
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise ApiError(400, f"{name} {value!r} is not an ISO 8601 date and time") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _seconds(q: MultiDict[str], name: str) -> float | None:
+    value = q.get(name.lower())
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ApiError(400, f"{name} {value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 3600:
+        raise ApiError(400, f"{name} must be between 0 and 3600 seconds, got {value}")
+    return seconds
+
+
+def _statuses(q: MultiDict[str]) -> list[OrchestrationStatus] | None:
+    names = {s.value: s for s in OrchestrationStatus}
+    wanted: list[OrchestrationStatus] = []
+    for raw in q.getall("runtimestatus", []):
+        for part in raw.split(","):
+            status = names.get(part.strip())
+            if status is None:
+                if part.strip():
+                    log.info("http.ignored_runtime_status value=%r (names are case-sensitive: %s)", part, list(names))
+                continue
+            if status not in wanted:
+                wanted.append(status)
+    return wanted or None
+
+
+async def _json_body(request: web.Request, *, require_json_type: bool = False) -> Any:
+    """The request's JSON body; None when empty. Invalid JSON -> 400 "Invalid JSON content"."""
+    if require_json_type and request.content_type != "application/json":
+        raise ApiError(400, "Only application/json request content is supported")
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "Invalid JSON content") from None
+
+
+def _instance_id(raw: str) -> str:
+    try:
+        return validate_instance_id(raw)
+    except ValueError as err:
+        raise ApiError(400, str(err)) from None
+
+
+class ManagementApi:
+    """The route handlers; ``client_for(hub_name)`` gives the TaskHubClient of a hub (None = default)."""
+
+    def __init__(
+        self,
+        client_for: ClientFor,
+        *,
+        default_hub: str,
+        orchestrator_names: frozenset[str] | None = None,
+        connection_name: str = "Storage",
+        code: str | None = None,
+    ) -> None:
+        self.client_for = client_for
+        self.default_hub = default_hub
+        self.orchestrator_names = orchestrator_names
+        self.connection_name = connection_name
+        self.code = code
+
+    def routes(self, prefix: str) -> list[web.RouteDef]:
+        p = prefix.rstrip("/")
+        return [
+            web.post(p + "/orchestrators/{functionName}", self.start),
+            web.post(p + "/orchestrators/{functionName}/{instanceId}", self.start),
+            web.get(p + "/instances", self.query, allow_head=False),
+            web.get(p + "/instances/", self.query, allow_head=False),
+            web.delete(p + "/instances", self.purge_by),
+            web.delete(p + "/instances/", self.purge_by),
+            web.get(p + "/instances/{instanceId}", self.status, allow_head=False),
+            web.delete(p + "/instances/{instanceId}", self.purge_one),
+            web.post(p + "/instances/{instanceId}/raiseEvent/{eventName}", self.raise_event),
+            web.post(p + "/instances/{instanceId}/restart", self.restart),
+            web.post(p + "/instances/{instanceId}/{operation:terminate|suspend|resume}", self.operation),
+        ]
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    async def _client(self, request: web.Request) -> tuple[TaskHubClient, str]:
+        hub = _query(request).get("taskhub") or None
+        client = await self.client_for(hub)
+        return client, client.settings.hub_name
+
+    def _check_status(self, request: web.Request, instance_id: str, hub: str) -> web.Response:
+        return check_status_response(
+            request, instance_id, hub_name=hub, connection_name=self.connection_name, code=self.code
+        )
+
+    async def _existing(self, client: TaskHubClient, instance_id: str, *, fetch: bool = False) -> OrchestrationState:
+        state = await client.get_orchestration_state(instance_id, fetch_payloads=fetch)
+        if state is None:
+            raise ApiError(404, f"no orchestration instance with id {instance_id!r}", body=None)
+        return state
+
+    async def _wait_response(
+        self, request: web.Request, client: TaskHubClient, hub: str, iid: str, timeout: float, interval: float | None
+    ) -> web.Response:
+        """The start-and-wait variant (http-api.md 2.3)."""
+        if interval is not None and interval > timeout:
+            raise ApiError(400, "pollingInterval must not be greater than timeout")
+        try:
+            state = await client.wait_for_orchestration_completion(iid, timeout=timeout)
+        except TimeoutError:
+            return self._check_status(request, iid, hub)
+        if state.runtime_status is OrchestrationStatus.COMPLETED:
+            return json_response(state.output)
+        return json_response(state.to_dict())
+
+    # -- handlers -----------------------------------------------------------------------------------
+
+    async def start(self, request: web.Request) -> web.Response:
+        """POST orchestrators/{functionName}[/{instanceId}] -> 202 check-status payload."""
+        name = request.match_info["functionName"]
+        if self.orchestrator_names is not None and name not in self.orchestrator_names:
+            known = ", ".join(sorted(self.orchestrator_names)) or "(none)"
+            raise ApiError(400, f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
+                                f"function. Registered orchestrators: {known}")
+        raw_id = request.match_info.get("instanceId")
+        iid = _instance_id(raw_id) if raw_id is not None else None
+        data = await _json_body(request)
+        q = _query(request)
+        timeout = _seconds(q, "timeout")
+        interval = _seconds(q, "pollingInterval")
+        client, hub = await self._client(request)
+        try:
+            iid = await client.schedule_new_orchestration(name, input=data, instance_id=iid)
+        except OrchestrationAlreadyExistsError as err:
+            # Durable Functions lets this fall into its generic 500 path; a client mistake is a 409 here.
+            raise ApiError(409, str(err)) from None
+        if timeout is not None:
+            return await self._wait_response(request, client, hub, iid, timeout, interval)
+        return self._check_status(request, iid, hub)
+
+    async def status(self, request: web.Request) -> web.Response:
+        """GET instances/{id}: 202 while running, 200 when finished, 404 when unknown."""
+        iid = request.match_info["instanceId"]
+        q = _query(request)
+        show_history = _bool(q, "showHistory", False)
+        show_history_output = _bool(q, "showHistoryOutput", False)
+        show_input = _bool(q, "showInput", True)
+        error_on_failure = _bool(q, "returnInternalServerErrorOnFailure", False)
+        client, _ = await self._client(request)
+        state = await client.get_orchestration_state(iid, fetch_payloads=True)
+        if state is None:
+            return web.Response(status=404)
+        body = state.to_dict(show_input=show_input)
+        if show_history and state.runtime_status is not OrchestrationStatus.PENDING:
+            events = await client.get_orchestration_history(iid)
+            body["historyEvents"] = history_projection(events, show_output=show_history_output, show_input=show_input)
+        if state.runtime_status in _RUNNING:
+            return json_response(body, status=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER_STATUS})
+        if state.runtime_status is OrchestrationStatus.FAILED and error_on_failure:
+            return json_response(body, status=500)
+        return json_response(body)
+
+    async def query(self, request: web.Request) -> web.Response:
+        """GET instances: a page of statuses; the continuation token travels in x-ms-continuation-token."""
+        q = _query(request)
+        top_raw = q.get("top")
+        try:
+            top = int(top_raw) if top_raw else 100
+        except ValueError:
+            raise ApiError(400, f"top {top_raw!r} is not a whole number") from None
+        if not 1 <= top <= 1000:
+            raise ApiError(400, f"top must be between 1 and 1000, got {top}")
+        token = request.headers.get("x-ms-continuation-token") or None
+        client, _ = await self._client(request)
+        try:
+            page = await client.query_orchestrations(
+                created_from=_time(q, "createdTimeFrom"),
+                created_to=_time(q, "createdTimeTo"),
+                statuses=_statuses(q),
+                instance_id_prefix=q.get("instanceidprefix") or None,
+                page_size=top,
+                continuation_token=token,
+            )
+        except ValueError as err:  # a token this server did not issue
+            raise ApiError(400, str(err)) from None
+        show_input = _bool(q, "showInput", True)
+        return json_response(
+            [s.to_dict(show_input=show_input) for s in page.items],
+            headers={"x-ms-continuation-token": page.continuation_token or ""},
+        )
+
+    async def raise_event(self, request: web.Request) -> web.Response:
+        """POST instances/{id}/raiseEvent/{eventName}: 202, 404 unknown, 410 finished."""
+        iid = request.match_info["instanceId"]
+        event = request.match_info["eventName"]
+        data = await _json_body(request, require_json_type=True)
+        client, _ = await self._client(request)
+        state = await client.get_orchestration_state(iid, fetch_payloads=False)
+        if state is None:
+            return web.Response(status=404)
+        if state.runtime_status in _FINISHED_410:
+            return web.Response(status=410)
+        await client.raise_orchestration_event(iid, event, data=data)
+        return web.Response(status=202)
+
+    async def operation(self, request: web.Request) -> web.Response:
+        """POST instances/{id}/terminate|suspend|resume?reason=: 202, 404 unknown, 410 finished."""
+        iid = request.match_info["instanceId"]
+        op = request.match_info["operation"]
+        reason = _query(request).get("reason")
+        client, _ = await self._client(request)
+        state = await client.get_orchestration_state(iid, fetch_payloads=False)
+        if state is None:
+            return web.Response(status=404)
+        if state.runtime_status in _FINISHED_410:
+            return web.Response(status=410)
+        if op == "terminate":
+            await client.terminate_orchestration(iid, output=reason)
+        elif op == "suspend":
+            await client.suspend_orchestration(iid, reason=reason)
+        else:
+            await client.resume_orchestration(iid, reason=reason)
+        return web.Response(status=202)
+
+    async def restart(self, request: web.Request) -> web.Response:
+        """POST instances/{id}/restart[?restartWithNewInstanceId=]: start it again with its input."""
+        iid = request.match_info["instanceId"]
+        q = _query(request)
+        new_id = _bool(q, "restartWithNewInstanceId", True)
+        client, hub = await self._client(request)
+        state = await client.get_orchestration_state(iid, fetch_payloads=True)
+        if state is None:
+            raise ApiError(400, "InstanceId does not match a valid orchestration instance.")
+        try:
+            started = await client.schedule_new_orchestration(
+                state.name, input=state.input, instance_id=None if new_id else iid
+            )
+        except OrchestrationAlreadyExistsError as err:
+            raise ApiError(409, str(err)) from None
+        timeout = _seconds(q, "timeout")
+        if timeout is not None:
+            return await self._wait_response(request, client, hub, started, timeout, _seconds(q, "pollingInterval"))
+        return self._check_status(request, started, hub)
+
+    async def purge_one(self, request: web.Request) -> web.Response:
+        """DELETE instances/{id}: 200 {"instancesDeleted": 1}, or 404."""
+        client, _ = await self._client(request)
+        result = await client.purge_orchestration(request.match_info["instanceId"])
+        if result.deleted_instance_count == 0:
+            return web.Response(status=404)
+        return json_response({"instancesDeleted": result.deleted_instance_count})
+
+    async def purge_by(self, request: web.Request) -> web.Response:
+        """DELETE instances?createdTimeFrom=...: 200 with the count, 404 when nothing was deleted."""
+        q = _query(request)
+        created_from = _time(q, "createdTimeFrom")
+        if created_from is None:
+            return json_response("Please provide value for 'createdTimeFrom' parameter.", status=400)
+        client, _ = await self._client(request)
+        result = await client.purge_orchestrations_by(
+            created_from=created_from, created_to=_time(q, "createdTimeTo"), statuses=_statuses(q)
+        )
+        if result.deleted_instance_count == 0:
+            return web.Response(status=404)
+        return json_response({"instancesDeleted": result.deleted_instance_count})
+

@@ -1,0 +1,148 @@
+"""The HTTP server (``taskhub serve``): the management API, its OpenAPI description, and safety rails.
+
+* Bound to 127.0.0.1 by default. Bound to any other address, a key is required (``--key-setting``
+  names the environment variable / local.settings.json value holding it, default ``TASKHUB_HTTP_KEY``);
+  requests must carry it as ``?code=`` or ``x-functions-key`` (else 401). The key is never printed.
+* Request bodies are limited (413 past ``max_body_bytes``); JSON bodies are validated (400).
+* Errors are JSON ``{"Message": ...}``; an unexpected exception is logged here and answered with a
+  plain 500 message: no response carries a stack trace or a secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from taskhub.client import TaskHubClient
+from taskhub.errors import ConfigurationError, StorageError
+from taskhub.http.openapi import openapi_document
+from taskhub.http.routes import ApiError, ManagementApi
+from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
+from taskhub.settings import Settings
+
+__all__ = ["create_app", "is_loopback", "DEFAULT_MAX_BODY_BYTES", "KEY_SETTING"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+KEY_SETTING = "TASKHUB_HTTP_KEY"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _errors_middleware() -> Any:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as err:
+            return err.response()
+        except web.HTTPRequestEntityTooLarge:
+            return json_response({"Message": "Request body too large"}, status=413)
+        except web.HTTPNotFound:
+            return web.Response(status=404)
+        except web.HTTPMethodNotAllowed:
+            return web.Response(status=404)  # Durable Functions answers a wrong method like an unknown route
+        except web.HTTPException:
+            raise
+        except ConfigurationError as err:  # e.g. an invalid ?taskHub= name
+            return ApiError(400, str(err)).response()
+        except StorageError as err:
+            log.error("http.storage_error method=%s path=%s error=%s", request.method, request.path, err)
+            return json_response({"Message": "The task hub's storage is not available"}, status=503)
+        except Exception:
+            log.exception("http.unhandled method=%s path=%s", request.method, request.path)
+            return json_response({"Message": "Something went wrong while processing your request"}, status=500)
+
+    return errors
+
+
+def _auth_middleware(key: str) -> Any:
+    expected = key.encode("utf-8")
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("x-functions-key") or next(
+            (v for k, v in request.query.items() if k.lower() == "code"), ""
+        )
+        if not hmac.compare_digest(given.encode("utf-8"), expected):
+            return json_response({"Message": "Unauthorized: pass the key as ?code= or x-functions-key"}, status=401)
+        return await handler(request)
+
+    return auth
+
+
+def _size_middleware(limit: int) -> Any:
+    @web.middleware
+    async def size(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > limit:
+            return json_response({"Message": f"Request body too large: the limit is {limit} bytes"}, status=413)
+        return await handler(request)
+
+    return size
+
+
+def create_app(
+    settings: Settings,
+    *,
+    orchestrator_names: frozenset[str] | None = None,
+    key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> web.Application:
+    """The aiohttp application serving the management API under both prefixes, and ``/openapi.json``.
+
+    ``orchestrator_names``: when given, starting any other name answers 400 (as Durable Functions does
+    for an unknown function). ``key``: when given, every request must carry it.
+    """
+    middlewares = [_errors_middleware(), _size_middleware(max_body_bytes)]
+    if key:
+        middlewares.insert(1, _auth_middleware(key))
+    app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes)
+    clients: dict[str, TaskHubClient] = {}
+
+    async def client_for(hub: str | None) -> TaskHubClient:
+        name = hub or settings.hub_name
+        client = clients.get(name.lower())
+        if client is None:
+            hub_settings = settings if name == settings.hub_name else settings.with_overrides(hub_name=name)
+            client = clients[name.lower()] = TaskHubClient(hub_settings)
+        return client
+
+    async def close_clients(_: web.Application) -> None:
+        for client in clients.values():
+            await client.close()
+
+    app.on_cleanup.append(close_clients)
+    api = ManagementApi(
+        client_for,
+        default_hub=settings.hub_name,
+        orchestrator_names=orchestrator_names,
+        connection_name=settings.storage.connection_name,
+        code=None,
+    )
+    app.add_routes(api.routes(WEBHOOK_PREFIX))
+    app.add_routes(api.routes(RPC_PREFIX))
+    document = openapi_document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return json_response(document)
+
+    app.router.add_get("/openapi.json", openapi, allow_head=False)
+    app.router.add_get(WEBHOOK_PREFIX + "/openapi.json", openapi, allow_head=False)
+    app["management_api"] = api
+    app["client_for"] = client_for
+    return app
