@@ -66,10 +66,14 @@ async def follow(client: TaskHubClient, label: str, instance_id: str, seen: dict
     except taskhub.OrchestrationNotFoundError:
         return
     start = seen.get(instance_id, 0)
-    for e in events[start:]:
-        if e.event_type.name in ("OrchestratorStarted", "OrchestratorCompleted"):
+    episode_time = None  # events from messages carry their send time; show when the worker processed them
+    for i, e in enumerate(events):
+        if e.event_type.name == "OrchestratorStarted":
+            episode_time = e.timestamp
+        if i < start or e.event_type.name in ("OrchestratorStarted", "OrchestratorCompleted"):
             continue
-        say(f"  {_DIM}{e.timestamp:%H:%M:%S.%f}{_END}"[:-3] + f"  [{label}] {describe(e)}")
+        when = episode_time or e.timestamp
+        say(f"  {_DIM}{when:%H:%M:%S.%f}"[:-3] + f"{_END}  [{label}] {describe(e)}")
     seen[instance_id] = len(events)
 
 
