@@ -130,6 +130,18 @@ async def _json_body(request: web.Request, *, require_json_type: bool = False) -
         raise ApiError(400, "Invalid JSON content") from None
 
 
+def _sdk_unwrap(data: Any) -> Any:
+    """azure-functions-durable serializes inputs and event data itself, then posts that text as a JSON
+    string (its orchestrators expect JSON *text* from the host). On the RPC prefix, which only that client
+    calls, the body is therefore always a JSON string holding JSON: take the value it holds."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
+
+
 def _instance_id(raw: str) -> str:
     try:
         return validate_instance_id(raw)
@@ -155,18 +167,21 @@ class ManagementApi:
         self.connection_name = connection_name
         self.code = code
 
-    def routes(self, prefix: str) -> list[web.RouteDef]:
+    def routes(self, prefix: str, *, sdk_encoded: bool = False) -> list[web.RouteDef]:
+        """The routes under ``prefix``; ``sdk_encoded``: bodies come double-encoded from the Python SDK."""
         p = prefix.rstrip("/")
+        start = self._start_sdk if sdk_encoded else self.start
+        raise_event = self._raise_event_sdk if sdk_encoded else self.raise_event
         return [
-            web.post(p + "/orchestrators/{functionName}", self.start),
-            web.post(p + "/orchestrators/{functionName}/{instanceId}", self.start),
+            web.post(p + "/orchestrators/{functionName}", start),
+            web.post(p + "/orchestrators/{functionName}/{instanceId}", start),
             web.get(p + "/instances", self.query, allow_head=False),
             web.get(p + "/instances/", self.query, allow_head=False),
             web.delete(p + "/instances", self.purge_by),
             web.delete(p + "/instances/", self.purge_by),
             web.get(p + "/instances/{instanceId}", self.status, allow_head=False),
             web.delete(p + "/instances/{instanceId}", self.purge_one),
-            web.post(p + "/instances/{instanceId}/raiseEvent/{eventName}", self.raise_event),
+            web.post(p + "/instances/{instanceId}/raiseEvent/{eventName}", raise_event),
             web.post(p + "/instances/{instanceId}/restart", self.restart),
             web.post(p + "/instances/{instanceId}/{operation:terminate|suspend|resume}", self.operation),
         ]
@@ -205,7 +220,13 @@ class ManagementApi:
 
     # -- handlers -----------------------------------------------------------------------------------
 
-    async def start(self, request: web.Request) -> web.Response:
+    async def _start_sdk(self, request: web.Request) -> web.Response:
+        return await self.start(request, unwrap=True)
+
+    async def _raise_event_sdk(self, request: web.Request) -> web.Response:
+        return await self.raise_event(request, unwrap=True)
+
+    async def start(self, request: web.Request, *, unwrap: bool = False) -> web.Response:
         """POST orchestrators/{functionName}[/{instanceId}] -> 202 check-status payload."""
         name = request.match_info["functionName"]
         if self.orchestrator_names is not None and name not in self.orchestrator_names:
@@ -215,6 +236,8 @@ class ManagementApi:
         raw_id = request.match_info.get("instanceId")
         iid = _instance_id(raw_id) if raw_id is not None else None
         data = await _json_body(request)
+        if unwrap:
+            data = _sdk_unwrap(data)
         q = _query(request)
         timeout = _seconds(q, "timeout")
         interval = _seconds(q, "pollingInterval")
@@ -279,11 +302,13 @@ class ManagementApi:
             headers={"x-ms-continuation-token": page.continuation_token or ""},
         )
 
-    async def raise_event(self, request: web.Request) -> web.Response:
+    async def raise_event(self, request: web.Request, *, unwrap: bool = False) -> web.Response:
         """POST instances/{id}/raiseEvent/{eventName}: 202, 404 unknown, 410 finished."""
         iid = request.match_info["instanceId"]
         event = request.match_info["eventName"]
         data = await _json_body(request, require_json_type=True)
+        if unwrap:
+            data = _sdk_unwrap(data)
         client, _ = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=False)
         if state is None:

@@ -25,7 +25,7 @@ from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
 from taskhub.settings import Settings
 
-__all__ = ["create_app", "is_loopback", "DEFAULT_MAX_BODY_BYTES", "KEY_SETTING"]
+__all__ = ["create_app", "is_loopback", "DEFAULT_MAX_BODY_BYTES", "KEY_SETTING", "CLIENT_FOR", "MANAGEMENT_API"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 KEY_SETTING = "TASKHUB_HTTP_KEY"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ClientFor = Callable[[str | None], Awaitable[TaskHubClient]]
+
+CLIENT_FOR: web.AppKey[ClientFor] = web.AppKey("client_for")
+"""``await app[CLIENT_FOR](hub_name_or_None)``: the server's TaskHubClient of a hub, for users' own routes."""
+MANAGEMENT_API: web.AppKey[ManagementApi] = web.AppKey("management_api")
 
 
 def is_loopback(host: str) -> bool:
@@ -135,7 +140,7 @@ def create_app(
         code=None,
     )
     app.add_routes(api.routes(WEBHOOK_PREFIX))
-    app.add_routes(api.routes(RPC_PREFIX))
+    app.add_routes(api.routes(RPC_PREFIX, sdk_encoded=True))
     document = openapi_document()
 
     async def openapi(_: web.Request) -> web.Response:
@@ -143,6 +148,6 @@ def create_app(
 
     app.router.add_get("/openapi.json", openapi, allow_head=False)
     app.router.add_get(WEBHOOK_PREFIX + "/openapi.json", openapi, allow_head=False)
-    app["management_api"] = api
-    app["client_for"] = client_for
+    app[MANAGEMENT_API] = api
+    app[CLIENT_FOR] = client_for
     return app

@@ -13,7 +13,14 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-__all__ = ["WEBHOOK_PREFIX", "RPC_PREFIX", "management_urls", "check_status_response", "json_response"]
+__all__ = [
+    "WEBHOOK_PREFIX",
+    "RPC_PREFIX",
+    "management_urls",
+    "check_status_response",
+    "json_response",
+    "durable_client_binding",
+]
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 """The Durable Functions management API's base path."""
@@ -37,8 +44,15 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def _suffix(hub_name: str, connection_name: str, code: str | None) -> str:
+    query = {"taskHub": hub_name, "connection": connection_name}
+    if code:
+        query["code"] = code
+    return urlencode(query)
+
+
 def management_urls(
-    request: web.Request,
+    origin: str,
     instance_id: str,
     *,
     hub_name: str,
@@ -46,13 +60,11 @@ def management_urls(
     code: str | None = None,
     base_path: str = WEBHOOK_PREFIX,
 ) -> dict[str, str]:
-    """The ``id`` and the eight management URLs of ``instance_id`` (http-api.md 2.1 templates)."""
-    base = _origin(request) + base_path
+    """The ``id`` and the seven management URLs of ``instance_id`` at ``origin`` (``scheme://host``),
+    as the templates of http-api.md 2.1 build them."""
+    base = origin.rstrip("/") + base_path
     iid = quote(instance_id, safe="")
-    query = {"taskHub": hub_name, "connection": connection_name}
-    if code:
-        query["code"] = code
-    suffix = urlencode(query)
+    suffix = _suffix(hub_name, connection_name, code)
     instance = f"{base}/instances/{iid}"
     return {
         "id": instance_id,
@@ -77,10 +89,33 @@ def check_status_response(
 ) -> web.Response:
     """202 Accepted with ``Location`` (the status URL), ``Retry-After: 10`` and the management payload."""
     payload = management_urls(
-        request, instance_id, hub_name=hub_name, connection_name=connection_name, code=code, base_path=base_path
+        _origin(request), instance_id, hub_name=hub_name, connection_name=connection_name, code=code, base_path=base_path
     )
     return json_response(
         payload,
         status=202,
         headers={"Location": payload["statusQueryGetUri"], "Retry-After": RETRY_AFTER_START},
+    )
+
+
+def durable_client_binding(
+    base_url: str, hub_name: str, *, connection_name: str = "Storage", code: str | None = None
+) -> str:
+    """The client-binding JSON that azure-functions-durable's ``DurableOrchestrationClient(context)`` is
+    built from, pointing at a ``taskhub serve`` listening at ``base_url`` (e.g. ``http://127.0.0.1:7071``)."""
+    base = base_url.rstrip("/")
+    suffix = _suffix(hub_name, connection_name, code)
+    start = f"{base}{WEBHOOK_PREFIX}/orchestrators/{{functionName}}[/{{instanceId}}]?{suffix}"
+    return json.dumps(
+        {
+            "taskHubName": hub_name,
+            "creationUrls": {
+                "createNewInstancePostUri": start,
+                "createAndWaitOnNewInstancePostUri": start + "&timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}",
+            },
+            "managementUrls": management_urls(
+                base, "INSTANCEID", hub_name=hub_name, connection_name=connection_name, code=code
+            ),
+            "rpcBaseUrl": f"{base}{RPC_PREFIX}/",
+        }
     )
