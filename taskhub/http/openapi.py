@@ -40,16 +40,21 @@ _STATUS = {"$ref": "#/components/schemas/Status"}
 _CHECK = {"$ref": "#/components/schemas/CheckStatus"}
 _PURGED = {"$ref": "#/components/schemas/PurgeResult"}
 _COMMON = {
+    "400": _json(_ERROR, "Invalid argument (for example a taskHub name that is not a valid hub name)"),
     "401": _json(_ERROR, "A key is required (server bound to a non-loopback address)"),
     "413": _json(_ERROR, "Request body too large"),
     "503": _json(_ERROR, "The task hub's storage is not available"),
 }
-_HUB = _q("taskHub", {"type": "string"}, "Task hub name (default: the server's)")
+_HUB = _q(
+    "taskHub",
+    {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]{2,44}$"},
+    "Task hub name (default: the server's): letters and digits, starting with a letter, 3-45 characters",
+)
 _BOOL = {"type": "string", "description": ".NET bool.TryParse: true/false in any case; anything else = default"}
 
 
 def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]], body: bool = False) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "parameters": [*params, _HUB], "responses": {**responses, **_COMMON}}
+    op: dict[str, Any] = {"summary": summary, "parameters": [*params, _HUB], "responses": {**_COMMON, **responses}}
     if body:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {}}}}
     return op
