@@ -55,7 +55,9 @@ def describe(e: HistoryEvent) -> str:
         return f"external event {name!r} arrived with {decode_json_text(getattr(e, 'input', None))!r}"
     if t == "ExecutionCompleted":
         status = getattr(e, "orchestration_status", None)
-        return f"finished {getattr(status, 'value', status)}: {decode_json_text(getattr(e, 'result', None))!r}"
+        return (
+            f"finished {getattr(status, 'value', status)}: {decode_json_text(getattr(e, 'result', None))!r}"
+        )
     return t
 
 
@@ -77,8 +79,15 @@ async def follow(client: TaskHubClient, label: str, instance_id: str, seen: dict
     seen[instance_id] = len(events)
 
 
-async def run_until_done(client: TaskHubClient, label: str, iid: str, seen: dict[str, int], *,
-                         on_waiting: Any = None, timeout: float = 60) -> taskhub.OrchestrationState:
+async def run_until_done(
+    client: TaskHubClient,
+    label: str,
+    iid: str,
+    seen: dict[str, int],
+    *,
+    on_waiting: Any = None,
+    timeout: float = 60,
+) -> taskhub.OrchestrationState:
     deadline = time.monotonic() + timeout
     acted = False
     while True:
@@ -87,7 +96,13 @@ async def run_until_done(client: TaskHubClient, label: str, iid: str, seen: dict
         if state and state.runtime_status.is_terminal:
             await follow(client, label, iid, seen)
             return state
-        if on_waiting and not acted and state and state.runtime_status.value == "Running" and seen.get(iid, 0) > 3:
+        if (
+            on_waiting
+            and not acted
+            and state
+            and state.runtime_status.value == "Running"
+            and seen.get(iid, 0) > 3
+        ):
             acted = True
             await on_waiting()
         if time.monotonic() > deadline:
@@ -99,11 +114,17 @@ def print_summary(label: str, state: taskhub.OrchestrationState, history: list[H
     say(f"\n{_BOLD}{label}: {state.instance_id}{_END}")
     say(f"  status   {state.runtime_status.value}")
     say(f"  output   {state.output!r}")
-    took = (state.last_updated_at - state.created_at).total_seconds() if state.created_at and state.last_updated_at else 0
+    took = (
+        (state.last_updated_at - state.created_at).total_seconds()
+        if state.created_at and state.last_updated_at
+        else 0
+    )
     say(f"  created  {state.created_at:%Y-%m-%d %H:%M:%S} UTC, finished after {took:.1f} s")
     say("  history  (the History table, RowKey order)")
     for i, e in enumerate(history):
-        say(f"    {i:016X}  {e.event_type.name:<22} EventId={e.event_id:<3} {describe(e) if e.event_type.name not in ('OrchestratorStarted', 'OrchestratorCompleted') else ''}")
+        say(
+            f"    {i:016X}  {e.event_type.name:<22} EventId={e.event_id:<3} {describe(e) if e.event_type.name not in ('OrchestratorStarted', 'OrchestratorCompleted') else ''}"
+        )
 
 
 async def main() -> int:
@@ -114,20 +135,28 @@ async def main() -> int:
     async with Worker(app, settings) as worker, TaskHubClient(settings) as client:
         say(f"worker {worker.worker_id} started; waiting for it to own the control queues ...")
         deadline = time.monotonic() + 40
-        while len(worker.owned_queues) < settings.storage.partition_count and time.monotonic() < deadline:
+        while len(worker.owned_queues) < settings.storage.partition_count and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.2)
-        say(f"worker owns {', '.join(worker.owned_queues) or 'no queue yet (another worker may hold them)'}\n")
+        say(
+            f"worker owns {', '.join(worker.owned_queues) or 'no queue yet (another worker may hold them)'}\n"
+        )
         seen: dict[str, int] = {}
         run = uuid.uuid4().hex[:6]
 
         proposal = {"project": "Riverside bridge", "designer": "Ada", "budget": 1_200_000}
         a = await client.schedule_new_orchestration(
-            "approval_workflow", input={"proposal": proposal, "timeout_seconds": 3600}, instance_id=f"approval-{run}-A"
+            "approval_workflow",
+            input={"proposal": proposal, "timeout_seconds": 3600},
+            instance_id=f"approval-{run}-A",
         )
-        say(f"{_BOLD}A{_END}: asked for approval of {proposal['project']!r} ({a}); the manager will approve it")
+        say(
+            f"{_BOLD}A{_END}: asked for approval of {proposal['project']!r} ({a}); the manager will approve it"
+        )
 
         async def approve() -> None:
-            say("  ........  [A] manager clicks 'approve' -> raise_orchestration_event('ApprovalEvent', true)")
+            say(
+                "  ........  [A] manager clicks 'approve' -> raise_orchestration_event('ApprovalEvent', true)"
+            )
             await client.raise_orchestration_event(a, "ApprovalEvent", data=True)
 
         state_a = await run_until_done(client, "A", a, seen, on_waiting=approve)
@@ -138,15 +167,19 @@ async def main() -> int:
             input={"proposal": proposal_b, "timeout_seconds": TIMEOUT_SECONDS},
             instance_id=f"approval-{run}-B",
         )
-        say(f"\n{_BOLD}B{_END}: asked for approval of {proposal_b['project']!r} ({b}); "
-            f"nobody answers, the {TIMEOUT_SECONDS}-second timer (72 hours in production) escalates it")
+        say(
+            f"\n{_BOLD}B{_END}: asked for approval of {proposal_b['project']!r} ({b}); "
+            f"nobody answers, the {TIMEOUT_SECONDS}-second timer (72 hours in production) escalates it"
+        )
         state_b = await run_until_done(client, "B", b, seen, timeout=TIMEOUT_SECONDS + 60)
 
         for label, st in (("A (approved)", state_a), ("B (escalated)", state_b)):
             print_summary(label, st, await client.get_orchestration_history(st.instance_id))
         ok = state_a.runtime_status.value == "Completed" and state_b.runtime_status.value == "Completed"
-    say(f"\nInspect it: {os.path.basename(sys.executable)} -m taskhub get-runtime-status --id {a}  |  "
-        f"Azurite keeps running; `make azurite-stop` stops it.")
+    say(
+        f"\nInspect it: {os.path.basename(sys.executable)} -m taskhub get-runtime-status --id {a}  |  "
+        f"Azurite keeps running; `make azurite-stop` stops it."
+    )
     return 0 if ok else 1
 
 

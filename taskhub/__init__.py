@@ -70,24 +70,93 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from taskhub.app import App
-    from taskhub.client import TaskHubClient
-    from taskhub.context import ActivityContext, OrchestrationContext
-    from taskhub.status import OrchestrationState, Page, PurgeResult
-    from taskhub.sync_client import SyncTaskHubClient
-    from taskhub.tasks import RetryPolicy, Task, when_all, when_any
-    from taskhub.errors import (
-        ConfigurationError,
-        FormatError,
-        NonDeterminismError,
-        OrchestrationAlreadyExistsError,
-        OrchestrationNotFoundError,
-        StorageError,
-        StorageErrorKind,
-        TaskFailedError,
-        TaskHubError,
+    from taskhub.app import (
+        App as App,
     )
-    from taskhub.history import EventType, FailureDetails, HistoryEvent, OrchestrationStatus
-    from taskhub.hub import TaskHub
-    from taskhub.names import HubNames
-    from taskhub.settings import ConnectionInfo, Settings, StorageSettings
+    from taskhub.client import (
+        TaskHubClient as TaskHubClient,
+    )
+    from taskhub.context import (
+        ActivityContext as ActivityContext,
+    )
+    from taskhub.context import (
+        OrchestrationContext as OrchestrationContext,
+    )
+    from taskhub.errors import (
+        ConfigurationError as ConfigurationError,
+    )
+    from taskhub.errors import (
+        FormatError as FormatError,
+    )
+    from taskhub.errors import (
+        NonDeterminismError as NonDeterminismError,
+    )
+    from taskhub.errors import (
+        OrchestrationAlreadyExistsError as OrchestrationAlreadyExistsError,
+    )
+    from taskhub.errors import (
+        OrchestrationNotFoundError as OrchestrationNotFoundError,
+    )
+    from taskhub.errors import (
+        StorageError as StorageError,
+    )
+    from taskhub.errors import (
+        StorageErrorKind as StorageErrorKind,
+    )
+    from taskhub.errors import (
+        TaskFailedError as TaskFailedError,
+    )
+    from taskhub.errors import (
+        TaskHubError as TaskHubError,
+    )
+    from taskhub.history import (
+        EventType as EventType,
+    )
+    from taskhub.history import (
+        FailureDetails as FailureDetails,
+    )
+    from taskhub.history import (
+        HistoryEvent as HistoryEvent,
+    )
+    from taskhub.history import (
+        OrchestrationStatus as OrchestrationStatus,
+    )
+    from taskhub.hub import (
+        TaskHub as TaskHub,
+    )
+    from taskhub.names import (
+        HubNames as HubNames,
+    )
+    from taskhub.settings import (
+        ConnectionInfo as ConnectionInfo,
+    )
+    from taskhub.settings import (
+        Settings as Settings,
+    )
+    from taskhub.settings import (
+        StorageSettings as StorageSettings,
+    )
+    from taskhub.status import (
+        OrchestrationState as OrchestrationState,
+    )
+    from taskhub.status import (
+        Page as Page,
+    )
+    from taskhub.status import (
+        PurgeResult as PurgeResult,
+    )
+    from taskhub.sync_client import (
+        SyncTaskHubClient as SyncTaskHubClient,
+    )
+    from taskhub.tasks import (
+        RetryPolicy as RetryPolicy,
+    )
+    from taskhub.tasks import (
+        Task as Task,
+    )
+    from taskhub.tasks import (
+        when_all as when_all,
+    )
+    from taskhub.tasks import (
+        when_any as when_any,
+    )

@@ -19,6 +19,7 @@ sync or ``async def``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
@@ -95,10 +96,9 @@ class App:
             )
         self._functions[kind][registered_name] = fn
         self._names[kind][fn] = registered_name
-        try:  # lets a client (which has no App) start an orchestrator given as a function object
+        # lets a client (which has no App) start an orchestrator given as a function object
+        with contextlib.suppress(AttributeError, TypeError):
             fn.__taskhub_name__ = registered_name  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            pass
 
     # --- lookup -------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def _time_arg(text: str | None, flag: str) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{flag}: {text!r} is not an ISO 8601 time such as 2024-05-01T12:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _id(p: argparse.ArgumentParser) -> None:
@@ -161,7 +161,8 @@ async def purge_history(ns: argparse.Namespace, settings: Settings) -> dict[str,
             result = await c.purge_orchestration(ns.id)
         else:
             result = await c.purge_orchestrations_by(
-                created_from=_time_arg(ns.created_after, "--created-after") or datetime(1601, 1, 1, tzinfo=timezone.utc),
+                created_from=_time_arg(ns.created_after, "--created-after")
+                or datetime(1601, 1, 1, tzinfo=UTC),
                 created_to=_time_arg(ns.created_before, "--created-before"),
                 statuses=ns.runtime_status or None,
             )

@@ -24,14 +24,18 @@ from taskhub.settings import Settings
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
-    p.add_argument("--app", metavar="MODULE:APP", help="the App whose orchestrators may be started (others: 400)")
+    p.add_argument(
+        "--app", metavar="MODULE:APP", help="the App whose orchestrators may be started (others: 400)"
+    )
     p.add_argument(
         "--key-setting",
         default=KEY_SETTING,
         help=f"environment variable / local.settings.json value holding the access key (default {KEY_SETTING}); "
         "required when binding to a non-loopback address",
     )
-    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 above)")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 above)"
+    )
 
 
 def _orchestrators(spec: str | None) -> frozenset[str] | None:
@@ -56,12 +60,18 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
     if ns.max_body_bytes < 1024:
         raise ValueError("--max-body-bytes must be at least 1024")
     local = Path(ns.host_json).with_name("local.settings.json") if ns.host_json else None
-    key = AppSettings.load(os.environ, local if local and local.exists() else None).get(ns.key_setting) or None
+    key = (
+        AppSettings.load(os.environ, local if local and local.exists() else None).get(ns.key_setting) or None
+    )
     if not is_loopback(ns.host) and not key:
         raise ConfigurationError(
-            "--host", ns.host, f"binding beyond loopback needs an access key: set the {ns.key_setting} setting"
+            "--host",
+            ns.host,
+            f"binding beyond loopback needs an access key: set the {ns.key_setting} setting",
         )
-    app = create_app(settings, orchestrator_names=_orchestrators(ns.app), key=key, max_body_bytes=ns.max_body_bytes)
+    app = create_app(
+        settings, orchestrator_names=_orchestrators(ns.app), key=key, max_body_bytes=ns.max_body_bytes
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, ns.host, ns.port)

@@ -194,19 +194,29 @@ class TaskHubClient:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 status = state.runtime_status.value if state else "not found"
-                raise TimeoutError(f"orchestration {instance_id!r} did not {what} within {timeout} s (status: {status})")
+                raise TimeoutError(
+                    f"orchestration {instance_id!r} did not {what} within {timeout} s (status: {status})"
+                )
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 1.0)
 
-    async def wait_for_orchestration_start(self, instance_id: str, *, timeout: float = 60) -> OrchestrationState:
+    async def wait_for_orchestration_start(
+        self, instance_id: str, *, timeout: float = 60
+    ) -> OrchestrationState:
         """Wait until the instance is no longer Pending; TimeoutError after ``timeout`` seconds."""
-        return await self._wait(instance_id, lambda s: s.runtime_status is not OrchestrationStatus.PENDING, timeout, "start")
+        return await self._wait(
+            instance_id, lambda s: s.runtime_status is not OrchestrationStatus.PENDING, timeout, "start"
+        )
 
-    async def wait_for_orchestration_completion(self, instance_id: str, *, timeout: float = 60) -> OrchestrationState:
+    async def wait_for_orchestration_completion(
+        self, instance_id: str, *, timeout: float = 60
+    ) -> OrchestrationState:
         """Wait until the instance is Completed, Failed, Terminated or Canceled; TimeoutError otherwise."""
         return await self._wait(
             instance_id,
-            lambda s: s.runtime_status.is_terminal and s.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW,
+            lambda s: (
+                s.runtime_status.is_terminal and s.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW
+            ),
             timeout,
             "complete",
         )
@@ -325,7 +335,11 @@ class TaskHubClient:
 
         while True:
             page = await self.query_orchestrations(
-                created_from=created_from, created_to=created_to, statuses=wanted, page_size=100, continuation_token=token
+                created_from=created_from,
+                created_to=created_to,
+                statuses=wanted,
+                page_size=100,
+                continuation_token=token,
             )
             await asyncio.gather(*(one(s.instance_id) for s in page.items))
             count += len(page.items)

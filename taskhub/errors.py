@@ -129,7 +129,7 @@ class OrchestrationAlreadyExistsError(TaskHubError):
 class TaskFailedError(TaskHubError):
     """An activity or sub-orchestration failed; ``details`` carries its ``FailureDetails``."""
 
-    def __init__(self, message: str, details: "FailureDetails") -> None:
+    def __init__(self, message: str, details: FailureDetails) -> None:
         self.details = details
         super().__init__(message)
 

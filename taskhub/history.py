@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 __all__ = [
@@ -70,7 +70,7 @@ __all__ = [
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class EventType(enum.IntEnum):
@@ -507,6 +507,5 @@ def event_class(event_type: EventType | int | str) -> type[HistoryEvent]:
         return EVENT_CLASSES[EventType(event_type)]
     except (KeyError, ValueError):
         raise ValueError(
-            f"unknown history event type {event_type!r}; known: "
-            + ", ".join(e.name for e in EVENT_CLASSES)
+            f"unknown history event type {event_type!r}; known: " + ", ".join(e.name for e in EVENT_CLASSES)
         ) from None

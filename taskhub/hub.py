@@ -143,7 +143,9 @@ class TaskHub:
         info = TaskHubInfo(n.hub, utcnow(), n.partition_count)
         if await self._create_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json()):
             return
-        existing = TaskHubInfo.from_json(await self.storage.download_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB))
+        existing = TaskHubInfo.from_json(
+            await self.storage.download_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB)
+        )
         if existing.task_hub_name.lower() != n.hub.lower() or existing.partition_count != n.partition_count:
             log.warning(
                 "hub.info_stale hub=%s found=%s/%d expected=%s/%d; overwriting taskhub.json",
@@ -153,7 +155,9 @@ class TaskHub:
                 n.hub,
                 n.partition_count,
             )
-            await self.storage.upload_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json().encode())
+            await self.storage.upload_blob(
+                n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json().encode()
+            )
 
     # -- inspect / delete -----------------------------------------------------------------------------
 
@@ -188,7 +192,12 @@ class TaskHub:
                     return {"owner": None, "leaseState": "missing", "epoch": None}
                 raise
             owner = content.owner if info.lease_state == "leased" else None
-            return {"owner": owner, "leaseState": info.lease_state, "epoch": content.epoch, "lastOwner": content.owner}
+            return {
+                "owner": owner,
+                "leaseState": info.lease_state,
+                "epoch": content.epoch,
+                "lastOwner": content.owner,
+            }
 
         for queue in self.names.control_queues:
             own, intent = await asyncio.gather(

@@ -135,9 +135,10 @@ class Payloads:
         return row
 
     def is_blob_url(self, value: str | None) -> bool:
-        return bool(value) and value.startswith(("http://", "https://")) and (  # type: ignore[union-attr]
-            self.storage.blob_name_from_url(self.container, value) is not None  # type: ignore[arg-type]
-        )
+        """True when ``value`` is the URL of a blob in this hub's large-message container."""
+        if not value or not value.startswith(("http://", "https://")):
+            return False
+        return self.storage.blob_name_from_url(self.container, value) is not None
 
     async def resolve_instance_value(self, value: str | None) -> str | None:
         """An Instances Input/Output that may be a blob URL (3.6 step 4, 4.4 step 4) -> the value."""

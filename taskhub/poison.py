@@ -102,7 +102,9 @@ class PoisonQueue:
             await self.storage.create_queue(self.queue)
             self._ready = True
 
-    async def move(self, message: Inbound | ReceivedMessage, reason: str, *, delete: bool = True) -> PoisonRecord:
+    async def move(
+        self, message: Inbound | ReceivedMessage, reason: str, *, delete: bool = True
+    ) -> PoisonRecord:
         """Put the message on the poison queue with ``reason``, then (unless ``delete=False``, when the
         caller still has something to send first) delete it from its queue."""
         raw = message.raw if isinstance(message, Inbound) else message
@@ -133,12 +135,17 @@ class PoisonQueue:
         """Up to 32 poisoned messages (peeked, nothing is taken)."""
         if self.queue not in await self.storage.list_queues(self.queue):
             return []
-        return [PoisonRecord.from_message(m) for m in await self.storage.peek_messages(self.queue, max_messages=_PEEK_LIMIT)]
+        return [
+            PoisonRecord.from_message(m)
+            for m in await self.storage.peek_messages(self.queue, max_messages=_PEEK_LIMIT)
+        ]
 
     async def requeue(self, message_id: str) -> PoisonRecord:
         """Put one poisoned message back on the queue it came from (it is retried from scratch)."""
         # Receive (briefly hide) the visible poison messages to find the one with this id.
-        held = await self.storage.receive_messages(self.queue, max_messages=_PEEK_LIMIT, visibility_timeout=30)
+        held = await self.storage.receive_messages(
+            self.queue, max_messages=_PEEK_LIMIT, visibility_timeout=30
+        )
         found: PoisonRecord | None = None
         for raw in held:
             if raw.id == message_id and found is None:
@@ -150,5 +157,7 @@ class PoisonQueue:
                 await self.storage.update_message(raw, visibility_timeout=0)
         if found is None:
             raise LookupError(f"no poisoned message with id {message_id!r} in {self.queue}")
-        log.info("message.requeued hub=%s queue=%s message_id=%s", self.names.hub, found.origin_queue, message_id)
+        log.info(
+            "message.requeued hub=%s queue=%s message_id=%s", self.names.hub, found.origin_queue, message_id
+        )
         return found

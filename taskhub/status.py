@@ -11,7 +11,14 @@ from taskhub.errors import TaskFailedError
 from taskhub.history import EventType, FailureDetails, HistoryEvent, OrchestrationStatus
 from taskhub.rows import InstanceRow
 
-__all__ = ["OrchestrationState", "Page", "PurgeResult", "decode_json_text", "history_projection", "status_time"]
+__all__ = [
+    "OrchestrationState",
+    "Page",
+    "PurgeResult",
+    "decode_json_text",
+    "history_projection",
+    "status_time",
+]
 
 T = TypeVar("T")
 
@@ -146,7 +153,9 @@ def history_projection(
                 obj.pop(drop, None)
             obj["Input"] = decode_json_text(obj.get("Input")) if show_input else None
         elif t is EventType.ExecutionCompleted:
-            obj["OrchestrationStatus"] = getattr(e, "orchestration_status", OrchestrationStatus.COMPLETED).value
+            obj["OrchestrationStatus"] = getattr(
+                e, "orchestration_status", OrchestrationStatus.COMPLETED
+            ).value
             if show_output:
                 obj["Result"] = decode_json_text(obj.get("Result"))
             else:

@@ -143,7 +143,9 @@ class QueryPage:
     continuation_token: str | None
 
 
-BatchKind = Literal["insert", "upsert_replace", "upsert_merge", "merge_if_match", "replace_if_match", "delete"]
+BatchKind = Literal[
+    "insert", "upsert_replace", "upsert_merge", "merge_if_match", "replace_if_match", "delete"
+]
 
 
 @dataclass
@@ -227,7 +229,11 @@ class Storage:
 
         cred: Any
         if (conn.credential or "").lower().startswith("managedidentity"):
-            cred = ManagedIdentityCredential(client_id=conn.client_id) if conn.client_id else ManagedIdentityCredential()
+            cred = (
+                ManagedIdentityCredential(client_id=conn.client_id)
+                if conn.client_id
+                else ManagedIdentityCredential()
+            )
         elif conn.tenant_id and conn.client_id and conn.client_secret:
             cred = ClientSecretCredential(conn.tenant_id, conn.client_id, conn.client_secret)
         else:
@@ -297,7 +303,9 @@ class Storage:
         )
 
     @_op
-    async def receive_messages(self, queue: str, *, max_messages: int, visibility_timeout: int) -> list[ReceivedMessage]:
+    async def receive_messages(
+        self, queue: str, *, max_messages: int, visibility_timeout: int
+    ) -> list[ReceivedMessage]:
         """Dequeue up to ``max_messages`` (one service call), hiding them for ``visibility_timeout`` s."""
         paged = self._queue(queue).receive_messages(
             messages_per_page=max_messages, max_messages=max_messages, visibility_timeout=visibility_timeout
@@ -338,7 +346,9 @@ class Storage:
         """Look at up to 32 visible messages without taking them (no pop receipt)."""
         msgs = await self._queue(queue).peek_messages(max_messages=max_messages)
         return [
-            ReceivedMessage(queue, m.id, "", m.content, m.dequeue_count or 0, m.inserted_on, m.next_visible_on)
+            ReceivedMessage(
+                queue, m.id, "", m.content, m.dequeue_count or 0, m.inserted_on, m.next_visible_on
+            )
             for m in msgs
         ]
 
@@ -397,7 +407,9 @@ class Storage:
         kwargs: dict[str, Any] = {"results_per_page": page_size}
         if select:
             kwargs["select"] = list(select)
-        paged = client.query_entities(query_filter, **kwargs) if query_filter else client.list_entities(**kwargs)
+        paged = (
+            client.query_entities(query_filter, **kwargs) if query_filter else client.list_entities(**kwargs)
+        )
         pages = paged.by_page(continuation_token=_decode_token(continuation_token))
         rows: list[Row] = []
         async for page in pages:
@@ -426,7 +438,9 @@ class Storage:
         return str(meta.get("etag"))
 
     @_op
-    async def upsert_entity(self, table: str, row: dict[str, Any], *, mode: Literal["merge", "replace"] = "merge") -> str:
+    async def upsert_entity(
+        self, table: str, row: dict[str, Any], *, mode: Literal["merge", "replace"] = "merge"
+    ) -> str:
         """Insert-or-merge (or insert-or-replace) a row; returns its ETag."""
         meta = await self._table(table).upsert_entity(
             row, mode=UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE
@@ -435,7 +449,12 @@ class Storage:
 
     @_op
     async def update_entity(
-        self, table: str, row: dict[str, Any], *, etag: str | None, mode: Literal["merge", "replace"] = "merge"
+        self,
+        table: str,
+        row: dict[str, Any],
+        *,
+        etag: str | None,
+        mode: Literal["merge", "replace"] = "merge",
     ) -> str:
         """Merge/replace an existing row, If-Match ``etag`` (None = unconditional); returns the new ETag."""
         kwargs: dict[str, Any] = {"mode": UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE}
@@ -445,7 +464,9 @@ class Storage:
         return str(meta.get("etag"))
 
     @_op
-    async def delete_entity(self, table: str, partition_key: str, row_key: str, *, etag: str | None = None) -> bool:
+    async def delete_entity(
+        self, table: str, partition_key: str, row_key: str, *, etag: str | None = None
+    ) -> bool:
         """Delete a row (If-Match ``etag`` when given); False if it was not there."""
         kwargs: dict[str, Any] = {}
         if etag:
@@ -470,7 +491,11 @@ class Storage:
             elif op.kind in ("merge_if_match", "replace_if_match"):
                 mode = UpdateMode.MERGE if op.kind == "merge_if_match" else UpdateMode.REPLACE
                 actions.append(
-                    ("update", op.row, {"mode": mode, "etag": op.etag, "match_condition": MatchConditions.IfNotModified})
+                    (
+                        "update",
+                        op.row,
+                        {"mode": mode, "etag": op.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
                 )
             elif op.kind == "delete":
                 extra = {"etag": op.etag, "match_condition": MatchConditions.IfNotModified} if op.etag else {}
@@ -589,7 +614,9 @@ class Storage:
         return BlobLeaseClient(target, lease_id=lease_id)
 
     @_op
-    async def acquire_lease(self, container: str, name: str | None, *, duration: int, proposed_id: str) -> str:
+    async def acquire_lease(
+        self, container: str, name: str | None, *, duration: int, proposed_id: str
+    ) -> str:
         """Take a lease (15-60 s, or -1) with the given id; conflict if someone holds it."""
         lease = self._lease(container, name, proposed_id)
         await lease.acquire(lease_duration=duration)

@@ -5,6 +5,7 @@ there is one implementation of every operation."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Coroutine
@@ -38,7 +39,9 @@ class SyncTaskHubClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="taskhub-sync-client", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="taskhub-sync-client", daemon=True
+        )
         self._thread.start()
         self._client: TaskHubClient = self._run(self._make(settings))
         self._closed = False
@@ -71,10 +74,8 @@ class SyncTaskHubClient:
 
     def __del__(self) -> None:  # pragma: no cover - best effort
         if not getattr(self, "_closed", True):
-            try:
+            with contextlib.suppress(Exception):
                 self.close()
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def _blocking(name: str) -> Callable[..., Any]:

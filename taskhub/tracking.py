@@ -29,7 +29,7 @@ from taskhub.history import (
     OrchestrationStatus,
     utcnow,
 )
-from taskhub.names import HubNames, SENTINEL_ROW_KEY, escape_partition_key
+from taskhub.names import SENTINEL_ROW_KEY, HubNames, escape_partition_key
 from taskhub.payloads import Payloads
 from taskhub.rows import InstanceRow, event_to_row, row_to_event, sentinel_row, split_history_batches
 from taskhub.storage import BatchOp, QueryPage, Row, Storage
@@ -128,7 +128,9 @@ class Tracking:
         rows: list[dict[str, Any]] = []
         offloaded: dict[int, dict[str, str]] = {}
         for i, event in enumerate(new_events):
-            row = event_to_row(event, instance_id=instance_id, sequence=first_sequence + i, execution_id=execution_id)
+            row = event_to_row(
+                event, instance_id=instance_id, sequence=first_sequence + i, execution_id=execution_id
+            )
             moved = await self.payloads.offload_row(row, event.event_type.name)
             if moved:
                 offloaded[i] = moved
@@ -138,14 +140,20 @@ class Tracking:
             last = n == len(batches) - 1
             sentinel = sentinel_row(instance_id, execution_id, complete=last, now=now or utcnow())
             ops = [BatchOp("upsert_replace", r) for r in batch]
-            ops.append(BatchOp("insert", sentinel) if etag is None else BatchOp("merge_if_match", sentinel, etag=etag))
+            ops.append(
+                BatchOp("insert", sentinel)
+                if etag is None
+                else BatchOp("merge_if_match", sentinel, etag=etag)
+            )
             etags = await self.storage.submit_batch(self.history_table, ops)
             etag = etags[-1]
         return etag, offloaded
 
     async def history_row_keys(self, instance_id: str) -> list[str]:
         flt = f"PartitionKey eq {odata_quote(escape_partition_key(instance_id))}"
-        return [str(r["RowKey"]) async for r in self.storage.query(self.history_table, flt, select=["RowKey"])]
+        return [
+            str(r["RowKey"]) async for r in self.storage.query(self.history_table, flt, select=["RowKey"])
+        ]
 
     async def delete_history(self, instance_id: str) -> int:
         """Delete every History row of the instance (batches of 100, up to 10 at a time); returns the count."""
@@ -190,7 +198,9 @@ class Tracking:
         await self.payloads.offload_row(row)
         return await self.storage.update_entity(self.instances_table, row, etag=etag, mode="replace")
 
-    async def merge_instance(self, instance_id: str, columns: dict[str, Any], *, etag: str | None = None) -> str:
+    async def merge_instance(
+        self, instance_id: str, columns: dict[str, Any], *, etag: str | None = None
+    ) -> str:
         """InsertOrMerge (or Merge If-Match) some columns of the Instances row."""
         row = {"PartitionKey": escape_partition_key(instance_id), "RowKey": "", **columns}
         if etag:

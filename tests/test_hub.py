@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC
 
 import pytest
 
@@ -46,9 +47,9 @@ async def test_create_makes_exactly_the_dtfx_resources(settings, hub_name):
         assert info["CreatedAt"].endswith("Z")
         raw = await s.download_blob(f"{h}-leases", f"ownership/{h}-control-02")
         assert raw == f'{{"PartitionId":"{h}-control-02","Owner":null,"Token":null,"Epoch":0}}'.encode()
-        assert LeaseBlob.from_json(await s.download_blob(f"{h}-leases", f"intent/{h}-control-03")) == LeaseBlob(
-            f"{h}-control-03"
-        )
+        assert LeaseBlob.from_json(
+            await s.download_blob(f"{h}-leases", f"intent/{h}-control-03")
+        ) == LeaseBlob(f"{h}-control-03")
 
 
 async def test_create_twice_is_idempotent_and_keeps_taskhub_json(settings):
@@ -63,13 +64,17 @@ async def test_create_twice_is_idempotent_and_keeps_taskhub_json(settings):
 
 
 async def test_partition_count_from_settings(settings, hub_name):
-    s16 = settings.with_overrides(storage=settings.storage.__class__(**{**settings.storage.__dict__, "partition_count": 16}))
+    s16 = settings.with_overrides(
+        storage=settings.storage.__class__(**{**settings.storage.__dict__, "partition_count": 16})
+    )
     async with TaskHub(s16) as hub:
         await hub.create_if_not_exists()
         found = await hub.resources()
         assert len([q for q in found.queues if "-control-" in q]) == 16
         assert found.queues[-2] == f"{hub_name.lower()}-control-15"
-        info = TaskHubInfo.from_json(await hub.storage.download_blob(hub.names.lease_container, "taskhub.json"))
+        info = TaskHubInfo.from_json(
+            await hub.storage.download_blob(hub.names.lease_container, "taskhub.json")
+        )
         assert info.partition_count == 16
 
 
@@ -80,19 +85,23 @@ async def test_stale_taskhub_json_is_overwritten(settings, hub_name):
         await hub.storage.upload_blob(hub.names.lease_container, "taskhub.json", stale)
     async with TaskHub(settings) as hub:
         await hub.create_if_not_exists()
-        info = TaskHubInfo.from_json(await hub.storage.download_blob(hub.names.lease_container, "taskhub.json"))
+        info = TaskHubInfo.from_json(
+            await hub.storage.download_blob(hub.names.lease_container, "taskhub.json")
+        )
         assert (info.task_hub_name, info.partition_count) == (hub_name, 4)
 
 
 def info_time():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime(2024, 5, 1, 12, 34, 56, 123456, tzinfo=timezone.utc)
+    return datetime(2024, 5, 1, 12, 34, 56, 123456, tzinfo=UTC)
 
 
 async def test_table_partition_management_uses_partitions_table(settings, hub_name):
     table_mode = settings.with_overrides(
-        storage=settings.storage.__class__(**{**settings.storage.__dict__, "use_table_partition_management": True})
+        storage=settings.storage.__class__(
+            **{**settings.storage.__dict__, "use_table_partition_management": True}
+        )
     )
     async with TaskHub(table_mode) as hub:
         await hub.create_if_not_exists()
@@ -144,7 +153,9 @@ def test_concurrent_create_from_two_processes(settings, hub_name, azurite_connec
         "AzureFunctionsJobHost__extensions__durableTask__hubName": hub_name,
         "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1]),
     }
-    procs = [subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE) for _ in range(2)
+    ]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
 
@@ -190,10 +201,22 @@ def test_cli_create_and_delete_task_hub(hub_name, azurite_connection_string, tmp
     ("host_json", "key_part"),
     [
         ({"version": "2.0", "extensions": {"durableTask": {"hubName": "my-hub"}}}, "hubName"),
-        ({"version": "2.0", "extensions": {"durableTask": {"storageProvider": {"partitionCount": 17}}}}, "partitionCount"),
-        ({"version": "2.0", "extensions": {"durableTask": {"storageProvider": {"controlQueueBatchSize": 64}}}}, "controlQueueBatchSize"),
         (
-            {"version": "2.0", "extensions": {"durableTask": {"storageProvider": {"maxQueuePollingInterval": "soon"}}}},
+            {"version": "2.0", "extensions": {"durableTask": {"storageProvider": {"partitionCount": 17}}}},
+            "partitionCount",
+        ),
+        (
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"storageProvider": {"controlQueueBatchSize": 64}}},
+            },
+            "controlQueueBatchSize",
+        ),
+        (
+            {
+                "version": "2.0",
+                "extensions": {"durableTask": {"storageProvider": {"maxQueuePollingInterval": "soon"}}},
+            },
             "maxQueuePollingInterval",
         ),
     ],
@@ -209,7 +232,9 @@ def test_cli_bad_configuration_is_one_line_naming_the_key(host_json, key_part, t
 
 
 def test_cli_malformed_connection_string_names_the_setting_not_the_secret(tmp_path):
-    result = _cli(["create-task-hub"], {"AzureWebJobsStorage": "AccountName=x;AccountKey=c2VjcmV0;Nonsense"}, tmp_path)
+    result = _cli(
+        ["create-task-hub"], {"AzureWebJobsStorage": "AccountName=x;AccountKey=c2VjcmV0;Nonsense"}, tmp_path
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "AzureWebJobsStorage" in result.stderr

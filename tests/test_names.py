@@ -46,7 +46,12 @@ def test_partition_is_case_sensitive_and_uses_raw_id():
 
 def test_resource_names_keep_table_case_and_lower_the_rest():
     n = HubNames("MyHub", 4)
-    assert n.control_queues == ["myhub-control-00", "myhub-control-01", "myhub-control-02", "myhub-control-03"]
+    assert n.control_queues == [
+        "myhub-control-00",
+        "myhub-control-01",
+        "myhub-control-02",
+        "myhub-control-03",
+    ]
     assert n.work_item_queue == "myhub-workitems"
     assert n.history_table == "MyHubHistory"
     assert n.instances_table == "MyHubInstances"
@@ -67,7 +72,7 @@ def test_tracking_prefix_renames_only_the_tracking_tables():
 
 
 def test_control_queue_index_out_of_range():
-    with pytest.raises(ValueError, match="outside 0..3"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.3"):
         HubNames("MyHub", 4).control_queue(4)
 
 
@@ -80,7 +85,9 @@ def test_blob_names():
         HubNames.property_blob("inst^01", "000000000000000A", "TaskCompleted", 0x1A2B3C4D, "Result")
         == "inst^01/history-000000000000000A-TaskCompleted-1A2B3C4D-Result.json.gz"
     )
-    assert HubNames.property_blob("pk", "", "Input", 0xAB, "Input") == "pk/history--Input-000000AB-Input.json.gz"
+    assert (
+        HubNames.property_blob("pk", "", "Input", 0xAB, "Input") == "pk/history--Input-000000AB-Input.json.gz"
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,10 @@ async def hub(settings):
 
 def _started(instance_id: str, payload: str) -> ExecutionStartedEvent:
     return ExecutionStartedEvent(
-        orchestration_instance=OrchestrationInstance(instance_id, "e" * 32), name="Big", version="", input=payload
+        orchestration_instance=OrchestrationInstance(instance_id, "e" * 32),
+        name="Big",
+        version="",
+        input=payload,
     )
 
 
@@ -69,7 +72,9 @@ async def test_message_under_the_limit_stays_inline_and_creates_no_container(hub
 
 async def test_base64_bodies_are_written_when_configured_and_always_read(settings):
     b64 = settings.with_overrides(
-        storage=settings.storage.__class__(**{**settings.storage.__dict__, "queue_client_message_encoding": "Base64"})
+        storage=settings.storage.__class__(
+            **{**settings.storage.__dict__, "queue_client_message_encoding": "Base64"}
+        )
     )
     async with TaskHub(b64) as hub:
         await hub.create_if_not_exists()

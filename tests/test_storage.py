@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -67,7 +67,7 @@ async def test_deleting_a_message_twice_is_not_found(storage):
 async def test_rows_keep_edm_types(storage, azurite_connection_string):
     t = _name("T")
     await storage.create_table(t)
-    when = datetime(2024, 5, 1, 12, 0, 1, 500000, tzinfo=timezone.utc)
+    when = datetime(2024, 5, 1, 12, 0, 1, 500000, tzinfo=UTC)
     etag = await storage.insert_entity(
         t, {"PartitionKey": "p", "RowKey": "r", "EventId": 7, "IsPlayed": True, "When": when, "Name": "x"}
     )
@@ -120,8 +120,12 @@ async def test_batch_is_atomic_and_fenced_by_the_sentinel_etag(storage):
         await storage.submit_batch(
             t,
             [
-                BatchOp("upsert_replace", {"PartitionKey": "i", "RowKey": "0000000000000001", "EventType": "B"}),
-                BatchOp("merge_if_match", {"PartitionKey": "i", "RowKey": "sentinel", "X": 1}, etag=sentinel_etag),
+                BatchOp(
+                    "upsert_replace", {"PartitionKey": "i", "RowKey": "0000000000000001", "EventType": "B"}
+                ),
+                BatchOp(
+                    "merge_if_match", {"PartitionKey": "i", "RowKey": "sentinel", "X": 1}, etag=sentinel_etag
+                ),
             ],
         )
     assert info.value.kind in (StorageErrorKind.PRECONDITION_FAILED, StorageErrorKind.CONFLICT)

@@ -23,4 +23,12 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from worker.host import Worker, WorkerState, default_worker_id
+    from worker.host import (
+        Worker as Worker,
+    )
+    from worker.host import (
+        WorkerState as WorkerState,
+    )
+    from worker.host import (
+        default_worker_id as default_worker_id,
+    )

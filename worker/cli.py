@@ -46,7 +46,9 @@ async def run_worker(app: App, settings: Settings, worker_id: str | None = None)
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("app", metavar="MODULE:APP", help="the module and the taskhub.App in it, e.g. examples.approval:app")
+    p.add_argument(
+        "app", metavar="MODULE:APP", help="the module and the taskhub.App in it, e.g. examples.approval:app"
+    )
     p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
 
 

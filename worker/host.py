@@ -11,6 +11,7 @@ Lifecycle (``WorkerState``): CREATED -> STARTED -> DRAINING -> STOPPED.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -123,10 +124,8 @@ class Worker:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
                 loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
-                pass
         await self.start()
         try:
             await stop.wait()
@@ -164,16 +163,14 @@ class Worker:
         dropped = self.sessions.drop_queue(queue)
         self.orchestrations.forget()
         for m in dropped:  # visible again at once, for the new owner
-            try:
+            with contextlib.suppress(Exception):
                 await self.hub.queues.abandon(m, delay=0)
-            except Exception:  # noqa: BLE001 - best effort; they reappear after their timeout anyway
-                pass
 
     async def _bad_message(self, m: Inbound) -> None:
         """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
         try:
             await self.hub.poison.move(m, f"cannot be decoded: {m.error}")
-        except Exception:  # noqa: BLE001 - could not move it: retry later rather than lose it
+        except Exception:
             log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
             await self.hub.queues.abandon(m)
 

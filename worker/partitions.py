@@ -17,6 +17,7 @@ Every acquisition, loss and handover is logged with the worker id and the queue 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -106,8 +107,8 @@ class PartitionManager:
         self._wake.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(kind == "ownership" for kind, _ in self.held) and loop.time() < deadline:
-            await asyncio.sleep(0.1)
+        while any(kind == "ownership" for kind, _ in self.held) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)  # the loop releases each ownership as its queue drains
         self._stop.set()
         self._wake.set()
         if self._task is not None:
@@ -127,15 +128,13 @@ class PartitionManager:
                     await self._renew_all()
                     next_renew = loop.time() + self.renew_every
                 fast = await self._round()
-            except Exception:  # noqa: BLE001 - keep the lease loop alive whatever storage does
+            except Exception:
                 log.exception("partitions.round_failed worker_id=%s", self.worker_id)
             wait = FAST_ROUND if fast or self._shutting_down else self.acquire_every
             wait = max(0.05, min(wait, next_renew - loop.time()))
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def _read_views(self) -> list[LeaseView]:
         names = self.hub.names
@@ -185,7 +184,9 @@ class PartitionManager:
             if not acquired:
                 break
             acted = tuple(
-                a for a in plan(views, self._local()).actions if isinstance(a, (AcquireOwnership, StartListening))
+                a
+                for a in plan(views, self._local()).actions
+                if isinstance(a, (AcquireOwnership, StartListening))
             )
         local = self._local()
         handing_over = bool(local.intents_held - local.ownerships_held) or bool(
@@ -200,7 +201,10 @@ class PartitionManager:
             return await self._acquire("intent", action.queue, steal_token=None)
         if isinstance(action, StealIntent):
             log.info(
-                "partitions.steal worker_id=%s queue=%s from=%s", self.worker_id, action.queue, action.from_owner
+                "partitions.steal worker_id=%s queue=%s from=%s",
+                self.worker_id,
+                action.queue,
+                action.from_owner,
             )
             return await self._acquire("intent", action.queue, steal_token=action.token)
         if isinstance(action, AcquireOwnership):
@@ -215,8 +219,11 @@ class PartitionManager:
         if isinstance(action, ReleaseOwnership):
             held = self.held.get(("ownership", action.queue))
             if held is not None:
-                log.info("partitions.handover worker_id=%s queue=%s (drained, releasing ownership)",
-                         self.worker_id, action.queue)
+                log.info(
+                    "partitions.handover worker_id=%s queue=%s (drained, releasing ownership)",
+                    self.worker_id,
+                    action.queue,
+                )
                 await self._release(held)
             return False
         if isinstance(action, StartListening):
@@ -250,12 +257,22 @@ class PartitionManager:
             await s.upload_blob(self.container, blob, content.to_json().encode(), lease_id=new_id)
         except StorageError as err:
             if err.conflict or err.lease_lost or err.precondition_failed or err.not_found:
-                log.debug("partitions.acquire_lost_race worker_id=%s blob=%s code=%s", self.worker_id, blob, err.code)
+                log.debug(
+                    "partitions.acquire_lost_race worker_id=%s blob=%s code=%s",
+                    self.worker_id,
+                    blob,
+                    err.code,
+                )
                 return False
             raise
         self.held[(kind, queue)] = _Held(kind, queue, new_id, content.epoch)
-        log.info("partitions.acquired worker_id=%s kind=%s queue=%s epoch=%d", self.worker_id, kind, queue,
-                 content.epoch)
+        log.info(
+            "partitions.acquired worker_id=%s kind=%s queue=%s epoch=%d",
+            self.worker_id,
+            kind,
+            queue,
+            content.epoch,
+        )
         return True
 
     async def _adopt(self, kind: LeaseKind, queue: str, token: str) -> bool:
@@ -278,7 +295,9 @@ class PartitionManager:
             content = LeaseBlob(held.queue, None, None, held.epoch)
             await s.upload_blob(self.container, blob, content.to_json().encode(), lease_id=held.lease_id)
             await s.release_lease(self.container, blob, held.lease_id)
-            log.info("partitions.released worker_id=%s kind=%s queue=%s", self.worker_id, held.kind, held.queue)
+            log.info(
+                "partitions.released worker_id=%s kind=%s queue=%s", self.worker_id, held.kind, held.queue
+            )
         except StorageError as err:
             log.warning("partitions.release_failed worker_id=%s blob=%s error=%s", self.worker_id, blob, err)
 
@@ -291,15 +310,21 @@ class PartitionManager:
                 if err.lease_lost or err.conflict or err.precondition_failed or err.not_found:
                     await self._lost(held, str(err))
                 else:  # a transient failure counts as renewed (DTFx); the lease may still expire
-                    log.warning("partitions.renew_error worker_id=%s blob=%s error=%s", self.worker_id, blob, err)
+                    log.warning(
+                        "partitions.renew_error worker_id=%s blob=%s error=%s", self.worker_id, blob, err
+                    )
 
     async def _lost(self, held: _Held, why: str) -> None:
         self.held.pop((held.kind, held.queue), None)
-        log.warning("partitions.lost worker_id=%s kind=%s queue=%s reason=%s", self.worker_id, held.kind,
-                    held.queue, why)
+        log.warning(
+            "partitions.lost worker_id=%s kind=%s queue=%s reason=%s",
+            self.worker_id,
+            held.kind,
+            held.queue,
+            why,
+        )
         if held.kind == "ownership":
             self.listening.discard(held.queue)
             await self._ownership_lost(held.queue)
         else:
             self._wake.set()  # plan now: stop listening and start draining
-

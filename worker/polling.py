@@ -17,7 +17,9 @@ MIN_INTERVAL = 0.05
 
 
 class Backoff:
-    def __init__(self, maximum: timedelta, *, minimum: float = MIN_INTERVAL, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, maximum: timedelta, *, minimum: float = MIN_INTERVAL, rng: random.Random | None = None
+    ) -> None:
         self.maximum = max(maximum.total_seconds(), minimum)
         self.minimum = minimum
         self._rng = rng or random.Random()

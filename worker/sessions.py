@@ -60,7 +60,9 @@ class Sessions:
             pending.messages[m.raw.id] = m
         if instance_id not in self._active:
             self._idle.clear()
-            self._active[instance_id] = asyncio.create_task(self._session(instance_id), name=f"session:{instance_id}")
+            self._active[instance_id] = asyncio.create_task(
+                self._session(instance_id), name=f"session:{instance_id}"
+            )
 
     async def _session(self, instance_id: str) -> None:
         try:
@@ -88,7 +90,7 @@ class Sessions:
     def drop_queue(self, queue: str) -> list[Inbound]:
         """Forget the waiting (not started) messages of a lost queue; returns them."""
         dropped: list[Inbound] = []
-        for instance_id, p in list(self._pending.items()):
+        for _instance_id, p in list(self._pending.items()):
             if p.queue == queue:
                 dropped.extend(p.messages.values())
                 p.messages.clear()
@@ -159,7 +161,7 @@ class ControlQueueListener:
                 batch = await self.hub.queues.receive(
                     self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility
                 )
-            except Exception:  # noqa: BLE001 - storage trouble: log, back off, keep listening
+            except Exception:
                 log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue

@@ -50,11 +50,20 @@ _HUB = _q(
     {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]{2,44}$"},
     "Task hub name (default: the server's): letters and digits, starting with a letter, 3-45 characters",
 )
-_BOOL = {"type": "string", "description": ".NET bool.TryParse: true/false in any case; anything else = default"}
+_BOOL = {
+    "type": "string",
+    "description": ".NET bool.TryParse: true/false in any case; anything else = default",
+}
 
 
-def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]], body: bool = False) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "parameters": [*params, _HUB], "responses": {**_COMMON, **responses}}
+def _op(
+    summary: str, responses: dict[str, Any], params: list[dict[str, Any]], body: bool = False
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [*params, _HUB],
+        "responses": {**_COMMON, **responses},
+    }
     if body:
         op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {}}}}
     return op
@@ -80,7 +89,12 @@ def openapi_document() -> dict[str, Any]:
     }
     paths: dict[str, Any] = {
         f"{base}/orchestrators/{{functionName}}": {
-            "post": _op("Start an orchestration", start_responses, [_path("functionName", "Orchestrator"), *wait], True)
+            "post": _op(
+                "Start an orchestration",
+                start_responses,
+                [_path("functionName", "Orchestrator"), *wait],
+                True,
+            )
         },
         f"{base}/orchestrators/{{functionName}}/{{instanceId}}": {
             "post": _op(
@@ -104,7 +118,11 @@ def openapi_document() -> dict[str, Any]:
                 [
                     _q("createdTimeFrom", {"type": "string", "format": "date-time"}, "Created at or after"),
                     _q("createdTimeTo", {"type": "string", "format": "date-time"}, "Created at or before"),
-                    _q("runtimeStatus", {"type": "string"}, f"Comma-separated, case-sensitive: {', '.join(statuses)}"),
+                    _q(
+                        "runtimeStatus",
+                        {"type": "string"},
+                        f"Comma-separated, case-sensitive: {', '.join(statuses)}",
+                    ),
                     _q("instanceIdPrefix", {"type": "string"}, "Instance id prefix"),
                     _q("showInput", _BOOL, "Include inputs (default true)"),
                     _q("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size (default 100)"),
@@ -121,7 +139,9 @@ def openapi_document() -> dict[str, Any]:
                 "Purge finished instances created in a time range",
                 {
                     "200": _json(_PURGED, "Purged"),
-                    "400": _json({"oneOf": [{"type": "string"}, _ERROR]}, "createdTimeFrom is missing or invalid"),
+                    "400": _json(
+                        {"oneOf": [{"type": "string"}, _ERROR]}, "createdTimeFrom is missing or invalid"
+                    ),
                     "404": _empty("Nothing matched"),
                 },
                 [
@@ -138,7 +158,10 @@ def openapi_document() -> dict[str, Any]:
                     "200": _json(_STATUS, "Finished"),
                     "202": {
                         "description": "Still running (Pending, Running, Suspended, ContinuedAsNew)",
-                        "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "string"}}},
+                        "headers": {
+                            "Location": {"schema": {"type": "string"}},
+                            "Retry-After": {"schema": {"type": "string"}},
+                        },
                         "content": {"application/json": {"schema": _STATUS}},
                     },
                     "404": _empty("No such instance"),
@@ -149,7 +172,11 @@ def openapi_document() -> dict[str, Any]:
                     _q("showHistory", _BOOL, "Include history (default false)"),
                     _q("showHistoryOutput", _BOOL, "Include outputs in the history (default false)"),
                     _q("showInput", _BOOL, "Include the input (default true)"),
-                    _q("returnInternalServerErrorOnFailure", _BOOL, "500 for failed instances (default false)"),
+                    _q(
+                        "returnInternalServerErrorOnFailure",
+                        _BOOL,
+                        "500 for failed instances (default false)",
+                    ),
                 ],
             ),
             "delete": _op(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -86,7 +86,7 @@ def _time(q: MultiDict[str], name: str) -> datetime | None:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise ApiError(400, f"{name} {value!r} is not an ISO 8601 date and time") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _seconds(q: MultiDict[str], name: str) -> float | None:
@@ -110,7 +110,11 @@ def _statuses(q: MultiDict[str]) -> list[OrchestrationStatus] | None:
             status = names.get(part.strip())
             if status is None:
                 if part.strip():
-                    log.info("http.ignored_runtime_status value=%r (names are case-sensitive: %s)", part, list(names))
+                    log.info(
+                        "http.ignored_runtime_status value=%r (names are case-sensitive: %s)",
+                        part,
+                        list(names),
+                    )
                 continue
             if status not in wanted:
                 wanted.append(status)
@@ -198,14 +202,22 @@ class ManagementApi:
             request, instance_id, hub_name=hub, connection_name=self.connection_name, code=self.code
         )
 
-    async def _existing(self, client: TaskHubClient, instance_id: str, *, fetch: bool = False) -> OrchestrationState:
+    async def _existing(
+        self, client: TaskHubClient, instance_id: str, *, fetch: bool = False
+    ) -> OrchestrationState:
         state = await client.get_orchestration_state(instance_id, fetch_payloads=fetch)
         if state is None:
             raise ApiError(404, f"no orchestration instance with id {instance_id!r}", body=None)
         return state
 
     async def _wait_response(
-        self, request: web.Request, client: TaskHubClient, hub: str, iid: str, timeout: float, interval: float | None
+        self,
+        request: web.Request,
+        client: TaskHubClient,
+        hub: str,
+        iid: str,
+        timeout: float,
+        interval: float | None,
     ) -> web.Response:
         """The start-and-wait variant (http-api.md 2.3)."""
         if interval is not None and interval > timeout:
@@ -231,8 +243,11 @@ class ManagementApi:
         name = request.match_info["functionName"]
         if self.orchestrator_names is not None and name not in self.orchestrator_names:
             known = ", ".join(sorted(self.orchestrator_names)) or "(none)"
-            raise ApiError(400, f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
-                                f"function. Registered orchestrators: {known}")
+            raise ApiError(
+                400,
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator "
+                f"function. Registered orchestrators: {known}",
+            )
         raw_id = request.match_info.get("instanceId")
         iid = _instance_id(raw_id) if raw_id is not None else None
         data = await _json_body(request)
@@ -266,9 +281,13 @@ class ManagementApi:
         body = state.to_dict(show_input=show_input)
         if show_history and state.runtime_status is not OrchestrationStatus.PENDING:
             events = await client.get_orchestration_history(iid)
-            body["historyEvents"] = history_projection(events, show_output=show_history_output, show_input=show_input)
+            body["historyEvents"] = history_projection(
+                events, show_output=show_history_output, show_input=show_input
+            )
         if state.runtime_status in _RUNNING:
-            return json_response(body, status=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER_STATUS})
+            return json_response(
+                body, status=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER_STATUS}
+            )
         if state.runtime_status is OrchestrationStatus.FAILED and error_on_failure:
             return json_response(body, status=500)
         return json_response(body)
@@ -354,7 +373,9 @@ class ManagementApi:
             raise ApiError(409, str(err)) from None
         timeout = _seconds(q, "timeout")
         if timeout is not None:
-            return await self._wait_response(request, client, hub, started, timeout, _seconds(q, "pollingInterval"))
+            return await self._wait_response(
+                request, client, hub, started, timeout, _seconds(q, "pollingInterval")
+            )
         return self._check_status(request, started, hub)
 
     async def purge_one(self, request: web.Request) -> web.Response:
@@ -378,4 +399,3 @@ class ManagementApi:
         if result.deleted_instance_count == 0:
             return web.Response(status=404)
         return json_response({"instancesDeleted": result.deleted_instance_count})
-

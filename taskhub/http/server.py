@@ -25,7 +25,14 @@ from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
 from taskhub.settings import Settings
 
-__all__ = ["create_app", "is_loopback", "DEFAULT_MAX_BODY_BYTES", "KEY_SETTING", "CLIENT_FOR", "MANAGEMENT_API"]
+__all__ = [
+    "create_app",
+    "is_loopback",
+    "DEFAULT_MAX_BODY_BYTES",
+    "KEY_SETTING",
+    "CLIENT_FOR",
+    "MANAGEMENT_API",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,9 @@ def _errors_middleware() -> Any:
             return json_response({"Message": "The task hub's storage is not available"}, status=503)
         except Exception:
             log.exception("http.unhandled method=%s path=%s", request.method, request.path)
-            return json_response({"Message": "Something went wrong while processing your request"}, status=500)
+            return json_response(
+                {"Message": "Something went wrong while processing your request"}, status=500
+            )
 
     return errors
 
@@ -85,7 +94,9 @@ def _auth_middleware(key: str) -> Any:
             (v for k, v in request.query.items() if k.lower() == "code"), ""
         )
         if not hmac.compare_digest(given.encode("utf-8"), expected):
-            return json_response({"Message": "Unauthorized: pass the key as ?code= or x-functions-key"}, status=401)
+            return json_response(
+                {"Message": "Unauthorized: pass the key as ?code= or x-functions-key"}, status=401
+            )
         return await handler(request)
 
     return auth
@@ -95,7 +106,9 @@ def _size_middleware(limit: int) -> Any:
     @web.middleware
     async def size(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > limit:
-            return json_response({"Message": f"Request body too large: the limit is {limit} bytes"}, status=413)
+            return json_response(
+                {"Message": f"Request body too large: the limit is {limit} bytes"}, status=413
+            )
         return await handler(request)
 
     return size

@@ -89,7 +89,12 @@ def check_status_response(
 ) -> web.Response:
     """202 Accepted with ``Location`` (the status URL), ``Retry-After: 10`` and the management payload."""
     payload = management_urls(
-        _origin(request), instance_id, hub_name=hub_name, connection_name=connection_name, code=code, base_path=base_path
+        _origin(request),
+        instance_id,
+        hub_name=hub_name,
+        connection_name=connection_name,
+        code=code,
+        base_path=base_path,
     )
     return json_response(
         payload,
@@ -111,7 +116,8 @@ def durable_client_binding(
             "taskHubName": hub_name,
             "creationUrls": {
                 "createNewInstancePostUri": start,
-                "createAndWaitOnNewInstancePostUri": start + "&timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}",
+                "createAndWaitOnNewInstancePostUri": start
+                + "&timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}",
             },
             "managementUrls": management_urls(
                 base, "INSTANCEID", hub_name=hub_name, connection_name=connection_name, code=code

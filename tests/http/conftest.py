@@ -39,7 +39,10 @@ def fast_settings(settings):
 async def api(fast_settings) -> AsyncIterator[Api]:
     server = TestServer(build(fast_settings), host="127.0.0.1")
     await server.start_server()
-    async with Worker(functions, fast_settings), TaskHubClient(fast_settings) as client:
-        async with aiohttp.ClientSession() as session:
-            yield Api(str(server.make_url("")).rstrip("/"), session, client)
+    async with (
+        Worker(functions, fast_settings),
+        TaskHubClient(fast_settings) as client,
+        aiohttp.ClientSession() as session,
+    ):
+        yield Api(str(server.make_url("")).rstrip("/"), session, client)
     await server.close()

@@ -110,8 +110,14 @@ async def test_history_projection_in_status(api: Api):
         body = await r.json()
     events = body["historyEvents"]
     kinds = [e["EventType"] for e in events]
-    assert kinds == ["ExecutionStarted", "TaskCompleted", "TaskCompleted", "TaskCompleted", "TaskCompleted",
-                     "ExecutionCompleted"]
+    assert kinds == [
+        "ExecutionStarted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "TaskCompleted",
+        "ExecutionCompleted",
+    ]
     first = events[1]
     assert first["FunctionName"] == "F1" and first["Result"] == 2 and "ScheduledTime" in first
     assert not any(k in first for k in ("EventId", "IsPlayed", "TaskScheduledId"))

@@ -42,7 +42,9 @@ async def test_official_client_drives_the_hub(api: Api):
 
     # start with an id, raise_event
     approval = await client.start_new(
-        "approval_workflow", instance_id="sdk-approval", client_input={"proposal": "sdk", "timeout_seconds": 600}
+        "approval_workflow",
+        instance_id="sdk-approval",
+        client_input={"proposal": "sdk", "timeout_seconds": 600},
     )
     assert approval == "sdk-approval"
     await wait_status(client, approval, "Running")
@@ -56,7 +58,9 @@ async def test_official_client_drives_the_hub(api: Api):
     assert approved.output == "approved: sdk"
 
     # suspend, resume, terminate
-    victim = await client.start_new("approval_workflow", client_input={"proposal": "v", "timeout_seconds": 600})
+    victim = await client.start_new(
+        "approval_workflow", client_input={"proposal": "v", "timeout_seconds": 600}
+    )
     await wait_status(client, victim, "Running")
     await client.suspend(victim, "hold on")
     await wait_status(client, victim, "Suspended")

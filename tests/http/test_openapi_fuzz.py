@@ -22,12 +22,25 @@ async def test_schemathesis_finds_no_server_errors_or_schema_breaks(settings):
     try:
         st = Path(sys.executable).with_name("st")
         proc = await asyncio.create_subprocess_exec(
-            str(st), "run", str(server.make_url("/openapi.json")),
-            "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
-                        "content_type_conformance",
-            "--phases", "fuzzing", "--max-examples", "25", "--seed", "20261123", "--workers", "1",
-            "--max-time", "25", "--request-timeout", "10",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            str(st),
+            "run",
+            str(server.make_url("/openapi.json")),
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+            "--phases",
+            "fuzzing",
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261123",
+            "--workers",
+            "1",
+            "--max-time",
+            "25",
+            "--request-timeout",
+            "10",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
     finally:

@@ -32,7 +32,11 @@ def _env(conn: str, hub: str, **extra: str) -> dict[str, str]:
 def test_binding_beyond_loopback_without_a_key_is_refused(azurite_connection_string, hub_name, tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "taskhub", "serve", "--host", "0.0.0.0", "--port", str(_free_port())],
-        env=_env(azurite_connection_string, hub_name), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=_env(azurite_connection_string, hub_name),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
@@ -45,7 +49,10 @@ def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, 
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskhub", "serve", "--host", "0.0.0.0", "--port", str(port)],
         env=_env(azurite_connection_string, hub_name, TASKHUB_HTTP_KEY=secret),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances"
