@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 QueueCallback = Callable[[str], Awaitable[None]]
 FAST_ROUND = 1.0
 """Seconds between rounds while a handover is in progress (draining, or waiting for a release)."""
+SHUTDOWN_ROUND = 0.1
+"""Seconds between rounds while stopping: release each ownership as soon as its queue drained."""
 
 
 @dataclass
@@ -130,7 +132,7 @@ class PartitionManager:
                 fast = await self._round()
             except Exception:
                 log.exception("partitions.round_failed worker_id=%s", self.worker_id)
-            wait = FAST_ROUND if fast or self._shutting_down else self.acquire_every
+            wait = SHUTDOWN_ROUND if self._shutting_down else FAST_ROUND if fast else self.acquire_every
             wait = max(0.05, min(wait, next_renew - loop.time()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
