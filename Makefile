@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 AZURITE_CTL := python3 azurite/azurite_ctl.py
 MYPY_PACKAGES := $(foreach p,taskhub worker,$(if $(wildcard $(p)/*.py),-p $(p)))
 
-.PHONY: bootstrap test lint demo azurite-start azurite-stop clean
+.PHONY: bootstrap test lint demo bench azurite-start azurite-stop clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -28,6 +28,11 @@ lint: bootstrap
 demo: bootstrap
 	@$(AZURITE_CTL) start >/dev/null
 	@scripts/demo
+
+# The benchmark starts (and stops) its own in-memory Azurite; BENCH_ARGS='--quick --skip-w5' for a smoke run.
+BENCH_ARGS ?=
+bench: bootstrap
+	@$(PYTHON) -m bench $(BENCH_ARGS)
 
 azurite-start:
 	@$(AZURITE_CTL) start >/dev/null

@@ -1,0 +1,5 @@
+"""The task hub benchmark: ``python -m bench`` (or ``make bench``); see bench/README.md.
+
+``bench.workloads`` holds the App the worker runs, ``bench.worker_proc`` the worker process the
+benchmark drives, ``bench.w5_client`` the client process of W5, and ``bench.run`` the driver.
+"""
