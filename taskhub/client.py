@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationNotFoundError, StorageError
 from taskhub.history import (
@@ -36,6 +36,8 @@ from taskhub.status import OrchestrationState, Page, PurgeResult
 from taskhub.values import to_json
 
 __all__ = ["TaskHubClient"]
+
+T = TypeVar("T")
 
 ACTIVE_STATUSES = (OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED)
 PURGEABLE_STATUSES = (
@@ -76,10 +78,17 @@ class TaskHubClient:
         if self._own_hub:
             await self.hub.close()
 
-    async def _ensure_hub(self) -> None:
-        if not self._ready:
-            await self.hub.create_if_not_exists()
-            self._ready = True
+    async def _with_hub(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation``; if the hub's resources do not exist yet, create them once and retry.
+        (Creating on every new client would cost ~25 storage calls when the hub already exists.)"""
+        try:
+            return await operation()
+        except StorageError as err:
+            if not err.not_found or self._ready:
+                raise
+        await self.hub.create_if_not_exists()
+        self._ready = True
+        return await operation()
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -102,8 +111,7 @@ class TaskHubClient:
         serialized = to_json(input, what=f"input of orchestration {name!r}")
         if start_at is not None and start_at.tzinfo is None:
             raise ValueError("start_at must be timezone-aware (for example datetime.now(timezone.utc))")
-        await self._ensure_hub()
-        existing = await self.hub.tracking.get_instance(instance_id)
+        existing = await self._with_hub(lambda: self.hub.tracking.get_instance(instance_id))
         if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
             raise OrchestrationAlreadyExistsError(instance_id, existing.runtime_status.value)
         generation = (existing.generation or 0) + 1 if existing is not None else 0
@@ -121,7 +129,7 @@ class TaskHubClient:
             timestamp=now,
         )
         md = self.hub.queues.envelope(event, instance)
-        sent = await self.hub.queues.send_to_instance(md, visible_at=start_at)
+        sent = await self._with_hub(lambda: self.hub.queues.send_to_instance(md, visible_at=start_at))
         row_input: str | None = serialized
         if sent.blob_name:  # offloaded: the Instances Input is the message blob's URL (3.6 step 4)
             row_input = self.hub.payloads.message_blob_url(sent.blob_name)

@@ -52,11 +52,24 @@ class Backoff:
         self._exponent += 1
         return wait
 
+    async def after_partial(self, stop: asyncio.Event | None = None) -> None:
+        """After a poll that found fewer messages than it asked for: the queue is (nearly) drained, so
+        pause the minimum interval rather than polling an empty queue at once. A :meth:`wake` (this
+        process sent to the queue) ends the pause immediately."""
+        self.reset()
+        await self._sleep(self.minimum, stop)
+
     async def wait(self, stop: asyncio.Event | None = None) -> None:
         """Sleep after an empty poll; returns early on :meth:`wake` or when ``stop`` is set."""
         delay = self.next_interval()
         if delay <= 0:
             await asyncio.sleep(0)
+            return
+        await self._sleep(delay, stop)
+
+    async def _sleep(self, delay: float, stop: asyncio.Event | None) -> None:
+        if self._wake.is_set():
+            self._wake.clear()
             return
         waiters = [asyncio.ensure_future(self._wake.wait())]
         if stop is not None:

@@ -139,6 +139,7 @@ class ControlQueueListener:
         self._stop = asyncio.Event()
         self._unsubscribe = hub.queues.on_enqueue(queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
+        self._partial = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"listen:{self.queue}")
@@ -168,7 +169,10 @@ class ControlQueueListener:
             if not batch:
                 await self.backoff.wait(self._stop)
                 continue
-            self.backoff.reset()
+            if len(batch) < self.batch_size:
+                self._partial = True
+            else:
+                self.backoff.reset()
             if self._stop.is_set():  # lost the queue while receiving: give the batch back
                 for m in batch:
                     await self.hub.queues.abandon(m, delay=0)
@@ -181,4 +185,7 @@ class ControlQueueListener:
                 by_instance.setdefault(m.instance.instance_id or "", []).append(m)
             for instance_id, msgs in by_instance.items():
                 self.sessions.submit(self.queue, instance_id, msgs)
+            if self._partial:
+                self._partial = False
+                await self.backoff.after_partial(self._stop)
         log.info("listen.stop queue=%s worker_id=%s", self.queue, self.worker_id)
