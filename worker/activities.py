@@ -5,6 +5,12 @@ At most ``maxConcurrentActivityFunctions`` run at once; sync functions run in a 
 ones on the event loop. The result (``TaskCompleted``, or ``TaskFailed`` with the exception's type and
 message) is enqueued **before** the work item is deleted, so a crash in between can only run an
 activity twice, never lose it. A long activity keeps its work item hidden by renewing it.
+
+A work item that comes back unfinished (dequeued before, within ``poisonMessageThreshold``) may be one
+whose activity kills its process. It is taken alone and run alone, once the activities running beside
+it have finished, so that a crash charges only its own dequeue count: the activities that happened to
+run beside it are not moved to the poison queue with it. An activity never starts while this process
+is still checkpointing the orchestration that scheduled it (``checkpoint_settled``).
 """
 
 from __future__ import annotations
@@ -20,10 +26,17 @@ from typing import Any
 
 from taskhub.app import App
 from taskhub.context import ActivityContext
-from taskhub.history import FailureDetails, HistoryEvent, TaskCompletedEvent, TaskFailedEvent, TaskScheduledEvent
+from taskhub.history import (
+    FailureDetails,
+    HistoryEvent,
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    TaskScheduledEvent,
+)
 from taskhub.hub import TaskHub
 from taskhub.queues import Inbound
 from taskhub.values import from_json, to_json
+from worker.checkpoint import checkpoint_settled
 from worker.polling import Backoff
 
 __all__ = ["ActivityRunner", "failure_of"]
@@ -72,7 +85,7 @@ class ActivityRunner:
         if self._task is not None:
             await self._task
         if self._running:
-            done, pending = await asyncio.wait(self._running, timeout=timeout)
+            _done, pending = await asyncio.wait(self._running, timeout=timeout)
             for task in pending:  # left running past the deadline: their work items reappear later
                 task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -81,6 +94,7 @@ class ActivityRunner:
         return self.max_concurrent - len(self._running)
 
     async def _loop(self) -> None:
+        careful = False  # a work item came back unfinished: take them one at a time
         while not self._stop.is_set():
             free = self._free()
             if free <= 0:
@@ -88,20 +102,62 @@ class ActivityRunner:
                 continue
             try:
                 batch = await self.hub.queues.receive(
-                    self.queue, max_messages=min(free, 32), visibility_timeout=self.visibility
+                    self.queue,
+                    max_messages=1 if careful else min(free, 32),
+                    visibility_timeout=self.visibility,
                 )
-            except Exception:  # noqa: BLE001 - storage trouble: log, back off, keep going
+            except Exception:
                 log.exception("activities.receive_failed worker_id=%s", self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:
+                careful = False
                 await self.backoff.wait(self._stop)
                 continue
             self.backoff.reset()
+            suspects = [m for m in batch if self._suspect(m)]
+            careful = bool(suspects)
             for m in batch:
-                task = asyncio.create_task(self._handle(m))
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
+                if not any(m is x for x in suspects):
+                    self._spawn(m)
+            if suspects:
+                for m in suspects[1:]:  # back at once, to be taken (and run alone) one at a time
+                    try:
+                        await self.hub.queues.abandon(m, delay=0)
+                    except Exception:  # it reappears after its visibility timeout anyway
+                        log.warning("activities.release_failed id=%s", m.raw.id)
+                await self._run_alone(suspects[0])
+
+    def _spawn(self, m: Inbound) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._handle(m))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    def _suspect(self, m: Inbound) -> bool:
+        """A work item taken before that never finished: its activity may have killed its process."""
+        return m.data is not None and 1 < m.raw.dequeue_count <= self.poison_threshold
+
+    async def _run_alone(self, m: Inbound) -> None:
+        """Run a suspect with nothing else running or held in this process, so that if it kills the
+        process again, only its own dequeue count grows: the activities that happened to run beside
+        it are not poisoned with it."""
+        keeper = asyncio.create_task(self._keep_hidden(m))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            while self._running and not self._stop.is_set():
+                await asyncio.wait({*self._running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if self._stop.is_set():  # not started: give it back for whoever runs next
+                keeper.cancel()
+                with contextlib.suppress(Exception):
+                    await self.hub.queues.abandon(m, delay=0)
+                return
+            keeper.cancel()
+            # stop() waits for it (with its timeout) like for any running activity
+            await asyncio.wait({self._spawn(m), stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            keeper.cancel()
+            stopping.cancel()
 
     async def _handle(self, m: Inbound) -> None:
         if m.data is None:
@@ -113,13 +169,17 @@ class ActivityRunner:
             return
         event = m.event
         if not isinstance(event, TaskScheduledEvent):
-            await self.hub.poison.move(m, f"a {event.event_type.name} event does not belong on the work-item queue")
+            await self.hub.poison.move(
+                m, f"a {event.event_type.name} event does not belong on the work-item queue"
+            )
             return
         renewer = asyncio.create_task(self._keep_hidden(m))
         try:
             if m.raw.dequeue_count > self.poison_threshold:
                 result = await self._poisoned(m, event)
             else:
+                # not before this process's checkpoint that scheduled it is complete (see checkpoint_settled)
+                await checkpoint_settled(self.hub, m.instance.instance_id or "")
                 result = await self.execute(m, event)
             md = self.hub.queues.envelope(
                 result,
@@ -130,7 +190,7 @@ class ActivityRunner:
             renewer.cancel()
             await self.hub.queues.send_to_instance(md)
             await self.hub.queues.delete(m)
-        except Exception:  # noqa: BLE001 - storage failed around the activity: retry it later
+        except Exception:
             log.exception("activities.complete_failed id=%s name=%s", m.raw.id, event.name)
             await self.hub.queues.abandon(m)
         finally:
@@ -158,10 +218,16 @@ class ActivityRunner:
         if fn is None:
             known = ", ".join(self.app.activity_names) or "(none)"
             err = LookupError(f"activity {name!r} is not registered with this worker; registered: {known}")
-            return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(err), failure_details=failure_of(err))
-        ctx = ActivityContext(orchestration_id=m.instance.instance_id or "", task_id=event.event_id, name=name)
+            return TaskFailedEvent(
+                task_scheduled_id=event.event_id, reason=str(err), failure_details=failure_of(err)
+            )
+        ctx = ActivityContext(
+            orchestration_id=m.instance.instance_id or "", task_id=event.event_id, name=name
+        )
         self.started_count += 1
-        log.debug("activity.start name=%s instance_id=%s task_id=%d", name, ctx.orchestration_id, event.event_id)
+        log.debug(
+            "activity.start name=%s instance_id=%s task_id=%d", name, ctx.orchestration_id, event.event_id
+        )
         try:
             value = from_json(event.input)
             if inspect.iscoroutinefunction(fn):
@@ -172,7 +238,7 @@ class ActivityRunner:
                 if inspect.isawaitable(output):
                     output = await output
             result = to_json(output, what=f"output of activity {name!r}")
-        except Exception as err:  # noqa: BLE001 - the user's failure goes to the orchestration
+        except Exception as err:
             details = failure_of(err)
             return TaskFailedEvent(
                 task_scheduled_id=event.event_id,
@@ -190,5 +256,5 @@ class ActivityRunner:
                 await asyncio.sleep(period)
                 try:
                     await self.hub.queues.renew(m, visibility_timeout=self.visibility)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.warning("activities.renew_failed id=%s", m.raw.id)

@@ -20,6 +20,7 @@ visibility timeout and the episode is replayed from the history that did commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from taskhub.history import (
     ExecutionStartedEvent,
     HistoryEvent,
     OrchestrationInstance,
+    OrchestrationStatus,
     OrchestratorStartedEvent,
     utcnow,
 )
@@ -40,7 +42,14 @@ from taskhub.rows import MAX_PROPERTY_UTF16_BYTES, utf16_size
 from taskhub.tracking import HistoryLoad, instance_columns_for_episode
 from worker.episode import Episode, Outbound
 
-__all__ = ["checkpoint", "SplitBrainError", "CheckpointResult", "FAULT_ENV"]
+__all__ = [
+    "checkpoint",
+    "checkpoint_settled",
+    "repair_instance_row",
+    "SplitBrainError",
+    "CheckpointResult",
+    "FAULT_ENV",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,23 @@ def _fault(step: str) -> None:
         os._exit(86)
 
 
+_IN_PROGRESS: dict[tuple[int, str], asyncio.Event] = {}
+"""Checkpoints running in this process, by (id of the hub object, instance id)."""
+
+
+async def checkpoint_settled(hub: TaskHub, instance_id: str, timeout: float = 60.0) -> None:
+    """Wait while this process is checkpointing ``instance_id`` (at most ``timeout`` s).
+
+    The activity loop calls it before running an activity: the work item is sent in step 1, and an
+    activity that ran (and crashed this process) before step 2 would leave its orchestration with no
+    record of having scheduled it, so the orchestration would schedule it again and again.
+    """
+    done = _IN_PROGRESS.get((id(hub), instance_id))
+    if done is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout)
+
+
 async def checkpoint(
     hub: TaskHub,
     *,
@@ -75,6 +101,25 @@ async def checkpoint(
     consumed: Sequence[Inbound],
 ) -> CheckpointResult:
     """Commit one episode in the order of the module docstring; returns the new history state."""
+    key = (id(hub), instance_id)
+    done = asyncio.Event()
+    _IN_PROGRESS[key] = done
+    try:
+        return await _commit(hub, instance_id=instance_id, loaded=loaded, episode=episode, consumed=consumed)
+    finally:
+        done.set()
+        if _IN_PROGRESS.get(key) is done:
+            del _IN_PROGRESS[key]
+
+
+async def _commit(
+    hub: TaskHub,
+    *,
+    instance_id: str,
+    loaded: HistoryLoad,
+    episode: Episode,
+    consumed: Sequence[Inbound],
+) -> CheckpointResult:
     restarted = episode.continued_as_new or episode.execution_id != loaded.execution_id
     past = [] if restarted else loaded.events
     execution_id = episode.new_execution_id or episode.execution_id
@@ -122,10 +167,56 @@ async def checkpoint(
     await hub.tracking.merge_instance(instance_id, columns)
     _fault("after_instance")
 
-    # 4. the consumed messages
+    # 4. the consumed messages. The episode is committed: a message that cannot be deleted (its pop
+    # receipt changed, say) only comes back later and is then discarded as a duplicate.
     _fault("before_delete")
-    await asyncio.gather(*(hub.queues.delete(m) for m in consumed))
+    deleted = await asyncio.gather(*(hub.queues.delete(m) for m in consumed), return_exceptions=True)
+    for m, outcome in zip(consumed, deleted, strict=True):
+        if isinstance(outcome, Exception):
+            log.warning(
+                "checkpoint.delete_failed instance_id=%s message_id=%s error=%s",
+                instance_id,
+                m.raw.id,
+                outcome,
+            )
     return CheckpointResult(etag, execution_id, full)
+
+
+async def repair_instance_row(hub: TaskHub, instance_id: str, loaded: HistoryLoad) -> bool:
+    """Bring the Instances row of a finished history up to date; True if it had to be written.
+
+    A worker that died between step 2 and step 3 of the checkpoint that finished the orchestration
+    left the history Completed (or Failed, Terminated) and the Instances row Running, and no later
+    checkpoint will write that row: the messages that come back are discarded. So, as DTFx does before
+    it discards messages for a finished instance (runtime.md 7.4), the row is written again from the
+    history's last episode (status, output, times; the custom status is not in the history and stays).
+    """
+    completed = next((e for e in reversed(loaded.events) if isinstance(e, ExecutionCompletedEvent)), None)
+    if completed is None or loaded.execution_id is None:
+        return False
+    row = await hub.tracking.get_instance(instance_id)
+    want = OrchestrationStatus(completed.orchestration_status)
+    if row is None or row.execution_id != loaded.execution_id or row.runtime_status is want:
+        return False  # up to date, or the row belongs to a newer start of this id
+    starts = [i for i, e in enumerate(loaded.events) if isinstance(e, OrchestratorStartedEvent)]
+    last_episode = loaded.events[starts[-1] if starts else 0 :]
+    columns = instance_columns_for_episode(
+        last_episode,
+        execution_id=loaded.execution_id,
+        custom_status=None,
+        hub_name=hub.settings.hub_name,
+        now=completed.timestamp or utcnow(),
+    )
+    columns.pop("CustomStatus", None)
+    await _large_instance_values(hub, instance_id, [], {}, columns)
+    await hub.tracking.merge_instance(instance_id, columns)
+    log.warning(
+        "orchestration.instance_repaired instance_id=%s was=%s now=%s",
+        instance_id,
+        getattr(row.runtime_status, "value", row.runtime_status),
+        want.value,
+    )
+    return True
 
 
 async def _send(hub: TaskHub, out: Outbound, sender: OrchestrationInstance, episode_no: int) -> None:

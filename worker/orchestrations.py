@@ -40,7 +40,7 @@ from taskhub.history import (
 from taskhub.hub import TaskHub
 from taskhub.queues import Inbound
 from taskhub.tracking import HistoryLoad
-from worker.checkpoint import SplitBrainError, checkpoint
+from worker.checkpoint import SplitBrainError, checkpoint, repair_instance_row
 from worker.episode import run_episode
 
 __all__ = ["OrchestrationRunner", "Triage", "triage"]
@@ -81,12 +81,16 @@ def _scheduled_ids(events: Sequence[HistoryEvent]) -> set[int]:
     return {e.event_id for e in events if isinstance(e, kinds)}
 
 
+def _completed_ids(events: Sequence[HistoryEvent]) -> set[int]:
+    return {_completion_id(e) for e in events if isinstance(e, _COMPLETIONS)}
+
+
 def _is_terminal(events: Sequence[HistoryEvent]) -> bool:
     return any(isinstance(e, (ExecutionCompletedEvent, ContinueAsNewEvent)) for e in events)
 
 
 def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_execution_id: str | None = None,
-           instance_row_exists: bool = True) -> Triage:
+           instance_row_exists: bool = True, instance_row_status: OrchestrationStatus | None = None) -> Triage:
     """Sort a batch into run / discard / defer (pure; the rules of runtime.md 7.3-7.4)."""
     t = Triage()
     started = history.started
@@ -94,6 +98,7 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
     terminal = _is_terminal(history.events)
     ordered = sorted(messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0))
     new_start: ExecutionStartedEvent | None = None
+    completed = _completed_ids(history.events)
     for m in ordered:
         ev = m.event
         target_exec = m.instance.execution_id
@@ -116,6 +121,13 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
                 and instance_row_execution_id != exec_id
             ):
                 t.discard.append((m, "start message superseded by a newer start of the same id"))
+            elif (
+                ev.parent_instance is None
+                and started is None
+                and instance_row_status is OrchestrationStatus.TERMINATED
+                and instance_row_execution_id == exec_id
+            ):  # a scheduled start whose instance was terminated while it waited (5, item 3)
+                t.discard.append((m, "start message of an instance terminated before it started"))
             else:
                 new_start = ev
                 t.restart = started is not None
@@ -136,6 +148,10 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
             if _completion_id(ev) not in _scheduled_ids(history.events):
                 t.defer.append((m, f"out of order: no scheduled event {_completion_id(ev)} in history yet"))
                 continue
+            if _completion_id(ev) in completed:  # a re-run activity, or a redelivered message (7.7)
+                t.discard.append((m, f"duplicate completion of id {_completion_id(ev)}"))
+                continue
+            completed.add(_completion_id(ev))
         t.run.append(m)
     if started is None and new_start is None:
         for m in list(t.run):
@@ -193,17 +209,19 @@ class OrchestrationRunner:
         loaded = self._cache.get(instance_id)
         if loaded is None:
             loaded = await hub.tracking.load_history(instance_id)
-        row_exists, row_exec = True, None
+        row_exists, row_exec, row_status = True, None, None
         if any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and not _is_terminal(loaded.events) \
                 and loaded.started is None:
             row = await hub.tracking.get_instance(instance_id)
             row_exists = row is not None
             row_exec = row.execution_id if row is not None else None
+            row_status = row.runtime_status if row is not None else None
         elif any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and loaded.started is not None:
             row = await hub.tracking.get_instance(instance_id)
             row_exists = row is not None
             row_exec = row.execution_id if row is not None else None
-        t = triage(loaded, messages, instance_row_execution_id=row_exec, instance_row_exists=row_exists)
+        t = triage(loaded, messages, instance_row_execution_id=row_exec, instance_row_exists=row_exists,
+                   instance_row_status=row_status)
         for m, why in t.defer:
             log.info("orchestration.defer instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
             await hub.queues.abandon(m)
@@ -211,6 +229,8 @@ class OrchestrationRunner:
             log.info("orchestration.discard instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
         if not t.run:
             await self._terminate_unstarted(instance_id, loaded, t)
+            if _is_terminal(loaded.events):  # a checkpoint may have died before the Instances row
+                await repair_instance_row(hub, instance_id, loaded)
             for m, _ in t.discard:
                 await hub.queues.delete(m)
             return
@@ -231,9 +251,12 @@ class OrchestrationRunner:
         if episode.runtime_status.is_terminal and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW:
             self._cache.pop(instance_id, None)
         log.info(
-            "orchestration.checkpoint instance_id=%s status=%s events=%d outbound=%d worker_id=%s",
+            "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
+            "worker_id=%s",
             instance_id,
+            result.execution_id,
             episode.runtime_status.value,
+            len(result.history) - len(episode.history),
             len(episode.history),
             len(episode.outbound),
             self.worker_id,
