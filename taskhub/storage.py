@@ -69,6 +69,7 @@ def _classify(err: AzureError, operation: str) -> StorageError:
     code = getattr(err, "error_code", None)
     if code is None and isinstance(err, HttpResponseError) and err.response is not None:
         code = getattr(err.response, "headers", {}).get("x-ms-error-code")
+    code = getattr(code, "value", code)  # the queue SDK gives an enum (StorageErrorCode.POP_RECEIPT_MISMATCH)
     code = str(code) if code else None
     if code in _LEASE_LOST_CODES:
         kind = StorageErrorKind.LEASE_LOST

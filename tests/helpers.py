@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 async def wait_for(
     predicate: Callable[[], T | Awaitable[T]],
-    timeout: float = 10.0,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+    timeout: float = 10.0,
     interval: float = 0.05,
     *,
     message: str | None = None,

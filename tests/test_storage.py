@@ -64,6 +64,20 @@ async def test_deleting_a_message_twice_is_not_found(storage):
     assert info.value.operation == "delete_message"
 
 
+async def test_a_stale_pop_receipt_is_classified_as_gone(storage):
+    q = _name("q")
+    await storage.create_queue(q)
+    await storage.send_message(q, "x")
+    (m,) = await storage.receive_messages(q, max_messages=1, visibility_timeout=30)
+    stale = m.pop_receipt
+    await storage.update_message(m, visibility_timeout=30)  # a new pop receipt
+    m.pop_receipt = stale
+    with pytest.raises(StorageError) as info:
+        await storage.delete_message(m)
+    assert info.value.kind is StorageErrorKind.NOT_FOUND
+    assert info.value.code in ("PopReceiptMismatch", "MessageNotFound")
+
+
 async def test_rows_keep_edm_types(storage, azurite_connection_string):
     t = _name("T")
     await storage.create_table(t)

@@ -13,6 +13,7 @@ runs the episode (pure, ``worker.episode``) and commits it (``worker.checkpoint`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from taskhub.history import (
 )
 from taskhub.hub import TaskHub
 from taskhub.queues import Inbound
+from taskhub.rows import InstanceRow
 from taskhub.tracking import HistoryLoad
 from worker.checkpoint import SplitBrainError, checkpoint, repair_instance_row
 from worker.episode import run_episode
@@ -210,16 +212,14 @@ class OrchestrationRunner:
         if loaded is None:
             loaded = await hub.tracking.load_history(instance_id)
         row_exists, row_exec, row_status = True, None, None
-        if any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and not _is_terminal(loaded.events) \
-                and loaded.started is None:
+        starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
+        if starts:  # the start dedupe of runtime.md 7.3 compares with the Instances row
             row = await hub.tracking.get_instance(instance_id)
+            if row is None and loaded.started is None and any(s.parent_instance is None for s in starts):
+                row = await self._row_written_soon(instance_id)
             row_exists = row is not None
             row_exec = row.execution_id if row is not None else None
             row_status = row.runtime_status if row is not None else None
-        elif any(isinstance(m.event, ExecutionStartedEvent) for m in messages) and loaded.started is not None:
-            row = await hub.tracking.get_instance(instance_id)
-            row_exists = row is not None
-            row_exec = row.execution_id if row is not None else None
         t = triage(loaded, messages, instance_row_execution_id=row_exec, instance_row_exists=row_exists,
                    instance_row_status=row_status)
         for m, why in t.defer:
@@ -261,6 +261,16 @@ class OrchestrationRunner:
             len(episode.outbound),
             self.worker_id,
         )
+
+    async def _row_written_soon(self, instance_id: str) -> InstanceRow | None:
+        """A client sends the start message first and writes the Instances row right after: a start
+        that arrives in between would be deferred (hidden ~2 s). Look again a few times within ~0.4 s."""
+        for delay in (0.05, 0.1, 0.25):
+            await asyncio.sleep(delay)
+            row = await self.hub.tracking.get_instance(instance_id)
+            if row is not None:
+                return row
+        return None
 
     async def _terminate_unstarted(self, instance_id: str, loaded: HistoryLoad, t: Triage) -> None:
         """Terminating an instance that never started: mark its Instances row (runtime.md 7.4)."""

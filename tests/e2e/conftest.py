@@ -73,7 +73,7 @@ class E2E:
         instance_id: str,
         event_type: EventType,
         count: int = 1,
-        timeout: float = 20,  # noqa: ASYNC109 - a polling deadline, not a cancellation scope
+        timeout: float = 20,
     ) -> list[HistoryEvent]:
         """Wait until the instance's history holds ``count`` events of ``event_type``; returns them."""
 
