@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from taskhub.app import App
+from taskhub.errors import ConfigurationError
 from taskhub.hub import TaskHub
 from taskhub.queues import Inbound
 from taskhub.settings import Settings
@@ -43,6 +44,21 @@ class WorkerState(enum.Enum):
     STOPPED = "stopped"
 
 
+def _check_partition_manager(settings: Settings) -> None:
+    s = settings.storage
+    for key, on in (
+        ("useTablePartitionManagement", s.use_table_partition_management),
+        ("useLegacyPartitionManagement", s.use_legacy_partition_management),
+    ):
+        if on:
+            raise ConfigurationError(
+                f"extensions.durableTask.storageProvider.{key}",
+                True,
+                "this worker balances partitions with the safe blob manager (intent/ownership lease blobs); "
+                "the table and legacy managers are not implemented yet, so leave it false",
+            )
+
+
 def default_worker_id() -> str:
     """Unique per process: host name, process id and a short random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -56,6 +72,7 @@ class Worker:
             raise TypeError(f"Worker needs a taskhub.App, got {type(app).__name__}")
         self.app = app
         self.settings = settings or Settings.load()
+        _check_partition_manager(self.settings)
         self.worker_id = worker_id or default_worker_id()
         self.state = WorkerState.CREATED
         self.hub = TaskHub(self.settings)
