@@ -237,7 +237,9 @@ class Storage:
         endpoint = conn.endpoints()[service]
         # aiohttp with trust_env re-reads ~/.netrc and the proxy variables on every request, in the
         # thread pool: half the queue throughput. Read the proxy settings once here instead.
-        network: dict[str, Any] = {"use_env_settings": False}
+        # The SDKs wait up to 300 s for a response; a worker must not stall that long on one call:
+        # give up after 30 s and let the retry policy try again.
+        network: dict[str, Any] = {"use_env_settings": False, "connection_timeout": 10, "read_timeout": 30}
         proxies = _proxies_for(endpoint or "")
         if proxies:
             network["proxies"] = proxies

@@ -100,10 +100,11 @@ class ActivityRunner:
             if free <= 0:
                 await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
                 continue
+            asked = 1 if careful else min(free, 32)
             try:
                 batch = await self.hub.queues.receive(
                     self.queue,
-                    max_messages=1 if careful else min(free, 32),
+                    max_messages=asked,
                     visibility_timeout=self.visibility,
                 )
             except Exception:
@@ -127,6 +128,8 @@ class ActivityRunner:
                     except Exception:  # it reappears after its visibility timeout anyway
                         log.warning("activities.release_failed id=%s", m.raw.id)
                 await self._run_alone(suspects[0])
+            elif len(batch) < asked:  # the queue is (nearly) drained: no empty poll right away
+                await self.backoff.after_partial(self._stop)
 
     def _spawn(self, m: Inbound) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(m))
