@@ -1,0 +1,165 @@
+"""Table operations of the storage seam (rows are plain dicts, see ``types``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Literal
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from taskhub.storage.base import StorageBase
+from taskhub.storage.errors import op
+from taskhub.storage.types import BatchOp, QueryPage, Row, decode_token, encode_token, to_row
+
+__all__ = ["TableOps"]
+
+
+class TableOps(StorageBase):
+    @op
+    async def create_table(self, name: str) -> bool:
+        """Create a table; False if it already existed."""
+        try:
+            await self._tables.create_table(name)
+            return True
+        except ResourceExistsError:
+            return False
+
+    @op
+    async def delete_table(self, name: str) -> bool:
+        """Delete a table; False if there was none."""
+        try:
+            await self._tables.delete_table(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    @op
+    async def list_tables(self, prefix: str) -> list[str]:
+        """Names of the tables starting with ``prefix`` (case-sensitive compare on the returned names)."""
+        names = [t.name async for t in self._tables.list_tables()]
+        return [n for n in names if n.lower().startswith(prefix.lower())]
+
+    @op
+    async def get_entity(self, table: str, partition_key: str, row_key: str) -> Row | None:
+        """One row, or None."""
+        try:
+            return to_row(await self._table(table).get_entity(partition_key, row_key))
+        except ResourceNotFoundError:
+            return None
+
+    @op
+    async def query_page(
+        self,
+        table: str,
+        query_filter: str | None,
+        *,
+        select: Sequence[str] | None = None,
+        page_size: int = 1000,
+        continuation_token: str | None = None,
+    ) -> QueryPage:
+        """One page of a query and the token for the next (None at the end)."""
+        client = self._table(table)
+        kwargs: dict[str, Any] = {"results_per_page": page_size}
+        if select:
+            kwargs["select"] = list(select)
+        paged = (
+            client.query_entities(query_filter, **kwargs) if query_filter else client.list_entities(**kwargs)
+        )
+        pages = paged.by_page(continuation_token=decode_token(continuation_token))
+        rows: list[Row] = []
+        async for page in pages:
+            async for entity in page:
+                rows.append(to_row(entity))
+            break
+        return QueryPage(rows, encode_token(pages.continuation_token))
+
+    async def query(
+        self, table: str, query_filter: str | None, *, select: Sequence[str] | None = None
+    ) -> AsyncIterator[Row]:
+        """Every row matching the filter, page by page (each page counts as one call)."""
+        token: str | None = None
+        while True:
+            page = await self.query_page(table, query_filter, select=select, continuation_token=token)
+            for row in page.rows:
+                yield row
+            token = page.continuation_token
+            if not token:
+                return
+
+    @op
+    async def insert_entity(self, table: str, row: dict[str, Any]) -> str:
+        """Insert a new row (conflict if it exists); returns its ETag."""
+        meta = await self._table(table).create_entity(row)
+        return str(meta.get("etag"))
+
+    @op
+    async def upsert_entity(
+        self, table: str, row: dict[str, Any], *, mode: Literal["merge", "replace"] = "merge"
+    ) -> str:
+        """Insert-or-merge (or insert-or-replace) a row; returns its ETag."""
+        meta = await self._table(table).upsert_entity(
+            row, mode=UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE
+        )
+        return str(meta.get("etag"))
+
+    @op
+    async def update_entity(
+        self,
+        table: str,
+        row: dict[str, Any],
+        *,
+        etag: str | None,
+        mode: Literal["merge", "replace"] = "merge",
+    ) -> str:
+        """Merge/replace an existing row, If-Match ``etag`` (None = unconditional); returns the new ETag."""
+        kwargs: dict[str, Any] = {"mode": UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE}
+        if etag:
+            kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
+        meta = await self._table(table).update_entity(row, **kwargs)
+        return str(meta.get("etag"))
+
+    @op
+    async def delete_entity(
+        self, table: str, partition_key: str, row_key: str, *, etag: str | None = None
+    ) -> bool:
+        """Delete a row (If-Match ``etag`` when given); False if it was not there."""
+        kwargs: dict[str, Any] = {}
+        if etag:
+            kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
+        try:
+            await self._table(table).delete_entity(partition_key, row_key, **kwargs)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    @op
+    async def submit_batch(self, table: str, ops: Iterable[BatchOp]) -> list[str | None]:
+        """Run an entity-group transaction (<= 100 ops, one PartitionKey), all or nothing; ETags in order."""
+        actions: list[Any] = []
+        for item in ops:
+            if item.kind == "insert":
+                actions.append(("create", item.row))
+            elif item.kind == "upsert_replace":
+                actions.append(("upsert", item.row, {"mode": UpdateMode.REPLACE}))
+            elif item.kind == "upsert_merge":
+                actions.append(("upsert", item.row, {"mode": UpdateMode.MERGE}))
+            elif item.kind in ("merge_if_match", "replace_if_match"):
+                mode = UpdateMode.MERGE if item.kind == "merge_if_match" else UpdateMode.REPLACE
+                actions.append(
+                    (
+                        "update",
+                        item.row,
+                        {"mode": mode, "etag": item.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
+                )
+            elif item.kind == "delete":
+                extra = {"etag": item.etag, "match_condition": MatchConditions.IfNotModified} if item.etag else {}
+                actions.append(("delete", item.row, extra))
+            else:  # pragma: no cover - guarded by the Literal type
+                raise ValueError(f"unknown batch operation {item.kind!r}")
+        if not actions:
+            return []
+        results = await self._table(table).submit_transaction(actions)
+        return [r.get("etag") if r else None for r in results]
