@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -61,15 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(ns: argparse.Namespace) -> Settings:
     """Settings from --host-json and the environment, with the CLI's overrides applied."""
-    settings = Settings.load(ns.host_json)
+    env = dict(os.environ)
     if ns.connection_string_setting:
-        settings = Settings.load(
-            ns.host_json,
-            env={
-                **_environ(),
-                "AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionName": ns.connection_string_setting,
-            },
+        env["AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionName"] = (
+            ns.connection_string_setting
         )
+    settings = Settings.load(ns.host_json, env=env)
     if ns.task_hub_name:
         settings = settings.with_overrides(hub_name=ns.task_hub_name)
     if settings.connection.is_default:
@@ -79,12 +77,6 @@ def load_settings(ns: argparse.Namespace) -> Settings:
             file=sys.stderr,
         )
     return settings
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def _load_verbs() -> None:
