@@ -12,8 +12,8 @@ import json
 import sys
 import time
 
-from taskhub.client import TaskHubClient
-from taskhub.settings import Settings
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
 
 
 async def run(path: str, host_json: str | None) -> dict[str, object]:

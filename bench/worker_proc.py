@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from bench.workloads import app
-from taskhub.settings import Settings
+from taskhub.config.settings import Settings
 from worker import Worker
 
 log = logging.getLogger("bench.worker_proc")

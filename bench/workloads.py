@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from taskhub.app import App
-from taskhub.tasks import when_all
+from taskhub.model.app import App
+from taskhub.model.tasks import when_all
 
 app = App()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from examples import approval, chaining, fan_out_fan_in, monitor
-from taskhub.app import App
+from taskhub.model.app import App
 
 app = App()
 

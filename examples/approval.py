@@ -14,9 +14,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
-from taskhub.tasks import when_any
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.tasks import when_any
 
 app = App()
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ activities, F1 and F3 plain functions (run in a thread pool).
 
 from __future__ import annotations
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 
 app = App()
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import taskhub
 from examples.approval import app
-from taskhub.client import TaskHubClient
-from taskhub.history import HistoryEvent
-from taskhub.status import decode_json_text
+from taskhub.client.async_client import TaskHubClient
+from taskhub.client.status import decode_json_text
+from taskhub.format.history import HistoryEvent
 from worker import Worker
 
 TIMEOUT_SECONDS = 6

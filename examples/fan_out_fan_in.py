@@ -18,9 +18,9 @@ import os
 import time
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
-from taskhub.tasks import when_all
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.tasks import when_all
 
 app = App()
 

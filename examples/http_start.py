@@ -16,8 +16,8 @@ import json
 from aiohttp import web
 
 from examples.all import app as functions
+from taskhub.config.settings import Settings
 from taskhub.http import CLIENT_FOR, check_status_response, create_app
-from taskhub.settings import Settings
 
 
 def build(settings: Settings) -> web.Application:

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 
 app = App()
 

@@ -4,7 +4,7 @@ The package holds what user code and tools touch: settings, the storage format a
 task hub, the client, and the programming-model types. The runtime that executes orchestrations lives
 in the separate ``worker`` package.
 
-Public names are loaded lazily, so importing a pure module (``taskhub.names``) does not import the
+Public names are loaded lazily, so importing a pure module (``taskhub.format.names``) does not import the
 Azure SDKs.
 """
 
@@ -17,30 +17,30 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # programming model
-    "App": "taskhub.app",
-    "OrchestrationContext": "taskhub.context",
-    "ActivityContext": "taskhub.context",
-    "Task": "taskhub.tasks",
-    "when_all": "taskhub.tasks",
-    "when_any": "taskhub.tasks",
-    "RetryPolicy": "taskhub.tasks",
+    "App": "taskhub.model.app",
+    "OrchestrationContext": "taskhub.model.context",
+    "ActivityContext": "taskhub.model.context",
+    "Task": "taskhub.model.tasks",
+    "when_all": "taskhub.model.tasks",
+    "when_any": "taskhub.model.tasks",
+    "RetryPolicy": "taskhub.model.tasks",
     # client
-    "TaskHubClient": "taskhub.client",
-    "SyncTaskHubClient": "taskhub.sync_client",
-    "OrchestrationState": "taskhub.status",
-    "Page": "taskhub.status",
-    "PurgeResult": "taskhub.status",
+    "TaskHubClient": "taskhub.client.async_client",
+    "SyncTaskHubClient": "taskhub.client.sync_client",
+    "OrchestrationState": "taskhub.client.status",
+    "Page": "taskhub.client.status",
+    "PurgeResult": "taskhub.client.status",
     # settings and resources
-    "Settings": "taskhub.settings",
-    "StorageSettings": "taskhub.settings",
-    "ConnectionInfo": "taskhub.settings",
-    "TaskHub": "taskhub.hub",
-    "HubNames": "taskhub.names",
+    "Settings": "taskhub.config.settings",
+    "StorageSettings": "taskhub.config.settings",
+    "ConnectionInfo": "taskhub.config.settings",
+    "TaskHub": "taskhub.hub.lifecycle",
+    "HubNames": "taskhub.format.names",
     # history and status types
-    "OrchestrationStatus": "taskhub.history",
-    "FailureDetails": "taskhub.history",
-    "HistoryEvent": "taskhub.history",
-    "EventType": "taskhub.history",
+    "OrchestrationStatus": "taskhub.format.history",
+    "FailureDetails": "taskhub.format.history",
+    "HistoryEvent": "taskhub.format.history",
+    "EventType": "taskhub.format.history",
     # errors
     "TaskHubError": "taskhub.errors",
     "ConfigurationError": "taskhub.errors",
@@ -70,17 +70,29 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from taskhub.app import (
-        App as App,
-    )
-    from taskhub.client import (
+    from taskhub.client.async_client import (
         TaskHubClient as TaskHubClient,
     )
-    from taskhub.context import (
-        ActivityContext as ActivityContext,
+    from taskhub.client.status import (
+        OrchestrationState as OrchestrationState,
     )
-    from taskhub.context import (
-        OrchestrationContext as OrchestrationContext,
+    from taskhub.client.status import (
+        Page as Page,
+    )
+    from taskhub.client.status import (
+        PurgeResult as PurgeResult,
+    )
+    from taskhub.client.sync_client import (
+        SyncTaskHubClient as SyncTaskHubClient,
+    )
+    from taskhub.config.settings import (
+        ConnectionInfo as ConnectionInfo,
+    )
+    from taskhub.config.settings import (
+        Settings as Settings,
+    )
+    from taskhub.config.settings import (
+        StorageSettings as StorageSettings,
     )
     from taskhub.errors import (
         ConfigurationError as ConfigurationError,
@@ -109,54 +121,42 @@ if TYPE_CHECKING:  # pragma: no cover
     from taskhub.errors import (
         TaskHubError as TaskHubError,
     )
-    from taskhub.history import (
+    from taskhub.format.history import (
         EventType as EventType,
     )
-    from taskhub.history import (
+    from taskhub.format.history import (
         FailureDetails as FailureDetails,
     )
-    from taskhub.history import (
+    from taskhub.format.history import (
         HistoryEvent as HistoryEvent,
     )
-    from taskhub.history import (
+    from taskhub.format.history import (
         OrchestrationStatus as OrchestrationStatus,
     )
-    from taskhub.hub import (
-        TaskHub as TaskHub,
-    )
-    from taskhub.names import (
+    from taskhub.format.names import (
         HubNames as HubNames,
     )
-    from taskhub.settings import (
-        ConnectionInfo as ConnectionInfo,
+    from taskhub.hub.lifecycle import (
+        TaskHub as TaskHub,
     )
-    from taskhub.settings import (
-        Settings as Settings,
+    from taskhub.model.app import (
+        App as App,
     )
-    from taskhub.settings import (
-        StorageSettings as StorageSettings,
+    from taskhub.model.context import (
+        ActivityContext as ActivityContext,
     )
-    from taskhub.status import (
-        OrchestrationState as OrchestrationState,
+    from taskhub.model.context import (
+        OrchestrationContext as OrchestrationContext,
     )
-    from taskhub.status import (
-        Page as Page,
-    )
-    from taskhub.status import (
-        PurgeResult as PurgeResult,
-    )
-    from taskhub.sync_client import (
-        SyncTaskHubClient as SyncTaskHubClient,
-    )
-    from taskhub.tasks import (
+    from taskhub.model.tasks import (
         RetryPolicy as RetryPolicy,
     )
-    from taskhub.tasks import (
+    from taskhub.model.tasks import (
         Task as Task,
     )
-    from taskhub.tasks import (
+    from taskhub.model.tasks import (
         when_all as when_all,
     )
-    from taskhub.tasks import (
+    from taskhub.model.tasks import (
         when_any as when_any,
     )

@@ -22,7 +22,7 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from taskhub.history import FailureDetails
+    from taskhub.format.history import FailureDetails
 
 __all__ = [
     "TaskHubError",

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
     ExecutionResumedEvent,
@@ -36,6 +35,7 @@ from taskhub.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
+from taskhub.model.app import App
 from worker.episode import Episode, run_episode
 from worker.replay import ReplayResult, execute
 

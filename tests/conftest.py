@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import load_azurite_ctl
 
 if TYPE_CHECKING:
-    from taskhub.settings import Settings
+    from taskhub.config.settings import Settings
 
 CONNECTION_ENV = "TASKHUB_TEST_CONNECTION_STRING"
 

@@ -11,10 +11,10 @@ azure-data-tables / azure-storage-queue / azure-storage-blob clients (not the pr
 - every Instances row: RowKey ``""``, the section-5 columns and types, ``TaskHubName``, and a status that
   agrees with the history (storage-format.md 5);
 - every visible queue message: raw UTF-8 JSON, ``$type`` first, decodable by
-  ``taskhub.messages.decode_message`` (storage-format.md 3);
+  ``taskhub.format.messages.decode_message`` (storage-format.md 3);
 - every large-message blob: a gzip'ed file under a name of the two documented shapes (1.5, 3.6, 4.4).
 
-The schema below is written out from the spec on purpose, not derived from ``taskhub.history``: a
+The schema below is written out from the spec on purpose, not derived from ``taskhub.format.history``: a
 wrong schema there must fail here.
 """
 
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from taskhub.hub import TaskHub
-from taskhub.messages import decode_message
-from taskhub.names import escape_partition_key, unescape_partition_key
+from taskhub.format.messages import decode_message
+from taskhub.format.names import escape_partition_key, unescape_partition_key
+from taskhub.hub.lifecycle import TaskHub
 
 __all__ = ["check_hub_format", "FormatReport", "read_history_rows", "read_instance_rows"]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.context import ActivityContext
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext
 
 
 def test_bare_and_named_decorators_register_and_return_the_function() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -26,7 +26,7 @@ from taskhub.history import (
     TaskScheduledEvent,
     TimerFiredEvent,
 )
-from taskhub.messages import (
+from taskhub.format.messages import (
     MessageData,
     decode_message,
     dumps,
@@ -36,8 +36,8 @@ from taskhub.messages import (
     event_to_json_obj,
     large_message_wrapper,
 )
-from taskhub.rows import InstanceRow, event_to_row, row_to_event, sentinel_row
-from taskhub.timefmt import NetDateTime, format_datetime
+from taskhub.format.rows import InstanceRow, event_to_row, row_to_event, sentinel_row
+from taskhub.format.timefmt import NetDateTime, format_datetime
 
 GOLDEN = Path(__file__).parent / "golden"
 DICT_TYPE = (

@@ -11,7 +11,7 @@ from datetime import UTC
 import pytest
 
 from taskhub import TaskHub
-from taskhub.leases import LeaseBlob, TaskHubInfo
+from taskhub.format.leases import LeaseBlob, TaskHubInfo
 
 
 def expected_resources(hub: str, partitions: int = 4):

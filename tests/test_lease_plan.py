@@ -1,6 +1,6 @@
 """Lease planning of the safe blob partition manager (runtime.md 7.8): pure, no storage.
 
-The first half checks each rule of :func:`taskhub.leases.plan` on hand-made views. The second half runs
+The first half checks each rule of :func:`taskhub.hub.leases.plan` on hand-made views. The second half runs
 several workers round by round against an in-memory model of blob leases (a leased blob cannot be
 acquired, ChangeLease with the current lease id steals it, a lease ends LEASE_ROUNDS rounds after its
 last renewal) and checks balancing, handoff after draining, failover and graceful leave.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from taskhub.leases import (
+from taskhub.hub.leases import (
     AcquireIntent,
     AcquireOwnership,
     AdoptLease,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from taskhub.errors import FormatError
-from taskhub.history import (
+from taskhub.format.history import (
     EVENT_CLASSES,
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -25,7 +25,7 @@ from taskhub.history import (
     TaskScheduledEvent,
     TraceContext,
 )
-from taskhub.messages import (
+from taskhub.format.messages import (
     MAX_QUEUE_MESSAGE_BYTES,
     ExecutionContext,
     MessageData,
@@ -40,7 +40,7 @@ from taskhub.messages import (
     new_activity_id,
     next_sequence_number,
 )
-from taskhub.timefmt import NetDateTime
+from taskhub.format.timefmt import NetDateTime
 
 DICT_TYPE = (
     "System.Collections.Generic.Dictionary`2[[System.String, System.Private.CoreLib],"

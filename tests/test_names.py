@@ -2,7 +2,7 @@
 
 import pytest
 
-from taskhub.names import (
+from taskhub.format.names import (
     HubNames,
     app_lease_id,
     escape_partition_key,

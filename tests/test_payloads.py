@@ -8,13 +8,13 @@ import json
 import pytest
 
 from taskhub import TaskHub
-from taskhub.history import (
+from taskhub.format.history import (
     ExecutionStartedEvent,
     OrchestrationInstance,
     TaskCompletedEvent,
 )
-from taskhub.messages import MAX_QUEUE_MESSAGE_BYTES, decode_message, encode_message
-from taskhub.rows import event_to_row, row_to_event
+from taskhub.format.messages import MAX_QUEUE_MESSAGE_BYTES, decode_message, encode_message
+from taskhub.format.rows import event_to_row, row_to_event
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.app import App
 from taskhub.errors import TaskFailedError
-from taskhub.history import OrchestrationStatus
+from taskhub.format.history import OrchestrationStatus
+from taskhub.model.app import App
 from tests.builders import (
     at,
     orchestrator_completed,

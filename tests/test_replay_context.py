@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.history import OrchestrationInstance, ParentInstance
+from taskhub.format.history import OrchestrationInstance, ParentInstance
+from taskhub.model.app import App
 from tests.builders import at, orchestrator_started, replay, started, task_completed, task_scheduled
 
 app = App()

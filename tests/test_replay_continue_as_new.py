@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 import worker.episode
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -16,6 +15,7 @@ from taskhub.history import (
     OrchestratorCompletedEvent,
     OrchestratorStartedEvent,
 )
+from taskhub.model.app import App
 from tests.builders import Driver, at, event_raised, started
 
 app = App()

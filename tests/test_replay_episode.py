@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -21,6 +20,7 @@ from taskhub.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
+from taskhub.model.app import App
 from tests.builders import Driver, at, event_raised, guids, started, task_completed
 from worker.episode import run_episode
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.history import FailureDetails, HistoryEvent, OrchestrationStatus
+from taskhub.format.history import FailureDetails, HistoryEvent, OrchestrationStatus
+from taskhub.model.app import App
 from tests.builders import orchestrator_started, replay, started
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.app import App
+from taskhub.model.app import App
 from tests.builders import (
     at,
     event_raised,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from taskhub.app import App
 from taskhub.errors import TaskFailedError
-from taskhub.history import OrchestrationStatus
-from taskhub.tasks import when_all, when_any
+from taskhub.format.history import OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.tasks import when_all, when_any
 from tests.builders import (
     at,
     event_raised,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.app import App
-from taskhub.history import ExecutionCompletedEvent, OrchestrationStatus, TaskScheduledEvent
+from taskhub.format.history import ExecutionCompletedEvent, OrchestrationStatus, TaskScheduledEvent
+from taskhub.model.app import App
 from tests.builders import Driver, at, event_raised, resumed, suspended, task_completed, terminated
 
 app = App()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.history import FailureDetails, HistoryEvent, OrchestrationStatus
+from taskhub.format.history import FailureDetails, HistoryEvent, OrchestrationStatus
+from taskhub.model.app import App
 from tests.builders import (
     at,
     orchestrator_started,

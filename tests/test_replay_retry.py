@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     OrchestrationStatus,
     SubOrchestrationInstanceCreatedEvent,
     TaskScheduledEvent,
     TimerCreatedEvent,
 )
-from taskhub.tasks import RetryPolicy
+from taskhub.model.app import App
+from taskhub.model.tasks import RetryPolicy
 from tests.builders import Driver, at, sub_failed, task_completed, task_failed, timer_fired
 
 app = App()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.app import App
 from taskhub.errors import TaskFailedError
-from taskhub.history import (
+from taskhub.format.history import (
     ExecutionStartedEvent,
     OrchestrationInstance,
     OrchestrationStatus,
@@ -14,6 +13,7 @@ from taskhub.history import (
     SubOrchestrationInstanceCompletedEvent,
     SubOrchestrationInstanceFailedEvent,
 )
+from taskhub.model.app import App
 from tests.builders import (
     Driver,
     at,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import worker.context
-from taskhub.app import App
-from taskhub.history import OrchestrationStatus, TimerCreatedEvent, TimerFiredEvent
+from taskhub.format.history import OrchestrationStatus, TimerCreatedEvent, TimerFiredEvent
+from taskhub.model.app import App
 from tests.builders import T0, Driver, at, orchestrator_started, replay, started, timer_created, timer_fired
 from worker.state import CreateTimer
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from taskhub.errors import FormatError
-from taskhub.history import (
+from taskhub.format.history import (
     EVENT_CLASSES,
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -22,7 +22,7 @@ from taskhub.history import (
     TimerFiredEvent,
     TraceContext,
 )
-from taskhub.rows import (
+from taskhub.format.rows import (
     HISTORY_BATCH_MAX_BYTES,
     HISTORY_BATCH_MAX_EVENTS,
     INSTANCE_COLUMNS,
@@ -36,7 +36,7 @@ from taskhub.rows import (
     split_history_batches,
     utf16_size,
 )
-from taskhub.timefmt import NetDateTime
+from taskhub.format.timefmt import NetDateTime
 from tests.test_messages import populated_event
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

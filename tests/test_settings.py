@@ -11,14 +11,20 @@ from typing import Any
 
 import pytest
 
-from taskhub.connection import (
+from taskhub.config.connection import (
     DEVELOPMENT_STORAGE_CONNECTION_STRING,
     DEVSTORE_ACCOUNT_KEY,
     AppSettings,
     resolve_connection,
 )
+from taskhub.config.settings import (
+    Settings,
+    StorageSettings,
+    format_timespan,
+    parse_timespan,
+    sanitize_hub_name,
+)
 from taskhub.errors import ConfigurationError
-from taskhub.settings import Settings, StorageSettings, format_timespan, parse_timespan, sanitize_hub_name
 
 # A well-formed but made-up account key; it must never show up in reprs or error messages.
 SECRET_KEY = "c2VjcmV0LWtleS1tYXRlcmlhbC1kby1ub3QtbGVhaw=="

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.tasks import CompletableTask, RetryPolicy, TimerTask, when_all, when_any
-from taskhub.values import from_json, to_json
+from taskhub.model.tasks import CompletableTask, RetryPolicy, TimerTask, when_all, when_any
+from taskhub.model.values import from_json, to_json
 
 
 def test_task_result_and_failure() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from taskhub.errors import FormatError
-from taskhub.timefmt import NetDateTime, format_datetime, format_datetimeoffset, parse_datetime, to_utc
+from taskhub.format.timefmt import NetDateTime, format_datetime, format_datetimeoffset, parse_datetime, to_utc
 
 T0 = datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC)
 

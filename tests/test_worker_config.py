@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from taskhub import ConfigurationError, Settings
-from taskhub.app import App
+from taskhub.model.app import App
 from worker import Worker
 
 

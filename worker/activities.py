@@ -24,18 +24,18 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext
-from taskhub.history import (
+from taskhub.format.history import (
     FailureDetails,
     HistoryEvent,
     TaskCompletedEvent,
     TaskFailedEvent,
     TaskScheduledEvent,
 )
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
-from taskhub.values import from_json, to_json
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext
+from taskhub.model.values import from_json, to_json
 from worker.checkpoint import checkpoint_settled
 from worker.polling import Backoff
 

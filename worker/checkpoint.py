@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from taskhub.errors import StorageError
-from taskhub.history import (
+from taskhub.format.history import (
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
     HistoryEvent,
@@ -36,10 +36,10 @@ from taskhub.history import (
     OrchestratorStartedEvent,
     utcnow,
 )
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
-from taskhub.rows import MAX_PROPERTY_UTF16_BYTES, utf16_size
-from taskhub.tracking import HistoryLoad, instance_columns_for_episode
+from taskhub.format.rows import MAX_PROPERTY_UTF16_BYTES, utf16_size
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
+from taskhub.hub.tracking import HistoryLoad, instance_columns_for_episode
 from worker.episode import Episode, Outbound
 
 __all__ = [
@@ -255,6 +255,6 @@ async def _large_instance_values(
 
 
 def _pk(instance_id: str) -> str:
-    from taskhub.names import escape_partition_key
+    from taskhub.format.names import escape_partition_key
 
     return escape_partition_key(instance_id)

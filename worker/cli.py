@@ -8,9 +8,9 @@ import logging
 import os
 import sys
 
-from taskhub.app import App
-from taskhub.cli import verb
-from taskhub.settings import Settings
+from taskhub.cli.registry import verb
+from taskhub.config.settings import Settings
+from taskhub.model.app import App
 from worker.host import Worker
 
 __all__ = ["load_app", "run_worker"]

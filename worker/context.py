@@ -17,11 +17,11 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import FunctionRef, OrchestrationContext
-from taskhub.history import EventRaisedEvent
-from taskhub.tasks import CompletableTask, ExternalEventTask, RetryPolicy, Task, TimerTask
-from taskhub.values import from_json, to_json
+from taskhub.format.history import EventRaisedEvent
+from taskhub.model.app import App
+from taskhub.model.context import FunctionRef, OrchestrationContext
+from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy, Task, TimerTask
+from taskhub.model.values import from_json, to_json
 from worker.state import (
     CallTask,
     ContinueAsNewRequest,

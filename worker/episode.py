@@ -24,8 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
     ExecutionCompletedEvent,
@@ -44,6 +43,7 @@ from taskhub.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
+from taskhub.model.app import App
 from worker.replay import ReplayResult, execute, failure_details_of
 from worker.state import Action, Completion, CreateSubOrchestration, CreateTimer, ScheduleTask
 

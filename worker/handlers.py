@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taskhub.errors import NonDeterminismError, TaskFailedError
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
     FailureDetails,
@@ -33,7 +33,7 @@ from taskhub.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
-from taskhub.tasks import TimerTask
+from taskhub.model.tasks import TimerTask
 from worker.context import complete_from_json, deliver_event, schedule_call, schedule_timer_link
 from worker.state import (
     CallTask,

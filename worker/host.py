@@ -20,11 +20,11 @@ import socket
 import uuid
 from typing import Any
 
-from taskhub.app import App
+from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
-from taskhub.settings import Settings
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
+from taskhub.model.app import App
 from worker.activities import ActivityRunner
 from worker.orchestrations import OrchestrationRunner
 from worker.partitions import PartitionManager

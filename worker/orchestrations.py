@@ -19,8 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from taskhub.app import App
-from taskhub.history import (
+from taskhub.format.history import (
     ContinueAsNewEvent,
     EventSentEvent,
     ExecutionCompletedEvent,
@@ -38,10 +37,11 @@ from taskhub.history import (
     TimerFiredEvent,
     utcnow,
 )
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
-from taskhub.rows import InstanceRow
-from taskhub.tracking import HistoryLoad
+from taskhub.format.rows import InstanceRow
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
+from taskhub.hub.tracking import HistoryLoad
+from taskhub.model.app import App
 from worker.checkpoint import SplitBrainError, checkpoint, repair_instance_row
 from worker.episode import run_episode
 

@@ -1,5 +1,5 @@
 """The partition lease loop: reads the ``intent/`` and ``ownership/`` lease blobs, asks the pure planner
-(:func:`taskhub.leases.plan`) what to do, and applies its actions (runtime.md 7.8, "safe blob manager").
+(:func:`taskhub.hub.leases.plan`) what to do, and applies its actions (runtime.md 7.8, "safe blob manager").
 
 * Intent leases say who *should* own a queue; they are balanced across workers and may be stolen
   (ChangeLease with the lease id read from the blob's JSON).
@@ -24,8 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from taskhub.errors import FormatError, StorageError
-from taskhub.hub import TaskHub
-from taskhub.leases import (
+from taskhub.hub.leases import (
     AcquireIntent,
     AcquireOwnership,
     AdoptLease,
@@ -41,6 +40,7 @@ from taskhub.leases import (
     StopListening,
     plan,
 )
+from taskhub.hub.lifecycle import TaskHub
 
 __all__ = ["PartitionManager"]
 

@@ -25,9 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from taskhub.app import App
 from taskhub.errors import NonDeterminismError, TaskFailedError
-from taskhub.history import (
+from taskhub.format.history import (
     ContinueAsNewEvent,
     EventRaisedEvent,
     ExecutionCompletedEvent,
@@ -49,8 +48,9 @@ from taskhub.history import (
     TaskFailedEvent,
     TimerFiredEvent,
 )
-from taskhub.tasks import CancellableTask, Task
-from taskhub.values import from_json, to_json
+from taskhub.model.app import App
+from taskhub.model.tasks import CancellableTask, Task
+from taskhub.model.values import from_json, to_json
 from worker.context import ReplayContext
 from worker.handlers import STATE_HANDLERS
 from worker.state import Action, Completion, ReplayState

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
 from worker.polling import Backoff
 
 __all__ = ["Sessions", "ControlQueueListener"]

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionStartedEvent,
     FailureDetails,
     HistoryEvent,
     OrchestrationStatus,
 )
-from taskhub.tasks import CompletableTask, ExternalEventTask, RetryPolicy
+from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy
 
 __all__ = [
     "ScheduleTask",

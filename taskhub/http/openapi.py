@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.history import OrchestrationStatus
+from taskhub.format.history import OrchestrationStatus
 from taskhub.http.urls import WEBHOOK_PREFIX
 
 __all__ = ["openapi_document"]

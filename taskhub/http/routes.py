@@ -8,21 +8,27 @@ values are case-sensitive enum names and unknown ones are dropped, as Durable Fu
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
-from multidict import MultiDict
 
-from taskhub.client import TaskHubClient
+from taskhub.client.async_client import TaskHubClient
+from taskhub.client.status import OrchestrationState, history_projection
 from taskhub.errors import OrchestrationAlreadyExistsError
-from taskhub.history import OrchestrationStatus
+from taskhub.format.history import OrchestrationStatus
+from taskhub.http.params import (
+    ApiError,
+    bool_param,
+    instance_id,
+    json_body,
+    query,
+    sdk_unwrap,
+    seconds,
+    statuses,
+    time_param,
+)
 from taskhub.http.urls import RETRY_AFTER_STATUS, check_status_response, json_response
-from taskhub.names import validate_instance_id
-from taskhub.status import OrchestrationState, history_projection
 
 __all__ = ["ManagementApi", "ApiError"]
 
@@ -42,115 +48,6 @@ _FINISHED_410 = (
     OrchestrationStatus.TERMINATED,
     OrchestrationStatus.CANCELED,
 )
-
-
-class ApiError(Exception):
-    """An error response: ``{"Message": ...}`` (plus ``ExceptionMessage`` for 400s, as DF sends them)."""
-
-    def __init__(self, status: int, message: str, *, body: Any = None) -> None:
-        self.status = status
-        self.message = message
-        self.body = body
-        super().__init__(message)
-
-    def response(self) -> web.Response:
-        if self.body is not None:
-            return json_response(self.body, status=self.status)
-        body: dict[str, Any] = {"Message": self.message}
-        if self.status == 400:
-            body = {
-                "Message": "One or more of the arguments submitted is incorrect",
-                "ExceptionMessage": self.message,
-                "ExceptionType": "System.ArgumentException",
-            }
-        return json_response(body, status=self.status)
-
-
-def _query(request: web.Request) -> MultiDict[str]:
-    return MultiDict((k.lower(), v) for k, v in request.query.items())
-
-
-def _bool(q: MultiDict[str], name: str, default: bool) -> bool:
-    value = q.get(name.lower())
-    if value is None:
-        return default
-    v = value.strip().lower()
-    return True if v == "true" else False if v == "false" else default
-
-
-def _time(q: MultiDict[str], name: str) -> datetime | None:
-    value = q.get(name.lower())
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise ApiError(400, f"{name} {value!r} is not an ISO 8601 date and time") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _seconds(q: MultiDict[str], name: str) -> float | None:
-    value = q.get(name.lower())
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ApiError(400, f"{name} {value!r} is not a number of seconds") from None
-    if not 0 <= seconds <= 3600:
-        raise ApiError(400, f"{name} must be between 0 and 3600 seconds, got {value}")
-    return seconds
-
-
-def _statuses(q: MultiDict[str]) -> list[OrchestrationStatus] | None:
-    names = {s.value: s for s in OrchestrationStatus}
-    wanted: list[OrchestrationStatus] = []
-    for raw in q.getall("runtimestatus", []):
-        for part in raw.split(","):
-            status = names.get(part.strip())
-            if status is None:
-                if part.strip():
-                    log.info(
-                        "http.ignored_runtime_status value=%r (names are case-sensitive: %s)",
-                        part,
-                        list(names),
-                    )
-                continue
-            if status not in wanted:
-                wanted.append(status)
-    return wanted or None
-
-
-async def _json_body(request: web.Request, *, require_json_type: bool = False) -> Any:
-    """The request's JSON body; None when empty. Invalid JSON -> 400 "Invalid JSON content"."""
-    if require_json_type and request.content_type != "application/json":
-        raise ApiError(400, "Only application/json request content is supported")
-    raw = await request.read()
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Invalid JSON content") from None
-
-
-def _sdk_unwrap(data: Any) -> Any:
-    """azure-functions-durable serializes inputs and event data itself, then posts that text as a JSON
-    string (its orchestrators expect JSON *text* from the host). On the RPC prefix, which only that client
-    calls, the body is therefore always a JSON string holding JSON: take the value it holds."""
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
-
-
-def _instance_id(raw: str) -> str:
-    try:
-        return validate_instance_id(raw)
-    except ValueError as err:
-        raise ApiError(400, str(err)) from None
 
 
 class ManagementApi:
@@ -193,7 +90,7 @@ class ManagementApi:
     # -- helpers ------------------------------------------------------------------------------------
 
     async def _client(self, request: web.Request) -> tuple[TaskHubClient, str]:
-        hub = _query(request).get("taskhub") or None
+        hub = query(request).get("taskhub") or None
         client = await self.client_for(hub)
         return client, client.settings.hub_name
 
@@ -249,13 +146,13 @@ class ManagementApi:
                 f"function. Registered orchestrators: {known}",
             )
         raw_id = request.match_info.get("instanceId")
-        iid = _instance_id(raw_id) if raw_id is not None else None
-        data = await _json_body(request)
+        iid = instance_id(raw_id) if raw_id is not None else None
+        data = await json_body(request)
         if unwrap:
-            data = _sdk_unwrap(data)
-        q = _query(request)
-        timeout = _seconds(q, "timeout")
-        interval = _seconds(q, "pollingInterval")
+            data = sdk_unwrap(data)
+        q = query(request)
+        timeout = seconds(q, "timeout")
+        interval = seconds(q, "pollingInterval")
         client, hub = await self._client(request)
         try:
             iid = await client.schedule_new_orchestration(name, input=data, instance_id=iid)
@@ -269,11 +166,11 @@ class ManagementApi:
     async def status(self, request: web.Request) -> web.Response:
         """GET instances/{id}: 202 while running, 200 when finished, 404 when unknown."""
         iid = request.match_info["instanceId"]
-        q = _query(request)
-        show_history = _bool(q, "showHistory", False)
-        show_history_output = _bool(q, "showHistoryOutput", False)
-        show_input = _bool(q, "showInput", True)
-        error_on_failure = _bool(q, "returnInternalServerErrorOnFailure", False)
+        q = query(request)
+        show_history = bool_param(q, "showHistory", False)
+        show_history_output = bool_param(q, "showHistoryOutput", False)
+        show_input = bool_param(q, "showInput", True)
+        error_on_failure = bool_param(q, "returnInternalServerErrorOnFailure", False)
         client, _ = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=True)
         if state is None:
@@ -294,7 +191,7 @@ class ManagementApi:
 
     async def query(self, request: web.Request) -> web.Response:
         """GET instances: a page of statuses; the continuation token travels in x-ms-continuation-token."""
-        q = _query(request)
+        q = query(request)
         top_raw = q.get("top")
         try:
             top = int(top_raw) if top_raw else 100
@@ -306,16 +203,16 @@ class ManagementApi:
         client, _ = await self._client(request)
         try:
             page = await client.query_orchestrations(
-                created_from=_time(q, "createdTimeFrom"),
-                created_to=_time(q, "createdTimeTo"),
-                statuses=_statuses(q),
+                created_from=time_param(q, "createdTimeFrom"),
+                created_to=time_param(q, "createdTimeTo"),
+                statuses=statuses(q),
                 instance_id_prefix=q.get("instanceidprefix") or None,
                 page_size=top,
                 continuation_token=token,
             )
         except ValueError as err:  # a token this server did not issue
             raise ApiError(400, str(err)) from None
-        show_input = _bool(q, "showInput", True)
+        show_input = bool_param(q, "showInput", True)
         return json_response(
             [s.to_dict(show_input=show_input) for s in page.items],
             headers={"x-ms-continuation-token": page.continuation_token or ""},
@@ -325,9 +222,9 @@ class ManagementApi:
         """POST instances/{id}/raiseEvent/{eventName}: 202, 404 unknown, 410 finished."""
         iid = request.match_info["instanceId"]
         event = request.match_info["eventName"]
-        data = await _json_body(request, require_json_type=True)
+        data = await json_body(request, require_json_type=True)
         if unwrap:
-            data = _sdk_unwrap(data)
+            data = sdk_unwrap(data)
         client, _ = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=False)
         if state is None:
@@ -341,7 +238,7 @@ class ManagementApi:
         """POST instances/{id}/terminate|suspend|resume?reason=: 202, 404 unknown, 410 finished."""
         iid = request.match_info["instanceId"]
         op = request.match_info["operation"]
-        reason = _query(request).get("reason")
+        reason = query(request).get("reason")
         client, _ = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=False)
         if state is None:
@@ -359,8 +256,8 @@ class ManagementApi:
     async def restart(self, request: web.Request) -> web.Response:
         """POST instances/{id}/restart[?restartWithNewInstanceId=]: start it again with its input."""
         iid = request.match_info["instanceId"]
-        q = _query(request)
-        new_id = _bool(q, "restartWithNewInstanceId", True)
+        q = query(request)
+        new_id = bool_param(q, "restartWithNewInstanceId", True)
         client, hub = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=True)
         if state is None:
@@ -371,10 +268,10 @@ class ManagementApi:
             )
         except OrchestrationAlreadyExistsError as err:
             raise ApiError(409, str(err)) from None
-        timeout = _seconds(q, "timeout")
+        timeout = seconds(q, "timeout")
         if timeout is not None:
             return await self._wait_response(
-                request, client, hub, started, timeout, _seconds(q, "pollingInterval")
+                request, client, hub, started, timeout, seconds(q, "pollingInterval")
             )
         return self._check_status(request, started, hub)
 
@@ -388,13 +285,13 @@ class ManagementApi:
 
     async def purge_by(self, request: web.Request) -> web.Response:
         """DELETE instances?createdTimeFrom=...: 200 with the count, 404 when nothing was deleted."""
-        q = _query(request)
-        created_from = _time(q, "createdTimeFrom")
+        q = query(request)
+        created_from = time_param(q, "createdTimeFrom")
         if created_from is None:
             return json_response("Please provide value for 'createdTimeFrom' parameter.", status=400)
         client, _ = await self._client(request)
         result = await client.purge_orchestrations_by(
-            created_from=created_from, created_to=_time(q, "createdTimeTo"), statuses=_statuses(q)
+            created_from=created_from, created_to=time_param(q, "createdTimeTo"), statuses=statuses(q)
         )
         if result.deleted_instance_count == 0:
             return web.Response(status=404)

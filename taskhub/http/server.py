@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from taskhub.client import TaskHubClient
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError, StorageError
 from taskhub.http.openapi import openapi_document
 from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
-from taskhub.settings import Settings
 
 __all__ = [
     "create_app",

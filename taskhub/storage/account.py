@@ -9,7 +9,7 @@ from azure.data.tables.aio import TableServiceClient
 from azure.storage.blob.aio import BlobServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from taskhub.settings import ConnectionInfo, Settings
+from taskhub.config.settings import ConnectionInfo, Settings
 from taskhub.storage.blobs import BlobOps
 from taskhub.storage.queues import QueueOps
 from taskhub.storage.tables import TableOps

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.client import TaskHubClient
-from taskhub.history import EventType, HistoryEvent
-from taskhub.settings import Settings
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
+from taskhub.format.history import EventType, HistoryEvent
+from taskhub.model.app import App
 from tests.format_check import FormatReport, check_hub_format
 from tests.helpers import wait_for
 from worker import Worker

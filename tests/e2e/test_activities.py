@@ -6,10 +6,10 @@ import asyncio
 import threading
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
 from taskhub.errors import TaskFailedError
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
 
 app = App()

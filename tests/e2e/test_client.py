@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.context import OrchestrationContext
 from taskhub.errors import OrchestrationAlreadyExistsError
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
 from tests.format_check import read_history_rows
 

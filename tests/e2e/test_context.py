@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
 from tests.helpers import wait_for
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
-from taskhub.history import EventType, OrchestrationInstance, OrchestrationStatus, TaskCompletedEvent
+from taskhub.format.history import EventType, OrchestrationInstance, OrchestrationStatus, TaskCompletedEvent
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
 
 app = App()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
 from taskhub.errors import OrchestrationNotFoundError, TaskFailedError
-from taskhub.history import OrchestrationStatus
+from taskhub.format.history import OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
 from tests.format_check import read_instance_rows
 

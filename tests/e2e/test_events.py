@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from taskhub.app import App
-from taskhub.context import OrchestrationContext
-from taskhub.history import EventType, OrchestrationStatus
-from taskhub.tasks import when_any
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import OrchestrationContext
+from taskhub.model.tasks import when_any
 from tests.e2e.conftest import E2E
 
 app = App()

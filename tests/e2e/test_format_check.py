@@ -11,8 +11,8 @@ import pytest
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 from azure.storage.queue import QueueClient
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
 from tests.format_check import check_hub_format, read_history_rows, read_instance_rows
 

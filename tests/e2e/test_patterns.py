@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from examples.all import app
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
 from tests.e2e.conftest import E2E
 
 __all__ = ["app"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
-from taskhub.history import EventType, OrchestrationStatus
-from taskhub.tasks import RetryPolicy
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.tasks import RetryPolicy
 from tests.e2e.conftest import E2E
 
 app = App()

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from taskhub.history import EventType, OrchestrationStatus
-from taskhub.settings import Settings
+from taskhub.config.settings import Settings
+from taskhub.format.history import EventType, OrchestrationStatus
 from tests.e2e.conftest import E2E
 from tests.helpers import REPO_ROOT, wait_for
 

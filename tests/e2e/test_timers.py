@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 import worker.context
-from taskhub.app import App
-from taskhub.context import OrchestrationContext
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
 
 app = App()

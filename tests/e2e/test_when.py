@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
 from taskhub.errors import TaskFailedError
-from taskhub.history import EventType, OrchestrationStatus
-from taskhub.tasks import when_all, when_any
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.tasks import when_all, when_any
 from tests.e2e.conftest import E2E
 
 app = App()

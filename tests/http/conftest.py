@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from examples.all import app as functions
 from examples.http_start import build
-from taskhub.client import TaskHubClient
+from taskhub.client.async_client import TaskHubClient
 from worker import Worker
 
 

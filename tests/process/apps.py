@@ -29,10 +29,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from taskhub.app import App
-from taskhub.context import ActivityContext, OrchestrationContext
 from taskhub.errors import TaskFailedError
-from taskhub.tasks import when_all, when_any
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.tasks import when_all, when_any
 
 app = App()
 

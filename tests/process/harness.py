@@ -34,15 +34,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from taskhub.history import (
+from taskhub.config.settings import Settings
+from taskhub.format.history import (
     EventType,
     ExecutionCompletedEvent,
     OrchestrationStatus,
 )
-from taskhub.hub import TaskHub
-from taskhub.names import SENTINEL_ROW_KEY, HubNames, row_key
-from taskhub.rows import InstanceRow
-from taskhub.settings import Settings
+from taskhub.format.names import SENTINEL_ROW_KEY, HubNames, row_key
+from taskhub.format.rows import InstanceRow
+from taskhub.hub.lifecycle import TaskHub
 from tests.helpers import REPO_ROOT
 
 APP = "tests.process.apps:app"

@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.client import TaskHubClient
-from taskhub.history import EventType, OrchestrationStatus
+from taskhub.client.async_client import TaskHubClient
+from taskhub.format.history import EventType, OrchestrationStatus
 from tests.helpers import wait_for
 from tests.process.apps import expected_output
 from tests.process.harness import (

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from taskhub.client import TaskHubClient
+from taskhub.client.async_client import TaskHubClient
 from tests.process.apps import expected_output, mixed_workload
 from tests.process.harness import (
     DEFAULT_LEASES,

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from taskhub.client import TaskHubClient
-from taskhub.history import OrchestrationStatus, TaskFailedEvent
+from taskhub.client.async_client import TaskHubClient
+from taskhub.format.history import OrchestrationStatus, TaskFailedEvent
 from tests.helpers import REPO_ROOT, wait_for
 from tests.process.apps import expected_output
 from tests.process.harness import (

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from taskhub.client import TaskHubClient
-from taskhub.history import EventType, OrchestrationStatus
-from taskhub.hub import TaskHub
-from taskhub.queues import Inbound
-from taskhub.settings import Settings
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
+from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.queues import Inbound
 from tests.helpers import wait_for
 from tests.process.apps import STALL_ENV, app, expected_output
 from tests.process.harness import (

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from taskhub.errors import FormatError
-from taskhub.history import utcnow
-from taskhub.names import HubNames
-from taskhub.queues import HubQueues, Inbound
+from taskhub.format.history import utcnow
+from taskhub.format.names import HubNames
+from taskhub.format.timefmt import format_datetime, parse_datetime
+from taskhub.hub.queues import HubQueues, Inbound
 from taskhub.storage import ReceivedMessage, Storage
-from taskhub.timefmt import format_datetime, parse_datetime
 
 __all__ = ["PoisonQueue", "PoisonRecord"]
 

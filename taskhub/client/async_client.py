@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from taskhub.client.status import OrchestrationState, Page, PurgeResult
+from taskhub.config.settings import Settings
 from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationNotFoundError, StorageError
-from taskhub.history import (
+from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
     ExecutionResumedEvent,
@@ -28,12 +30,10 @@ from taskhub.history import (
     OrchestrationStatus,
     utcnow,
 )
-from taskhub.hub import TaskHub
-from taskhub.names import validate_instance_id
-from taskhub.rows import InstanceRow
-from taskhub.settings import Settings
-from taskhub.status import OrchestrationState, Page, PurgeResult
-from taskhub.values import to_json
+from taskhub.format.names import validate_instance_id
+from taskhub.format.rows import InstanceRow
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.model.values import to_json
 
 __all__ = ["TaskHubClient"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from taskhub.tasks import RetryPolicy, Task, TimerTask
+from taskhub.model.tasks import RetryPolicy, Task, TimerTask
 
 __all__ = ["OrchestrationContext", "ActivityContext", "FunctionRef"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from taskhub.history import (
+from taskhub.format.history import (
     ContinueAsNewEvent,
     ExecutionCompletedEvent,
     ExecutionResumedEvent,
@@ -29,9 +29,9 @@ from taskhub.history import (
     OrchestrationStatus,
     utcnow,
 )
-from taskhub.names import SENTINEL_ROW_KEY, HubNames, escape_partition_key
-from taskhub.payloads import Payloads
-from taskhub.rows import InstanceRow, event_to_row, row_to_event, sentinel_row, split_history_batches
+from taskhub.format.names import SENTINEL_ROW_KEY, HubNames, escape_partition_key
+from taskhub.format.rows import InstanceRow, event_to_row, row_to_event, sentinel_row, split_history_batches
+from taskhub.hub.payloads import Payloads
 from taskhub.storage import BatchOp, QueryPage, Row, Storage
 
 __all__ = ["Tracking", "HistoryLoad", "odata_quote", "instance_columns_for_episode"]
@@ -248,7 +248,7 @@ def instances_filter(
     instance_id_prefix: str | None = None,
 ) -> str:
     """The OData filter DTFx uses for instance queries (storage-format.md 5, "Queries")."""
-    from taskhub.timefmt import format_datetime
+    from taskhub.format.timefmt import format_datetime
 
     parts = ["RowKey eq ''"]
     if instance_id_prefix:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskhub.cli import verb
-from taskhub.client import TaskHubClient
+from taskhub.cli.registry import verb
+from taskhub.client.async_client import TaskHubClient
+from taskhub.client.status import history_projection
+from taskhub.config.settings import Settings
 from taskhub.errors import OrchestrationNotFoundError
-from taskhub.settings import Settings
-from taskhub.status import history_projection
 
 
 def _json_arg(text: str | None, flag: str) -> Any:

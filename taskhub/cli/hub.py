@@ -6,9 +6,9 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from taskhub.cli import verb
-from taskhub.hub import TaskHub
-from taskhub.settings import Settings
+from taskhub.cli.registry import verb
+from taskhub.config.settings import Settings
+from taskhub.hub.lifecycle import TaskHub
 
 
 @verb("create-task-hub", "create the task hub's queues, tables and containers (idempotent)")

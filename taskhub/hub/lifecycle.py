@@ -20,16 +20,16 @@ import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from taskhub.config.settings import Settings
 from taskhub.errors import StorageError
-from taskhub.history import utcnow
-from taskhub.leases import LeaseBlob, TaskHubInfo
-from taskhub.names import HubNames
-from taskhub.payloads import Payloads
-from taskhub.poison import PoisonQueue
-from taskhub.queues import HubQueues
-from taskhub.settings import Settings
+from taskhub.format.history import utcnow
+from taskhub.format.leases import LeaseBlob, TaskHubInfo
+from taskhub.format.names import HubNames
+from taskhub.hub.payloads import Payloads
+from taskhub.hub.poison import PoisonQueue
+from taskhub.hub.queues import HubQueues
+from taskhub.hub.tracking import Tracking
 from taskhub.storage import Storage
-from taskhub.tracking import Tracking
 
 __all__ = ["TaskHub", "HubResources"]
 

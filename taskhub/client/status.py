@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from taskhub.errors import TaskFailedError
-from taskhub.history import EventType, FailureDetails, HistoryEvent, OrchestrationStatus
-from taskhub.rows import InstanceRow
+from taskhub.format.history import EventType, FailureDetails, HistoryEvent, OrchestrationStatus
+from taskhub.format.rows import InstanceRow
 
 __all__ = [
     "OrchestrationState",
@@ -131,8 +131,8 @@ def history_projection(
     """History as Durable Functions shows it (http-api.md 2.2): no OrchestratorStarted/Completed,
     scheduling events folded into their completions (``FunctionName``, ``ScheduledTime``), EventType as
     a name, no EventId/IsPlayed/TimerId."""
-    from taskhub.messages import event_to_json_obj
-    from taskhub.timefmt import format_datetime
+    from taskhub.format.messages import event_to_json_obj
+    from taskhub.format.timefmt import format_datetime
 
     scheduled: dict[int, HistoryEvent] = {}
     out: list[dict[str, Any]] = []

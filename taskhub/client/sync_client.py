@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from taskhub.client import TaskHubClient
-from taskhub.settings import Settings
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
 
 __all__ = ["SyncTaskHubClient"]
 

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from taskhub.errors import FormatError
-from taskhub.history import EVENT_CLASSES, EventType, HistoryEvent, OrchestrationStatus
-from taskhub.messages import decode_value, dumps, encode_value, loads
-from taskhub.names import SENTINEL_ROW_KEY, escape_partition_key, row_key, unescape_partition_key
-from taskhub.timefmt import parse_datetime, to_utc
+from taskhub.format.history import EVENT_CLASSES, EventType, HistoryEvent, OrchestrationStatus
+from taskhub.format.messages import decode_value, dumps, encode_value, loads
+from taskhub.format.names import SENTINEL_ROW_KEY, escape_partition_key, row_key, unescape_partition_key
+from taskhub.format.timefmt import parse_datetime, to_utc
 
 __all__ = [
     "Row",

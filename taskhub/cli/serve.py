@@ -12,13 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from taskhub.app import App
-from taskhub.cli import verb
-from taskhub.connection import AppSettings
+from taskhub.cli.registry import verb
+from taskhub.config.connection import AppSettings
+from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX
-from taskhub.settings import Settings
+from taskhub.model.app import App
 
 
 def _args(p: argparse.ArgumentParser) -> None:

@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from taskhub.errors import FormatError, StorageError
-from taskhub.history import HistoryEvent, OrchestrationInstance, utcnow
-from taskhub.messages import ExecutionContext, MessageData, TaskMessage, new_activity_id, next_sequence_number
-from taskhub.names import HubNames
-from taskhub.payloads import Payloads
+from taskhub.format.history import HistoryEvent, OrchestrationInstance, utcnow
+from taskhub.format.messages import (
+    ExecutionContext,
+    MessageData,
+    TaskMessage,
+    new_activity_id,
+    next_sequence_number,
+)
+from taskhub.format.names import HubNames
+from taskhub.hub.payloads import Payloads
 from taskhub.storage import ReceivedMessage, Storage
 
 __all__ = ["HubQueues", "Inbound", "Sent", "abandon_delay", "MAX_VISIBILITY_DELAY"]

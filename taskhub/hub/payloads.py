@@ -17,15 +17,15 @@ import random
 from typing import Any
 
 from taskhub.errors import FormatError, StorageError
-from taskhub.messages import (
+from taskhub.format.messages import (
     MAX_QUEUE_MESSAGE_BYTES,
     MessageData,
     decode_message,
     encode_message,
     large_message_wrapper,
 )
-from taskhub.names import HubNames
-from taskhub.rows import MAX_PROPERTY_UTF16_BYTES, VARIABLE_SIZE_PROPERTIES, utf16_size
+from taskhub.format.names import HubNames
+from taskhub.format.rows import MAX_PROPERTY_UTF16_BYTES, VARIABLE_SIZE_PROPERTIES, utf16_size
 from taskhub.storage import Storage
 
 __all__ = ["Payloads", "BLOB_NAME_SUFFIX"]

@@ -3,7 +3,7 @@
 Writing follows Newtonsoft with ``TypeNameHandling.Objects``: compact JSON; ``$type`` first on every
 typed object (MessageData, TaskMessage, the event, OrchestrationInstance, ParentInstance, FailureDetails,
 DistributedTraceContext, OrchestrationExecutionContext); enums as integers; DateTimes via
-:mod:`taskhub.timefmt`; ``Episode`` and ``Sender`` omitted when None; ``Sender`` without ``$type``.
+:mod:`taskhub.format.timefmt`; ``Episode`` and ``Sender`` omitted when None; ``Sender`` without ``$type``.
 Dictionaries (tags, FailureDetails.Properties) carry a ``$type`` only when one was read
 (:class:`NetDict`, :attr:`ExecutionContext.tags_type`); new ones are written without it.
 
@@ -25,16 +25,14 @@ import base64
 import binascii
 import copy
 import itertools
-import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from taskhub.errors import FormatError
-from taskhub.history import (
+from taskhub.format.history import (
     EVENT_CLASSES,
     EventType,
     FailureDetails,
@@ -44,7 +42,23 @@ from taskhub.history import (
     ParentInstance,
     TraceContext,
 )
-from taskhub.timefmt import format_datetime, parse_datetime
+from taskhub.format.netjson import (
+    Decoder,
+    Encoder,
+    Member,
+    NetDict,
+    Shape,
+    checked,
+    dec_datetime,
+    dec_dict,
+    dumps,
+    enc_dict,
+    expect_object,
+    loads,
+    show,
+    strip_types,
+)
+from taskhub.format.timefmt import format_datetime
 
 __all__ = [
     "MessageData",
@@ -72,9 +86,6 @@ MAX_QUEUE_MESSAGE_BYTES = 45 * 1024
 
 EMPTY_ACTIVITY_ID = "00000000-0000-0000-0000-000000000000"
 
-Member = tuple[str, str, str]
-Encoder = Callable[[Any, bool], Any]
-Decoder = Callable[[Any, str], Any]
 _ABSENT = "_wire_absent"
 
 
@@ -93,14 +104,6 @@ def next_sequence_number() -> int:
     """The per-process MessageData.SequenceNumber counter: 1, 2, 3, ... (thread-safe)."""
     with _sequence_lock:
         return next(_sequence)
-
-
-class NetDict(dict[str, Any]):
-    """A dictionary read from .NET JSON; ``dotnet_type`` is the ``$type`` it had (written back first)."""
-
-    def __init__(self, items: Mapping[str, Any] | None = None, dotnet_type: str | None = None) -> None:
-        super().__init__(items or {})
-        self.dotnet_type = dotnet_type
 
 
 @dataclass
@@ -141,82 +144,10 @@ def large_message_wrapper(blob_name: str) -> MessageData:
     return MessageData(None, EMPTY_ACTIVITY_ID, blob_name, 0)
 
 
-# --- JSON text ---------------------------------------------------------------------------------------
-
-_NEWTONSOFT_ESCAPES = (("\u0085", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON as Newtonsoft writes it: non-ASCII raw, except U+0085/U+2028/U+2029 escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    for raw, escaped in _NEWTONSOFT_ESCAPES:
-        if raw in text:
-            text = text.replace(raw, escaped)
-    return text
-
-
-def _show(value: Any) -> str:
-    return repr(value[:60]) if isinstance(value, str) else repr(value)[:60]
-
-
-def loads(text: str, *, where: str) -> Any:
-    """Parse JSON text; invalid text raises a one-line :class:`FormatError` starting with ``where``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise FormatError(
-            f"{where} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno}): {_show(text)}"
-        ) from None
-    except RecursionError:
-        raise FormatError(f"{where} is JSON nested too deeply: {_show(text)}") from None
-
-
-def _wrong(where: str, expected: str, raw: Any) -> FormatError:
-    return FormatError(f"{where}: expected {expected}, got {_show(raw)}")
-
-
-def _expect_object(raw: Any, where: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise _wrong(where, "a JSON object", raw)
-    return raw
-
-
-def _strip_types(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_types(v) for k, v in value.items() if k != "$type"}
-    if isinstance(value, list):
-        return [_strip_types(v) for v in value]
-    return value
-
-
 # --- object shapes ------------------------------------------------------------------------------------
 
 
-class _Shape:
-    """How one class is written: its ``$type`` (None: never written) and its members in wire order."""
-
-    def __init__(
-        self,
-        cls: type[Any],
-        dotnet_type: str | None,
-        members: tuple[Member, ...],
-        omit_none: Iterable[str] = (),
-    ) -> None:
-        self.cls, self.dotnet_type, self.members, self.omit_none = (
-            cls,
-            dotnet_type,
-            members,
-            frozenset(omit_none),
-        )
-        init = [f for f in fields(cls) if f.init]
-        self.init = frozenset(f.name for f in init)
-        self.nullable = frozenset(f.name for f in init if "None" in str(f.type) or str(f.type) == "Any")
-        self.required = frozenset(
-            f.name for f in init if f.default is MISSING and f.default_factory is MISSING
-        )
-
-
-def _encode_shape(shape: _Shape, obj: Any, typed: bool) -> dict[str, Any] | None:
+def _encode_shape(shape: Shape, obj: Any, typed: bool) -> dict[str, Any] | None:
     if obj is None:
         return None
     out: dict[str, Any] = {"$type": shape.dotnet_type} if typed and shape.dotnet_type else {}
@@ -231,10 +162,10 @@ def _encode_shape(shape: _Shape, obj: Any, typed: bool) -> dict[str, Any] | None
     return out
 
 
-def _decode_shape(shape: _Shape, raw: Any, where: str) -> Any:
+def _decode_shape(shape: Shape, raw: Any, where: str) -> Any:
     if raw is None:
         return None
-    obj = _expect_object(raw, where)
+    obj = expect_object(raw, where)
     kwargs: dict[str, Any] = {}
     absent: list[Member] = []
     for member in shape.members:
@@ -256,33 +187,33 @@ def _decode_shape(shape: _Shape, raw: Any, where: str) -> Any:
 
 # fmt: off
 _ID: tuple[Member, ...] = (("instance_id", "InstanceId", "str"), ("execution_id", "ExecutionId", "str"))
-_SHAPES: dict[str, _Shape] = {
-    "instance": _Shape(OrchestrationInstance, "DurableTask.Core.OrchestrationInstance", _ID),
-    "sender": _Shape(OrchestrationInstance, None, _ID),
-    "parent": _Shape(ParentInstance, "DurableTask.Core.ParentInstance", (
+_SHAPES: dict[str, Shape] = {
+    "instance": Shape(OrchestrationInstance, "DurableTask.Core.OrchestrationInstance", _ID),
+    "sender": Shape(OrchestrationInstance, None, _ID),
+    "parent": Shape(ParentInstance, "DurableTask.Core.ParentInstance", (
         ("name", "Name", "str"),
         ("orchestration_instance", "OrchestrationInstance", "instance"),
         ("task_schedule_id", "TaskScheduleId", "int"),
         ("version", "Version", "str"))),
-    "failure": _Shape(FailureDetails, "DurableTask.Core.FailureDetails", (
+    "failure": Shape(FailureDetails, "DurableTask.Core.FailureDetails", (
         ("error_type", "ErrorType", "str"),
         ("message", "ErrorMessage", "str"),
         ("stack_trace", "StackTrace", "str"),
         ("inner_failure", "InnerFailure", "failure"),
         ("is_non_retriable", "IsNonRetriable", "bool"),
         ("properties", "Properties", "props"))),
-    "trace": _Shape(TraceContext, "DurableTask.Core.Tracing.DistributedTraceContext", (
+    "trace": Shape(TraceContext, "DurableTask.Core.Tracing.DistributedTraceContext", (
         ("trace_parent", "TraceParent", "str"),
         ("trace_state", "TraceState", "str"),
         ("id", "Id", "str"),
         ("span_id", "SpanId", "str"),
         ("activity_start_time", "ActivityStartTime", "str"))),
-    "task_message": _Shape(TaskMessage, "DurableTask.Core.TaskMessage", (
+    "task_message": Shape(TaskMessage, "DurableTask.Core.TaskMessage", (
         ("event", "Event", "event"),
         ("sequence_number", "SequenceNumber", "int"),
         ("orchestration_instance", "OrchestrationInstance", "instance"),
         ("orchestration_execution_context", "OrchestrationExecutionContext", "context"))),
-    "message_data": _Shape(MessageData, "DurableTask.AzureStorage.MessageData", (
+    "message_data": Shape(MessageData, "DurableTask.AzureStorage.MessageData", (
         ("activity_id", "ActivityId", "str"),
         ("task_message", "TaskMessage", "task_message"),
         ("compressed_blob_name", "CompressedBlobName", "str"),
@@ -295,11 +226,11 @@ _SHAPES: dict[str, _Shape] = {
 # fmt: on
 _CONTEXT_TYPE = "DurableTask.Core.OrchestrationExecutionContext"
 _EVENT_BY_DOTNET_TYPE = {cls.dotnet_type(): cls for cls in EVENT_CLASSES.values()}
-_EVENT_SHAPES = {cls: _Shape(cls, cls.dotnet_type(), cls.WIRE) for cls in EVENT_CLASSES.values()}
+_EVENT_SHAPES = {cls: Shape(cls, cls.dotnet_type(), cls.WIRE) for cls in EVENT_CLASSES.values()}
 
 
-def _event_shape(cls: type[HistoryEvent]) -> _Shape:
-    return _EVENT_SHAPES.get(cls) or _Shape(cls, cls.dotnet_type(), cls.WIRE)
+def _event_shape(cls: type[HistoryEvent]) -> Shape:
+    return _EVENT_SHAPES.get(cls) or Shape(cls, cls.dotnet_type(), cls.WIRE)
 
 
 def _event_class_of(obj: dict[str, Any], where: str) -> type[HistoryEvent]:
@@ -310,14 +241,14 @@ def _event_class_of(obj: dict[str, Any], where: str) -> type[HistoryEvent]:
     if code is None:
         if dotnet_type is None:
             raise FormatError(f"{where}: the event has neither $type nor EventType")
-        raise FormatError(f"{where}: unknown event $type {_show(dotnet_type)} and no EventType")
+        raise FormatError(f"{where}: unknown event $type {show(dotnet_type)} and no EventType")
     if isinstance(code, str) and code in EventType.__members__:
         code = EventType[code]
     if isinstance(code, int) and not isinstance(code, bool) and code in EventType._value2member_map_:
         if EventType(code) in EVENT_CLASSES:
             return EVENT_CLASSES[EventType(code)]
         raise FormatError(f"{where}: EventType {int(code)} ({EventType(code).name}) has no event class")
-    raise FormatError(f"{where}: unknown EventType {code if isinstance(code, int) else _show(code)}")
+    raise FormatError(f"{where}: unknown EventType {code if isinstance(code, int) else show(code)}")
 
 
 def event_to_json_obj(event: HistoryEvent, *, typed: bool = True) -> dict[str, Any]:
@@ -331,7 +262,7 @@ def event_to_json_obj(event: HistoryEvent, *, typed: bool = True) -> dict[str, A
 
 def event_from_json_obj(obj: Any, *, where: str = "event") -> HistoryEvent:
     """The event for a JSON object (with or without ``$type``). Bad data raises :class:`FormatError`."""
-    raw = _expect_object(obj, where)
+    raw = expect_object(obj, where)
     event: HistoryEvent = _decode_shape(_event_shape(_event_class_of(raw, where)), raw, where)
     return event
 
@@ -339,40 +270,12 @@ def event_from_json_obj(obj: Any, *, where: str = "event") -> HistoryEvent:
 # --- one encoder and one decoder per kind ---------------------------------------------------------------
 
 
-def _enc_dict(value: Any, typed: bool) -> Any:
-    if value is None:
-        return None
-    dotnet_type = getattr(value, "dotnet_type", None) if typed else None
-    head = {"$type": dotnet_type} if dotnet_type else {}
-    return {**head, **(value if typed else _strip_types(value))}
-
-
 def _enc_context(value: Any, typed: bool) -> Any:
     if value is None:
         return None
     tags = None if value.tags is None else NetDict(value.tags, value.tags_type)
     head = {"$type": _CONTEXT_TYPE} if typed else {}
-    return {**head, "OrchestrationTags": _enc_dict(tags, typed)}
-
-
-def _checked(expected: str, accept: Callable[[Any], bool]) -> Decoder:
-    def decode(raw: Any, where: str) -> Any:
-        if raw is None or accept(raw):
-            return raw
-        raise _wrong(where, expected, raw)
-
-    return decode
-
-
-def _dec_datetime(raw: Any, where: str) -> Any:
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        raise _wrong(where, "a DateTime string", raw)
-    try:
-        return parse_datetime(raw)
-    except FormatError as err:
-        raise FormatError(f"{where}: {err}") from None
+    return {**head, "OrchestrationTags": enc_dict(tags, typed)}
 
 
 def _dec_status(raw: Any, where: str) -> Any:
@@ -385,25 +288,14 @@ def _dec_status(raw: Any, where: str) -> Any:
             return OrchestrationStatus(raw)
     except ValueError:
         pass
-    raise FormatError(f"{where}: unknown OrchestrationStatus {_show(raw)}")
-
-
-def _dec_dict(raw: Any, where: str, *, str_values: bool) -> Any:
-    if raw is None:
-        return None
-    items = {k: v for k, v in _expect_object(raw, where).items() if k != "$type"}
-    for key, value in items.items() if str_values else ():
-        if value is not None and not isinstance(value, str):
-            raise _wrong(f"{where}.{key}", "a string", value)
-    dotnet_type = raw.get("$type")
-    return NetDict(items, dotnet_type if isinstance(dotnet_type, str) else None)
+    raise FormatError(f"{where}: unknown OrchestrationStatus {show(raw)}")
 
 
 def _dec_context(raw: Any, where: str) -> Any:
     if raw is None:
         return None
-    tags = _dec_dict(
-        _expect_object(raw, where).get("OrchestrationTags"), f"{where}.OrchestrationTags", str_values=True
+    tags = dec_dict(
+        expect_object(raw, where).get("OrchestrationTags"), f"{where}.OrchestrationTags", str_values=True
     )
     return ExecutionContext() if tags is None else ExecutionContext(dict(tags), tags.dotnet_type)
 
@@ -415,22 +307,22 @@ _ENCODERS: dict[str, Encoder] = {
     "datetime": lambda value, typed: None if value is None else format_datetime(value),
     "event_type": lambda value, typed: int(EventType(value)),
     "status": lambda value, typed: None if value is None else OrchestrationStatus(value).code,
-    "tags": _enc_dict,
-    "props": _enc_dict,
-    "json": lambda value, typed: value if typed else _strip_types(value),
+    "tags": enc_dict,
+    "props": enc_dict,
+    "json": lambda value, typed: value if typed else strip_types(value),
     "event": lambda value, typed: None if value is None else event_to_json_obj(value, typed=typed),
     "context": _enc_context,
     **{kind: partial(_encode_shape, shape) for kind, shape in _SHAPES.items()},
 }
 _DECODERS: dict[str, Decoder] = {
-    "str": _checked("a string", lambda raw: isinstance(raw, str)),
-    "int": _checked("an integer", lambda raw: isinstance(raw, int) and not isinstance(raw, bool)),
-    "bool": _checked("true or false", lambda raw: isinstance(raw, bool)),
-    "datetime": _dec_datetime,
+    "str": checked("a string", lambda raw: isinstance(raw, str)),
+    "int": checked("an integer", lambda raw: isinstance(raw, int) and not isinstance(raw, bool)),
+    "bool": checked("true or false", lambda raw: isinstance(raw, bool)),
+    "datetime": dec_datetime,
     "event_type": lambda raw, where: raw,  # never decoded: an event's EventType comes from its class
     "status": _dec_status,
-    "tags": partial(_dec_dict, str_values=True),
-    "props": partial(_dec_dict, str_values=False),
+    "tags": partial(dec_dict, str_values=True),
+    "props": partial(dec_dict, str_values=False),
     "json": lambda raw, where: raw,
     "event": lambda raw, where: None if raw is None else event_from_json_obj(raw, where=where),
     "context": _dec_context,
@@ -486,9 +378,9 @@ def _body_json(body: str | bytes) -> Any:
             raise ValueError("empty")
         decoded = base64.b64decode(text, validate=True).decode("utf-8-sig").lstrip()
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
-        raise FormatError(f"queue message is not JSON or Base64-encoded JSON: {_show(body)}") from None
+        raise FormatError(f"queue message is not JSON or Base64-encoded JSON: {show(body)}") from None
     if not decoded.startswith("{"):
-        raise FormatError(f"queue message is Base64 but the decoded text is not JSON: {_show(decoded)}")
+        raise FormatError(f"queue message is Base64 but the decoded text is not JSON: {show(decoded)}")
     return loads(decoded, where="queue message (Base64-decoded)")
 
 
@@ -499,10 +391,10 @@ def decode_message(body: str | bytes) -> MessageData:
     Bad data raises a one-line :class:`FormatError`."""
     obj = _body_json(body)
     if not isinstance(obj, dict):
-        raise FormatError(f"queue message JSON is not an object: {_show(obj)}")
+        raise FormatError(f"queue message JSON is not an object: {show(obj)}")
     if not obj.get("CompressedBlobName"):
         task_message = obj.get("TaskMessage")
         if not isinstance(task_message, dict) or not isinstance(task_message.get("Event"), dict):
-            raise FormatError(f"queue message JSON has no TaskMessage.Event: {_show(dumps(obj))}")
+            raise FormatError(f"queue message JSON has no TaskMessage.Event: {show(dumps(obj))}")
     md: MessageData = _decode_shape(_SHAPES["message_data"], obj, "queue message MessageData")
     return md

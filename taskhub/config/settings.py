@@ -50,19 +50,37 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from taskhub.connection import (
+from taskhub.config.connection import (
     AppSettings,
     ConnectionInfo,
     default_connection,
     normalize_key,
     read_json_file,
     resolve_connection,
+)
+from taskhub.config.rules import (
+    HUB_NAME,
+    HUB_RULE,
+    POSITIVE,
+    Rule,
+    between,
+    check_all,
+    check_value,
+    cpus_x10,
+    format_timespan,
+    key,
+    parse_timespan,
+    sanitize_hub_name,
+    to_encoding,
+    to_int,
+    to_seconds,
+    to_str,
 )
 from taskhub.errors import ConfigurationError
 
@@ -80,180 +98,51 @@ DEFAULT_HUB_NAME = "TestHubName"
 _ENV_PREFIX = "azurefunctionsjobhost:extensions:durabletask:"
 _HUB_PREFIX = "extensions.durableTask."
 _STORAGE_PREFIX = "extensions.durableTask.storageProvider."
-_HUB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,44}")
-_HUB_RULE = (
-    "Task hub name '{}' should contain only alphanumeric characters, start with a letter, "
-    "and have length between 3 and 45"
-)
-_TIMESPAN = re.compile(r"\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?\s*")
-_TIMESPAN_FORM = "must be a TimeSpan string 'hh:mm:ss' (also 'hh:mm', 'd.hh:mm:ss', 'hh:mm:ss.fffffff')"
-_INT = re.compile(r"\s*[+-]?\d+\s*")
-
-
-def parse_timespan(text: str) -> timedelta:
-    """A .NET ``TimeSpan.Parse`` string (``[-][d.]hh:mm[:ss[.fffffff]]``) -> timedelta; ValueError if not."""
-    m = _TIMESPAN.fullmatch(text)
-    if not m or int(m[3]) > 23 or int(m[4]) > 59 or int(m[5] or 0) > 59:
-        raise ValueError(f"not a TimeSpan: {text!r}")
-    ticks = int((m[6] or "").ljust(7, "0"))  # 100 ns units
-    span = timedelta(int(m[2] or 0), 3600 * int(m[3]) + 60 * int(m[4]) + int(m[5] or 0), round(ticks / 10))
-    return -span if m[1] else span
-
-
-def format_timespan(span: timedelta) -> str:
-    """timedelta -> ``[-][d.]hh:mm:ss[.ffffff]``, the form host.json uses."""
-    sign, span = ("-", -span) if span < timedelta(0) else ("", span)
-    minutes, seconds = divmod(span.seconds, 60)
-    text = f"{sign}{f'{span.days}.' if span.days else ''}{minutes // 60:02}:{minutes % 60:02}:{seconds:02}"
-    return text + (f".{span.microseconds:06}" if span.microseconds else "")
-
-
-def sanitize_hub_name(name: str) -> str:
-    """A *default* hub name made valid (config.md 1.4): keep ASCII letters/digits, prefix ``t`` before a
-    leading digit, cut to 45, append ``Hub`` below 3, ``DefaultTaskHub`` when nothing is left."""
-    kept = "".join(c for c in name if c.isascii() and c.isalnum())
-    if not kept:
-        return "DefaultTaskHub"
-    kept = ("t" + kept if kept[0].isdigit() else kept)[:45]
-    return kept + "Hub" if len(kept) < 3 else kept
-
-
-# --- conversion of raw values (JSON values or environment strings) -----------------------------------
-
-
-def _to_int(key: str, raw: Any) -> int:
-    if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and _INT.fullmatch(raw))):
-        raise ConfigurationError(key, raw, "must be an integer")
-    return int(raw)
-
-
-def _to_bool(key: str, raw: Any) -> bool:
-    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
-        return raw.strip().lower() == "true"
-    if not isinstance(raw, bool):
-        raise ConfigurationError(key, raw, "must be true or false")
-    return raw
-
-
-def _to_str(key: str, raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise ConfigurationError(key, raw, "must be a string")
-    return raw
-
-
-def _to_timespan(key: str, raw: Any) -> timedelta:
-    try:
-        return parse_timespan(raw)
-    except (TypeError, ValueError):
-        raise ConfigurationError(key, raw, _TIMESPAN_FORM) from None
-
-
-def _to_seconds(key: str, raw: Any) -> timedelta:
-    return timedelta(seconds=_to_int(key, raw))
-
-
-def _to_encoding(key: str, raw: Any) -> str:
-    text = _to_str(key, raw)
-    return {"utf8": "UTF8", "base64": "Base64"}.get(text.strip().lower(), text)
-
-
-_TYPES: dict[Callable[[str, Any], Any], tuple[type, str]] = {
-    _to_int: (int, "an integer"),
-    _to_bool: (bool, "true or false"),
-    _to_str: (str, "a string"),
-    _to_timespan: (timedelta, "a timedelta"),
-    _to_seconds: (timedelta, "a timedelta"),
-    _to_encoding: (str, "a string"),
-}
-_Rule = tuple[Callable[[Any], Any], str]
-_POSITIVE: _Rule = (lambda v: v > type(v)(), "must be > 0")
-
-
-def _between(low: Any, high: Any, why: str = "") -> _Rule:
-    shown = [format_timespan(x) if isinstance(x, timedelta) else x for x in (low, high)]
-    return (lambda v: low <= v <= high), f"must be between {shown[0]} and {shown[1]}{why}"
-
-
-def _key(names: str | tuple[str, ...], default: Any, rule: _Rule | None = None, convert: Any = None) -> Any:
-    """A settings field: its host.json key (then aliases), default, rule and converter (by default
-    chosen from the default's type)."""
-    if convert is None:
-        convert = {int: _to_int, bool: _to_bool, timedelta: _to_timespan}.get(type(default), _to_str)
-    names = (names,) if isinstance(names, str) else names
-    meta = {"names": names, "convert": convert, "rule": rule}
-    if callable(default):
-        return field(default_factory=default, metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _check(f: dataclasses.Field[Any], value: Any, key: str, raw: Any = None) -> None:
-    """Type and range of one field; the error shows ``raw`` (what the user wrote) when given."""
-    shown = raw if raw is not None else format_timespan(value) if isinstance(value, timedelta) else value
-    if value is None and f.default is None:
-        return
-    expected, words = _TYPES[f.metadata["convert"]]
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigurationError(key, shown, f"must be {words}")
-    rule = f.metadata["rule"]
-    if rule is not None and not rule[0](value):
-        raise ConfigurationError(key, shown, rule[1].format(value))
-
-
-def _check_all(obj: Any, prefix: str) -> None:
-    for f in dataclasses.fields(obj):
-        if "names" in f.metadata:
-            _check(f, getattr(obj, f.name), prefix + f.metadata["names"][0])
-
-
-def _cpus_x10() -> int:
-    return 10 * (os.cpu_count() or 1)
-
-
 _S10, _S30, _M, _M5, _H = (timedelta(seconds=n) for n in (10, 30, 60, 300, 3600))
-_NOT_EMPTY: _Rule = (str.strip, "must not be empty")
-_UP_TO_A_WEEK: _Rule = (lambda v: timedelta(0) < v <= timedelta(days=7), "must be > 0 and at most 7.00:00:00")
-_ENCODING: _Rule = (lambda v: v in ("UTF8", "Base64"), "must be UTF8 or Base64")
-_TABLE_PREFIX: _Rule = (re.compile(r"[A-Za-z][A-Za-z0-9]{0,53}").fullmatch, "must be 1-54 letters/digits")
+_NOT_EMPTY: Rule = (str.strip, "must not be empty")
+_UP_TO_A_WEEK: Rule = (lambda v: timedelta(0) < v <= timedelta(days=7), "must be > 0 and at most 7.00:00:00")
+_ENCODING: Rule = (lambda v: v in ("UTF8", "Base64"), "must be UTF8 or Base64")
+_TABLE_PREFIX: Rule = (re.compile(r"[A-Za-z][A-Za-z0-9]{0,53}").fullmatch, "must be 1-54 letters/digits")
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     """host.json ``extensions.durableTask.storageProvider`` for the Azure Storage backend."""
 
-    connection_name: str = _key(("connectionName", "connectionStringName"), "AzureWebJobsStorage", _NOT_EMPTY)
-    partition_count: int = _key("partitionCount", 4, _between(1, 16))
-    control_queue_batch_size: int = _key(
-        "controlQueueBatchSize", 32, _between(1, 32, " (Azure Queues limit)")
+    connection_name: str = key(("connectionName", "connectionStringName"), "AzureWebJobsStorage", _NOT_EMPTY)
+    partition_count: int = key("partitionCount", 4, between(1, 16))
+    control_queue_batch_size: int = key(
+        "controlQueueBatchSize", 32, between(1, 32, " (Azure Queues limit)")
     )
-    control_queue_buffer_threshold: int = _key("controlQueueBufferThreshold", 256, _between(1, 1000))
-    control_queue_visibility_timeout: timedelta = _key("controlQueueVisibilityTimeout", _M5, _between(_M, _H))  # noqa: RUF009
-    work_item_queue_visibility_timeout: timedelta = _key("workItemQueueVisibilityTimeout", _M5, _UP_TO_A_WEEK)  # noqa: RUF009
-    max_queue_polling_interval: timedelta = _key("maxQueuePollingInterval", _S30, _POSITIVE)  # noqa: RUF009
-    fetch_large_messages_automatically: bool = _key("fetchLargeMessagesAutomatically", True)
-    use_table_partition_management: bool = _key("useTablePartitionManagement", False)
-    use_legacy_partition_management: bool = _key("useLegacyPartitionManagement", False)
-    queue_client_message_encoding: str = _key("queueClientMessageEncoding", "UTF8", _ENCODING, _to_encoding)
-    tracking_store_connection_name: str | None = _key(
+    control_queue_buffer_threshold: int = key("controlQueueBufferThreshold", 256, between(1, 1000))
+    control_queue_visibility_timeout: timedelta = key("controlQueueVisibilityTimeout", _M5, between(_M, _H))  # noqa: RUF009
+    work_item_queue_visibility_timeout: timedelta = key("workItemQueueVisibilityTimeout", _M5, _UP_TO_A_WEEK)  # noqa: RUF009
+    max_queue_polling_interval: timedelta = key("maxQueuePollingInterval", _S30, POSITIVE)  # noqa: RUF009
+    fetch_large_messages_automatically: bool = key("fetchLargeMessagesAutomatically", True)
+    use_table_partition_management: bool = key("useTablePartitionManagement", False)
+    use_legacy_partition_management: bool = key("useLegacyPartitionManagement", False)
+    queue_client_message_encoding: str = key("queueClientMessageEncoding", "UTF8", _ENCODING, to_encoding)
+    tracking_store_connection_name: str | None = key(
         ("trackingStoreConnectionName", "trackingStoreConnectionStringName"), None
     )
-    tracking_store_name_prefix: str | None = _key("trackingStoreNamePrefix", None, _TABLE_PREFIX)
+    tracking_store_name_prefix: str | None = key("trackingStoreNamePrefix", None, _TABLE_PREFIX)
     """``DurableTask`` when a tracking connection is set; None (ignored) without one."""
-    poison_message_threshold: int = _key("poisonMessageThreshold", 10, _POSITIVE)
+    poison_message_threshold: int = key("poisonMessageThreshold", 10, POSITIVE)
     """Our extension: dequeues before a message counts as poison."""
-    lease_renew_interval: timedelta = _key("leaseRenewInterval", _S10, _POSITIVE)  # noqa: RUF009
-    lease_acquire_interval: timedelta = _key("leaseAcquireInterval", _S10, _POSITIVE)  # noqa: RUF009
-    lease_interval: timedelta = _key("leaseInterval", _S30, _POSITIVE)  # noqa: RUF009
+    lease_renew_interval: timedelta = key("leaseRenewInterval", _S10, POSITIVE)  # noqa: RUF009
+    lease_acquire_interval: timedelta = key("leaseAcquireInterval", _S10, POSITIVE)  # noqa: RUF009
+    lease_interval: timedelta = key("leaseInterval", _S30, POSITIVE)  # noqa: RUF009
     """Our extension, like DurableTask.AzureStorage's lease settings; must be > leaseRenewInterval."""
 
     def __post_init__(self) -> None:
         if isinstance(self.queue_client_message_encoding, str):
-            encoding = _to_encoding("", self.queue_client_message_encoding)
+            encoding = to_encoding("", self.queue_client_message_encoding)
             object.__setattr__(self, "queue_client_message_encoding", encoding)
         if self.tracking_store_connection_name is None:
             object.__setattr__(self, "tracking_store_name_prefix", None)
         elif self.tracking_store_name_prefix is None:
             object.__setattr__(self, "tracking_store_name_prefix", "DurableTask")
-        _check_all(self, _STORAGE_PREFIX)
+        check_all(self, _STORAGE_PREFIX)
         if self.use_table_partition_management and self.use_legacy_partition_management:
             rule = "cannot be combined with useTablePartitionManagement=true"
             raise ConfigurationError(_STORAGE_PREFIX + "useLegacyPartitionManagement", True, rule)
@@ -268,28 +157,28 @@ class StorageSettings:
 class Settings:
     """Everything the hub and the worker read from configuration. Build it with ``Settings.load``."""
 
-    hub_name: str = _key("hubName", DEFAULT_HUB_NAME, (_HUB_NAME.fullmatch, _HUB_RULE))
+    hub_name: str = key("hubName", DEFAULT_HUB_NAME, (HUB_NAME.fullmatch, HUB_RULE))
     storage: StorageSettings = field(default_factory=StorageSettings)
     connection: ConnectionInfo = field(default_factory=default_connection)
     tracking_connection: ConnectionInfo | None = None
-    max_concurrent_activity_functions: int = _key(
-        "maxConcurrentActivityFunctions", _cpus_x10, _POSITIVE, _to_int
+    max_concurrent_activity_functions: int = key(
+        "maxConcurrentActivityFunctions", cpus_x10, POSITIVE, to_int
     )
-    max_concurrent_orchestrator_functions: int = _key(
-        "maxConcurrentOrchestratorFunctions", _cpus_x10, _POSITIVE, _to_int
+    max_concurrent_orchestrator_functions: int = key(
+        "maxConcurrentOrchestratorFunctions", cpus_x10, POSITIVE, to_int
     )
-    extended_sessions_enabled: bool = _key("extendedSessionsEnabled", False)
-    extended_session_idle_timeout: timedelta = _key(  # noqa: RUF009
-        "extendedSessionIdleTimeoutInSeconds", _S30, _POSITIVE, _to_seconds
+    extended_sessions_enabled: bool = key("extendedSessionsEnabled", False)
+    extended_session_idle_timeout: timedelta = key(  # noqa: RUF009
+        "extendedSessionIdleTimeoutInSeconds", _S30, POSITIVE, to_seconds
     )
-    use_app_lease: bool = _key("useAppLease", True)
+    use_app_lease: bool = key("useAppLease", True)
     app_name: str = ""
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()
     """Where values came from (files read, ``environment``), for diagnostics."""
 
     def __post_init__(self) -> None:
-        _check_all(self, _HUB_PREFIX)
+        check_all(self, _HUB_PREFIX)
         if not isinstance(self.storage, StorageSettings):
             raise ConfigurationError("storage", self.storage, "must be a StorageSettings")
         if not isinstance(self.app_name, str):
@@ -381,7 +270,7 @@ def _read(src: _Source, cls: type, flat: bool = False) -> dict[str, Any]:
         if hit is not None:
             key, raw = hit
             values[f.name] = value = f.metadata["convert"](key, raw)
-            _check(f, value, key, raw)
+            check_value(f, value, key, raw)
     return values
 
 
@@ -398,13 +287,13 @@ def _hub_name(src: _Source, app: AppSettings) -> str:
         site = app.get("WEBSITE_SITE_NAME")
         return sanitize_hub_name(site) if site else DEFAULT_HUB_NAME
     key, raw = hit
-    name = _to_str(key, raw)
+    name = to_str(key, raw)
     setting = re.fullmatch(r"%([^%]+)%", name.strip())
     if setting:  # %AppSettingName% (INameResolver.TryResolveWholeString)
         if setting[1] not in app:
             raise ConfigurationError(key, name, f"app setting '{setting[1]}' is not set")
         name = app[setting[1]]
-    _check(_HUB_NAME_FIELD, name, key)
+    check_value(_HUB_NAME_FIELD, name, key)
     return name
 
 
@@ -433,7 +322,7 @@ def _load(host_json: str | os.PathLike[str] | None, env: Mapping[str, str]) -> S
     values = _read(src, StorageSettings, flat)
     legacy = src.get(("azureStorageConnectionStringName",)) if flat else None
     if legacy is not None and "connection_name" not in values:
-        values["connection_name"] = _to_str(*legacy)
+        values["connection_name"] = to_str(*legacy)
     storage = StorageSettings(**values)
     tracking = storage.tracking_store_connection_name
     return Settings(

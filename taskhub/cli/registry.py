@@ -1,0 +1,82 @@
+"""The verb registry of the ``taskhub`` command: ``@verb`` registers a handler, ``build_parser`` builds
+argparse from what is registered, ``load_settings`` turns the common flags into Settings.
+
+Verb modules (``taskhub.cli.hub``, ``.instances``, ``.serve``, and ``worker.cli`` through the
+``taskhub.cli`` entry-point group) import this module; ``taskhub.cli.main`` imports them. Nothing here
+imports a verb module, so there is no import circle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from taskhub.config.settings import Settings
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Handler", "build_parser", "load_settings", "verb", "verbs"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, Any]]
+_VERBS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def verb(
+    name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None
+) -> Callable[[Handler], Handler]:
+    """Register a CLI verb: an async handler returning a JSON-able result (or None)."""
+
+    def register(fn: Handler) -> Handler:
+        _VERBS[name] = (fn, args, help)
+        return fn
+
+    return register
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host-json", default="host.json", help="path of host.json (default: ./host.json)")
+    p.add_argument("--task-hub-name", help="override extensions.durableTask.hubName")
+    p.add_argument(
+        "--connection-string-setting",
+        help="name of the setting holding the storage connection (default AzureWebJobsStorage)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """argparse for every verb registered so far (``taskhub.cli.main`` loads them first)."""
+    parser = argparse.ArgumentParser(prog="taskhub", description="Durable task hub on Azure Storage")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+    for name, (_fn, add_args, help_text) in _VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p)
+        add_args(p)
+    return parser
+
+
+def load_settings(ns: argparse.Namespace) -> Settings:
+    """Settings from --host-json and the environment, with the CLI's overrides applied."""
+    env = dict(os.environ)
+    if ns.connection_string_setting:
+        env["AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionName"] = (
+            ns.connection_string_setting
+        )
+    settings = Settings.load(ns.host_json, env=env)
+    if ns.task_hub_name:
+        settings = settings.with_overrides(hub_name=ns.task_hub_name)
+    if settings.connection.is_default:
+        print(
+            "taskhub: no storage connection configured (AzureWebJobsStorage); using the local Azurite "
+            "(UseDevelopmentStorage=true)",
+            file=sys.stderr,
+        )
+    return settings
+
+
+def verbs() -> dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]]:
+    """The registered verbs: name -> (handler, add_arguments, help)."""
+    return _VERBS

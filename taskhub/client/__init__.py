@@ -1,0 +1,11 @@
+"""The client: start, query and steer orchestrations.
+
+``async_client`` (``TaskHubClient``), ``sync_client`` (``SyncTaskHubClient``, its blocking twin) and
+``status`` (``OrchestrationState``, ``Page``, ``PurgeResult``).
+"""
+
+from taskhub.client.async_client import TaskHubClient
+from taskhub.client.status import OrchestrationState, Page, PurgeResult
+from taskhub.client.sync_client import SyncTaskHubClient
+
+__all__ = ["OrchestrationState", "Page", "PurgeResult", "SyncTaskHubClient", "TaskHubClient"]
