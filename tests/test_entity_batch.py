@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskhub.format.entities import RequestMessage, ResponseMessage, SchedulerState, stamp_from_text
+from taskhub.format.entities import RequestMessage, ResponseMessage, stamp_from_text
+from taskhub.format.entity_state import SchedulerState
 from taskhub.model.entities import EntityContext, EntityId, run_operation
 from worker.entities.batch import EntityBatch
 from worker.entities.sorter import DEFAULT_REORDER_WINDOW as W

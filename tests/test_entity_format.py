@@ -7,19 +7,17 @@ import pytest
 from taskhub.errors import FormatError
 from taskhub.format.entities import (
     MIN_STAMP,
-    RecentGroup,
     ReleaseMessage,
     RequestMessage,
     ResponseMessage,
-    SchedulerState,
     Stamp,
     delayed_event_time,
     entity_instance_id,
-    entity_status_json,
     parse_entity_instance_id,
     stamp_from_text,
     stamp_text,
 )
+from taskhub.format.entity_state import RecentGroup, SchedulerState, entity_status_json
 from taskhub.model.entities import EntityId
 
 T1 = "2024-05-01T10:00:00.1234567Z"

@@ -7,10 +7,10 @@ from taskhub.format.entities import (
     ReleaseMessage,
     RequestMessage,
     ResponseMessage,
-    SchedulerState,
     Stamp,
     stamp_from_text,
 )
+from taskhub.format.entity_state import SchedulerState
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
 from worker.entities.sorter import DEFAULT_REORDER_WINDOW as W
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from taskhub.format.entities import MIN_STAMP, RequestMessage, SorterState, Stamp, stamp_from_text
+from taskhub.format.entities import MIN_STAMP, RequestMessage, Stamp, stamp_from_text
+from taskhub.format.entity_state import SorterState
 from worker.entities.sorter import DEFAULT_REORDER_WINDOW as W
 from worker.entities.sorter import label, receive
 

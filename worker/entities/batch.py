@@ -22,11 +22,11 @@ from typing import Any
 from taskhub.format.entities import (
     RequestMessage,
     ResponseMessage,
-    SchedulerState,
     Stamp,
     stamp_datetime,
     stamp_of,
 )
+from taskhub.format.entity_state import SchedulerState
 from taskhub.format.netjson import dumps
 from taskhub.model.entities import EntityContext, EntityId
 from taskhub.model.values import from_json, to_json

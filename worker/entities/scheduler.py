@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from taskhub.format.entities import (
     LOCK_GRANTED,
     TICKS_PER_SECOND,
-    RecentGroup,
     ReleaseMessage,
     RequestMessage,
     ResponseMessage,
-    SchedulerState,
     Stamp,
     delayed_event_name,
     is_request_event,
 )
+from taskhub.format.entity_state import RecentGroup, SchedulerState
 from worker.entities import sorter
 
 __all__ = [

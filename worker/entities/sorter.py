@@ -13,11 +13,10 @@ from __future__ import annotations
 from taskhub.format.entities import (
     MIN_STAMP,
     TICKS_PER_SECOND,
-    ReceiveBuffer,
     RequestMessage,
-    SorterState,
     Stamp,
 )
+from taskhub.format.entity_state import ReceiveBuffer, SorterState
 
 __all__ = ["label", "receive", "MIN_INTERVAL_BETWEEN_COLLECTIONS", "DEFAULT_REORDER_WINDOW"]
 
