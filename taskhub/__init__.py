@@ -24,6 +24,9 @@ _EXPORTS: dict[str, str] = {
     "when_all": "taskhub.model.tasks",
     "when_any": "taskhub.model.tasks",
     "RetryPolicy": "taskhub.model.tasks",
+    "EntityId": "taskhub.model.entities",
+    "EntityContext": "taskhub.model.entities",
+    "EntityLock": "taskhub.model.entities",
     # client
     "TaskHubClient": "taskhub.client.async_client",
     "SyncTaskHubClient": "taskhub.client.sync_client",
@@ -51,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "OrchestrationAlreadyExistsError": "taskhub.errors",
     "TaskFailedError": "taskhub.errors",
     "NonDeterminismError": "taskhub.errors",
+    "EntityOperationFailedError": "taskhub.errors",
+    "LockingRulesViolationError": "taskhub.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -147,6 +152,21 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from taskhub.model.context import (
         OrchestrationContext as OrchestrationContext,
+    )
+    from taskhub.errors import (
+        EntityOperationFailedError as EntityOperationFailedError,
+    )
+    from taskhub.errors import (
+        LockingRulesViolationError as LockingRulesViolationError,
+    )
+    from taskhub.model.entities import (
+        EntityContext as EntityContext,
+    )
+    from taskhub.model.entities import (
+        EntityId as EntityId,
+    )
+    from taskhub.model.entities import (
+        EntityLock as EntityLock,
     )
     from taskhub.model.tasks import (
         RetryPolicy as RetryPolicy,

@@ -9,6 +9,8 @@
     ├── OrchestrationNotFoundError    no instance with that id
     ├── OrchestrationAlreadyExistsError  an active instance already has that id
     ├── TaskFailedError               an activity or sub-orchestration failed (``.details``)
+    ├── EntityOperationFailedError    an entity operation called by an orchestration failed (``.details``)
+    ├── LockingRulesViolationError    a critical section broke the locking rules (entities.md 3)
     └── NonDeterminismError           replay diverged from the recorded history
 
 User-facing code catches ``TaskHubError`` for anything the hub raises. Argument errors that are plain
@@ -33,6 +35,8 @@ __all__ = [
     "OrchestrationNotFoundError",
     "OrchestrationAlreadyExistsError",
     "TaskFailedError",
+    "EntityOperationFailedError",
+    "LockingRulesViolationError",
     "NonDeterminismError",
 ]
 
@@ -136,3 +140,17 @@ class TaskFailedError(TaskHubError):
 
 class NonDeterminismError(TaskHubError):
     """The orchestrator did something different from what its history records."""
+
+
+class EntityOperationFailedError(TaskHubError):
+    """An entity operation an orchestration called failed; ``details`` carries its ``FailureDetails``."""
+
+    def __init__(self, entity_id: str, operation: str, details: FailureDetails) -> None:
+        self.entity_id = entity_id
+        self.operation = operation
+        self.details = details
+        super().__init__(f"operation {operation!r} of entity {entity_id!r} failed: {details}")
+
+
+class LockingRulesViolationError(TaskHubError):
+    """What an orchestration did inside (or around) a critical section is not allowed (entities.md 3)."""

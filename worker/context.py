@@ -20,8 +20,10 @@ from typing import Any
 from taskhub.format.history import EventRaisedEvent
 from taskhub.model.app import App
 from taskhub.model.context import FunctionRef, OrchestrationContext
+from taskhub.model.entities import EntityId, EntityLock
 from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy, Task, TimerTask
 from taskhub.model.values import from_json, to_json
+from worker.entities import orchestration as entity_calls
 from worker.state import (
     CallTask,
     ContinueAsNewRequest,
@@ -115,6 +117,7 @@ class ReplayContext(OrchestrationContext):
         retry_policy: RetryPolicy | None = None,
     ) -> Task[Any]:
         name = self._app.orchestrator_name(fn_or_name)
+        entity_calls.check_no_critical_section(self._state, f"call sub-orchestrator {name!r}")
         if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
             raise ValueError(f"instance_id must be a non-empty string, got {instance_id!r}")
         task = CallTask(
@@ -182,6 +185,28 @@ class ReplayContext(OrchestrationContext):
     def create_replay_safe_logger(self, logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
         return ReplaySafeLogger(logger, self._state)
 
+    # --- entities (worker.entities.orchestration) -----------------------------------------------
+
+    def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
+        return entity_calls.call_entity(self._state, EntityId.of(entity_id), operation, input, self.new_uuid())
+
+    def signal_entity(
+        self,
+        entity_id: EntityId | str,
+        operation: str,
+        *,
+        input: Any = None,
+        signal_time: datetime | timedelta | None = None,
+    ) -> None:
+        target = EntityId.of(entity_id)
+        entity_calls.signal_entity(self._state, target, operation, input, signal_time, self.new_uuid())
+
+    def lock_entities(self, *entity_ids: EntityId | str) -> Task[EntityLock]:
+        if len(entity_ids) == 1 and isinstance(entity_ids[0], (list, tuple, set)):
+            entity_ids = tuple(entity_ids[0])
+        ids = [EntityId.of(e) for e in entity_ids]
+        return entity_calls.lock_entities(self._state, ids, self.new_uuid())
+
 
 class ReplaySafeLogger(logging.LoggerAdapter[logging.Logger]):
     """Passes records to ``logger`` only while the orchestrator is not replaying."""
@@ -234,6 +259,9 @@ def complete_from_json(task: CompletableTask[Any], text: str | None, what: str) 
 
 
 def deliver_event(task: ExternalEventTask, event: EventRaisedEvent) -> None:
+    if isinstance(task, entity_calls.EntityResponseTask):
+        task.deliver(event.input)
+        return
     complete_from_json(task, event.input, f"data of event {task.name!r}")
 
 

@@ -43,6 +43,7 @@ from taskhub.format.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
+from taskhub.format.entities import delayed_event_time, is_entity_instance
 from taskhub.model.app import App
 from worker.replay import ReplayResult, execute, failure_details_of
 from worker.state import Action, Completion, CreateSubOrchestration, CreateTimer, ScheduleTask
@@ -251,7 +252,9 @@ def _messages(
             messages.append(Outbound("orchestrator", child, event, tags=tags))
         else:
             event = EventRaisedEvent(name=action.name, input=action.input, timestamp=now)
-            messages.append(Outbound("orchestrator", OrchestrationInstance(action.instance_id, None), event))
+            target = OrchestrationInstance(action.instance_id, None)
+            delay = delayed_event_time(action.name) if is_entity_instance(action.instance_id) else None
+            messages.append(Outbound("orchestrator", target, event, visible_at=delay))
     notice = _parent_notice(result, now)
     if notice is not None:
         messages.append(notice)

@@ -52,6 +52,7 @@ from taskhub.model.app import App
 from taskhub.model.tasks import CancellableTask, Task
 from taskhub.model.values import from_json, to_json
 from worker.context import ReplayContext
+from worker.entities.orchestration import release_locks
 from worker.handlers import STATE_HANDLERS
 from worker.state import Action, Completion, ReplayState
 
@@ -213,6 +214,7 @@ class _Executor:
         state = self.state
         if state.completion is not None:
             return
+        release_locks(state)  # an orchestrator that ends holding locks releases them (entities.md 3)
         if state.continue_as_new is not None:
             request = state.continue_as_new
             state.complete(
@@ -228,6 +230,7 @@ class _Executor:
 
     def _fail(self, exc: BaseException) -> None:
         if self.state.completion is None:
+            release_locks(self.state)
             self.state.complete(OrchestrationStatus.FAILED, failure_details=failure_details_of(exc))
 
     def _diverge(self, exc: NonDeterminismError) -> None:

@@ -30,6 +30,7 @@ from taskhub.format.history import (
     OrchestrationStatus,
 )
 from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy
+from worker.entities.calls_state import EntityCalls
 
 __all__ = [
     "ScheduleTask",
@@ -189,6 +190,8 @@ class ReplayState:
     continue_as_new: ContinueAsNewRequest | None = None
     completion: Completion | None = None
     uuid_counter: int = 0
+    entities: EntityCalls = field(default_factory=EntityCalls)
+    """Entity calls: the sorter labelling requests, and the critical section (``worker.entities``)."""
     _event_order: int = 0
 
     # --- identity (from ExecutionStarted) -------------------------------------------------------

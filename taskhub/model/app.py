@@ -32,15 +32,15 @@ Activity = Callable[..., Any]
 """``(ctx: ActivityContext, input) -> output`` (or an awaitable of it)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
-Kind = Literal["orchestrator", "activity"]
+Kind = Literal["orchestrator", "activity", "entity"]
 
 
 class App:
     """Orchestrators and activities by registered name; names are case-sensitive and unique per kind."""
 
     def __init__(self) -> None:
-        self._functions: dict[Kind, dict[str, Callable[..., Any]]] = {"orchestrator": {}, "activity": {}}
-        self._names: dict[Kind, dict[Callable[..., Any], str]] = {"orchestrator": {}, "activity": {}}
+        self._functions: dict[Kind, dict[str, Callable[..., Any]]] = {"orchestrator": {}, "activity": {}, "entity": {}}
+        self._names: dict[Kind, dict[Callable[..., Any], str]] = {"orchestrator": {}, "activity": {}, "entity": {}}
 
     # --- registration -------------------------------------------------------------------------
 
@@ -62,6 +62,16 @@ class App:
         """Register an activity: ``@app.activity`` or ``@app.activity(name="x")``."""
         return self._decorate("activity", fn, name)
 
+    @overload
+    def entity(self, fn: F, /) -> F: ...
+    @overload
+    def entity(self, fn: None = None, /, *, name: str | None = None) -> Callable[[F], F]: ...
+
+    def entity(self, fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
+        """Register an entity, a function ``(ctx, input)`` (sync or async) or a class with one method per
+        operation (``taskhub.model.entities``); entity names are lower-cased."""
+        return self._decorate("entity", fn, name)
+
     def _decorate(self, kind: Kind, fn: F | None, name: str | None) -> F | Callable[[F], F]:
         if fn is None:
 
@@ -82,6 +92,10 @@ class App:
                 f"{kind} name must be a non-empty string, got {registered_name!r} "
                 f"(pass name= for callables without __name__)"
             )
+        if kind == "entity":
+            from taskhub.format.entities import check_entity_name
+
+            registered_name = check_entity_name(registered_name)
         if kind == "orchestrator" and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):
             raise TypeError(
                 f"orchestrator {registered_name!r} is an async function; orchestrators must be generator "
@@ -111,6 +125,15 @@ class App:
     def activity_names(self) -> list[str]:
         """Registered activity names, sorted."""
         return sorted(self._functions["activity"])
+
+    @property
+    def entity_names(self) -> list[str]:
+        """Registered entity names (lower case), sorted."""
+        return sorted(self._functions["entity"])
+
+    def get_entity(self, name: str) -> Callable[..., Any] | None:
+        """The entity function or class registered as ``name`` (matched lower-cased), or ``None``."""
+        return self._functions["entity"].get(name.lower())
 
     def get_orchestrator(self, name: str) -> Orchestrator | None:
         """The orchestrator registered as ``name``, or ``None``."""

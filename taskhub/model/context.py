@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from taskhub.model.entities import EntityId, EntityLock
 from taskhub.model.tasks import RetryPolicy, Task, TimerTask
 
 __all__ = ["OrchestrationContext", "ActivityContext", "FunctionRef"]
@@ -118,6 +119,29 @@ class OrchestrationContext(ABC):
     @abstractmethod
     def create_replay_safe_logger(self, logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
         """A wrapper of ``logger`` that writes nothing while the orchestrator is replaying."""
+
+    @abstractmethod
+    def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
+        """Call an entity operation; the task's result is its return value, a failure raises
+        ``EntityOperationFailedError``. Inside a critical section only locked entities may be called."""
+
+    @abstractmethod
+    def signal_entity(
+        self,
+        entity_id: EntityId | str,
+        operation: str,
+        *,
+        input: Any = None,
+        signal_time: datetime | timedelta | None = None,
+    ) -> None:
+        """Send a one-way operation to an entity, delayed until ``signal_time`` when given."""
+
+    @abstractmethod
+    def lock_entities(self, *entity_ids: EntityId | str) -> Task[EntityLock]:
+        """Lock entities for a critical section: ``lock = yield ctx.lock_entities(a, b)``, then ``with lock:``.
+
+        The locks are released when the block ends, and when the orchestrator ends (entities.md 3). Inside,
+        no more locks, no sub-orchestration calls and no signals to the locked entities."""
 
 
 @dataclass(frozen=True)
