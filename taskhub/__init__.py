@@ -103,7 +103,13 @@ if TYPE_CHECKING:  # pragma: no cover
         ConfigurationError as ConfigurationError,
     )
     from taskhub.errors import (
+        EntityOperationFailedError as EntityOperationFailedError,
+    )
+    from taskhub.errors import (
         FormatError as FormatError,
+    )
+    from taskhub.errors import (
+        LockingRulesViolationError as LockingRulesViolationError,
     )
     from taskhub.errors import (
         NonDeterminismError as NonDeterminismError,
@@ -152,12 +158,6 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from taskhub.model.context import (
         OrchestrationContext as OrchestrationContext,
-    )
-    from taskhub.errors import (
-        EntityOperationFailedError as EntityOperationFailedError,
-    )
-    from taskhub.errors import (
-        LockingRulesViolationError as LockingRulesViolationError,
     )
     from taskhub.model.entities import (
         EntityContext as EntityContext,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from taskhub.format.entities import delayed_event_time, is_entity_instance
 from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
@@ -43,7 +44,6 @@ from taskhub.format.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
-from taskhub.format.entities import delayed_event_time, is_entity_instance
 from taskhub.model.app import App
 from worker.replay import ReplayResult, execute, failure_details_of
 from worker.state import Action, Completion, CreateSubOrchestration, CreateTimer, ScheduleTask
