@@ -33,6 +33,7 @@ from typing import Any
 from taskhub.format.messages import decode_message
 from taskhub.format.names import escape_partition_key, unescape_partition_key
 from taskhub.hub.lifecycle import TaskHub
+from tests.entity_format_check import check_entity_message, check_entity_tables
 
 __all__ = ["check_hub_format", "FormatReport", "read_history_rows", "read_instance_rows"]
 
@@ -584,12 +585,14 @@ def _check_sync(hub: TaskHub, ignore_message: Callable[[str], bool] | None) -> F
             problems.append(f"History PK {pk!r}: has history rows but no Instances row")
     for row in instances:
         _check_instance(row, hub.settings.hub_name, executions, problems)
+    check_entity_tables(by_pk, instances, problems)
 
     for queue, body in _peek_messages(hub):
         if ignore_message is not None and ignore_message(body):
             continue
         report.messages += 1
         _check_message(queue, body, problems)
+        check_entity_message(queue, body, problems)
     for name, data in _read_blobs(hub):
         report.blobs += 1
         _check_blob(name, data, problems)

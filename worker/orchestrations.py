@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from taskhub.format.entities import is_entity_instance
 from taskhub.format.history import (
     ContinueAsNewEvent,
     EventSentEvent,
@@ -43,6 +44,7 @@ from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from worker.checkpoint import SplitBrainError, checkpoint, repair_instance_row
+from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
 
 __all__ = ["OrchestrationRunner", "Triage", "triage"]
@@ -174,9 +176,12 @@ class OrchestrationRunner:
         self.app = app
         self.worker_id = worker_id
         self._cache: dict[str, HistoryLoad] = {}
+        self.entities = EntityRunner(hub, app, worker_id)
+        """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
+        self.entities.forget(instance_ids)
         if instance_ids is None:
             self._cache.clear()
         else:
@@ -184,6 +189,9 @@ class OrchestrationRunner:
                 self._cache.pop(i, None)
 
     async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
+        if is_entity_instance(instance_id):
+            await self.entities.process(instance_id, messages)
+            return
         try:
             await self._process(instance_id, messages)
         except SplitBrainError:

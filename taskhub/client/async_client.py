@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from taskhub.client.entities import EntityClient
 from taskhub.client.status import OrchestrationState, Page, PurgeResult
 from taskhub.config.settings import Settings
 from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationNotFoundError, StorageError
@@ -59,7 +60,7 @@ def function_name(name_or_fn: str | Callable[..., Any]) -> str:
     raise TypeError(f"expected an orchestrator name or function, got {type(name_or_fn).__name__}")
 
 
-class TaskHubClient:
+class TaskHubClient(EntityClient):
     """Async client of one task hub. ``async with TaskHubClient() as client: ...``"""
 
     def __init__(self, settings: Settings | None = None, *, hub: TaskHub | None = None) -> None:
@@ -256,7 +257,8 @@ class TaskHubClient:
             if err.not_found:
                 return Page()
             raise
-        return Page([OrchestrationState.from_row(r) for r in rows], token)
+        # entities live in the same table; they are not orchestrations (api.md 2)
+        return Page([OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token)
 
     async def get_orchestration_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history events, oldest first."""

@@ -65,6 +65,7 @@ from taskhub.config.connection import (
     resolve_connection,
 )
 from taskhub.config.rules import (
+    CONVERTERS,
     HUB_NAME,
     HUB_RULE,
     POSITIVE,
@@ -153,6 +154,19 @@ class StorageSettings:
             )
 
 
+def _to_minutes(key: str, raw: Any) -> timedelta:
+    """Minutes, as a JSON number (fractions allowed) or digit text."""
+    if isinstance(raw, str) and re.fullmatch(r"\d+(\.\d+)?", raw.strip()):
+        raw = float(raw)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ConfigurationError(key, raw, "must be a number of minutes")
+    return timedelta(minutes=raw)
+
+
+CONVERTERS[_to_minutes] = (timedelta, "a number of minutes")
+_NOT_NEGATIVE: Rule = (lambda v: v >= timedelta(0), "must be >= 0")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the hub and the worker read from configuration. Build it with ``Settings.load``."""
@@ -172,6 +186,12 @@ class Settings:
         "extendedSessionIdleTimeoutInSeconds", _S30, POSITIVE, to_seconds
     )
     use_app_lease: bool = key("useAppLease", True)
+    max_entity_operation_batch_size: int = key("maxEntityOperationBatchSize", 5000, POSITIVE)
+    """Operations one entity runs per batch at most (entities.md 4.4)."""
+    entity_message_reorder_window: timedelta = key(  # noqa: RUF009
+        "entityMessageReorderWindowInMinutes", timedelta(minutes=30), _NOT_NEGATIVE, _to_minutes
+    )
+    """The entity message sorter's window; empty entities older than this are cleaned (entities.md 2.7, 4.3)."""
     app_name: str = ""
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()
