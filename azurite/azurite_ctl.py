@@ -191,7 +191,11 @@ def _answers(port: int, timeout: float = 1.0) -> bool:
 
 
 def _port_free(port: int) -> bool:
+    """True when Azurite could listen on the port. Node listens with SO_REUSEADDR, so sockets of an
+    earlier Azurite still in TIME-WAIT do not block it; probe the same way, or a restart right after a
+    stop would move to random ports."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 import uuid
@@ -177,8 +176,8 @@ async def main() -> int:
             print_summary(label, st, await client.get_orchestration_history(st.instance_id))
         ok = state_a.runtime_status.value == "Completed" and state_b.runtime_status.value == "Completed"
     say(
-        f"\nInspect it: {os.path.basename(sys.executable)} -m taskhub get-runtime-status --id {a}  |  "
-        f"Azurite keeps running; `make azurite-stop` stops it."
+        f"\nInspect it: .venv/bin/taskhub get-runtime-status --id {a} --show-output  (or `source "
+        f".venv/bin/activate` first, then the README's commands)\nAzurite keeps running; `make azurite-stop` stops it."
     )
     return 0 if ok else 1
 

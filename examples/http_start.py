@@ -6,7 +6,7 @@ Run it next to a worker::
 
     taskhub worker examples.all:app &
     python -m examples.http_start          # listens on 127.0.0.1:7071
-    curl -si -X POST localhost:7071/api/orchestrators/chaining -H 'Content-Type: application/json' -d '"x"'
+    curl -si -X POST localhost:7071/api/orchestrators/chaining -H 'Content-Type: application/json' -d 5
 """
 
 from __future__ import annotations

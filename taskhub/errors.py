@@ -4,10 +4,12 @@
 
     TaskHubError
     ├── ConfigurationError            bad host.json / environment / connection settings (also a ValueError)
+    │   └── ConfigurationFileError    host.json / local.settings.json missing, unreadable or not JSON
     ├── FormatError                   a queue message or table row that does not follow the storage format
     ├── StorageError                  any Azure Storage failure, classified by ``kind``
     ├── OrchestrationNotFoundError    no instance with that id
     ├── OrchestrationAlreadyExistsError  an active instance already has that id
+    ├── OrchestrationStateError       the instance's status does not allow the operation
     ├── TaskFailedError               an activity or sub-orchestration failed (``.details``)
     ├── EntityOperationFailedError    an entity operation called by an orchestration failed (``.details``)
     ├── LockingRulesViolationError    a critical section broke the locking rules (entities.md 3)
@@ -29,11 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "TaskHubError",
     "ConfigurationError",
+    "ConfigurationFileError",
     "FormatError",
     "StorageError",
     "StorageErrorKind",
     "OrchestrationNotFoundError",
     "OrchestrationAlreadyExistsError",
+    "OrchestrationStateError",
     "TaskFailedError",
     "EntityOperationFailedError",
     "LockingRulesViolationError",
@@ -54,6 +58,22 @@ class ConfigurationError(TaskHubError, ValueError):
         self.rule = rule
         shown = "<hidden>" if _looks_secret(key) else repr(value)
         super().__init__(f"{key}: {shown} is invalid: {rule}")
+
+
+class ConfigurationFileError(ConfigurationError):
+    """A settings file that is missing, unreadable or not valid JSON; the message names the file and,
+    for bad JSON, the line and column: ``host.json line 3 column 5: not valid JSON: a comma is missing ...``."""
+
+    def __init__(self, path: str, problem: str, *, line: int | None = None, column: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        where = f"{path} line {line} column {column}" if line is not None else path
+        super().__init__(path, None, problem)
+        self.args = (f"{where}: {problem}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _looks_secret(key: str) -> bool:
@@ -128,6 +148,17 @@ class OrchestrationAlreadyExistsError(TaskHubError):
             f"orchestration instance {instance_id!r} already exists and is {status}; "
             "only a finished instance (Completed, Failed, Terminated, Canceled) can be replaced"
         )
+
+
+class OrchestrationStateError(TaskHubError):
+    """The instance's status does not allow the operation (an event raised to a finished instance, a
+    rewind of an instance that did not fail)."""
+
+    def __init__(self, instance_id: str, status: str, operation: str, allowed: str) -> None:
+        self.instance_id = instance_id
+        self.status = status
+        self.operation = operation
+        super().__init__(f"cannot {operation} orchestration {instance_id!r}: it is {status}; {allowed}")
 
 
 class TaskFailedError(TaskHubError):

@@ -61,6 +61,24 @@ async def worker_verb(ns: argparse.Namespace, settings: Settings) -> None:
     await run_worker(app, settings, ns.worker_id)
 
 
+def _replay_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("app", metavar="MODULE:APP", help="the code to check, e.g. examples.all:app")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", action="append", help="a stored instance to replay (repeatable)")
+    which.add_argument("--all", action="store_true", help="every stored instance matching the filters")
+    p.add_argument("--created-after", help="with --all: ISO 8601 time")
+    p.add_argument("--created-before", help="with --all: ISO 8601 time")
+    p.add_argument("--runtime-status", nargs="*", help="with --all: Running Completed Failed ...")
+    p.add_argument("--instance-id-prefix", help="with --all: only ids starting with this")
+
+
+@verb("replay", "replay stored histories against MODULE:APP and report non-determinism", _replay_args)
+async def replay_verb(ns: argparse.Namespace, settings: Settings) -> None:
+    from worker.replay_cli import replay_stored
+
+    await replay_stored(load_app(ns.app), settings, ns)
+
+
 def main(argv: list[str] | None = None) -> int:
     from taskhub.cli import main as cli_main
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from taskhub.client.async_client import TaskHubClient
 from taskhub.client.status import history_projection
 from taskhub.config.settings import Settings
 from taskhub.errors import OrchestrationNotFoundError
+from taskhub.format.messages import event_to_json_obj
 
 
 def _json_arg(text: str | None, flag: str) -> Any:
@@ -58,6 +60,14 @@ async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any
     data = _json_arg(ns.input, "--input")
     async with TaskHubClient(settings) as c:
         iid = await c.schedule_new_orchestration(ns.function_name, input=data, instance_id=ns.id)
+        partitions = await c.hub.partitions()
+    if not any(p["ownership"]["leaseState"] == "leased" for p in partitions):  # type: ignore[index]
+        seconds = int(settings.storage.lease_interval.total_seconds())
+        print(
+            f"taskhub: warning: no worker has held a lease on hub {settings.hub_name}'s control queues in the "
+            f"last {seconds} s; the instance stays Pending until one runs (taskhub worker MODULE:APP)",
+            file=sys.stderr,
+        )
     return {"instanceId": iid}
 
 
@@ -65,11 +75,21 @@ def _status_args(p: argparse.ArgumentParser) -> None:
     _id(p)
     p.add_argument("--show-input", action="store_true")
     p.add_argument("--show-output", action="store_true")
+    p.add_argument(
+        "--wait", type=float, metavar="SECONDS", help="wait up to SECONDS for the instance to finish first"
+    )
 
 
 @verb("get-runtime-status", "show an instance's status", _status_args)
 async def get_runtime_status(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     async with TaskHubClient(settings) as c:
+        if ns.wait is not None:
+            if ns.wait <= 0:
+                raise ValueError(f"--wait must be a number of seconds > 0, got {ns.wait:g}")
+            try:
+                await c.wait_for_orchestration_completion(ns.id, timeout=ns.wait)
+            except TimeoutError as err:
+                print(f"taskhub: {err}", file=sys.stderr)
         state = await c.get_orchestration_state(ns.id)
     if state is None:
         raise OrchestrationNotFoundError(ns.id)
@@ -79,10 +99,21 @@ async def get_runtime_status(ns: argparse.Namespace, settings: Settings) -> dict
     return out
 
 
-@verb("get-history", "show an instance's history", _id)
+def _history_args(p: argparse.ArgumentParser) -> None:
+    _id(p)
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="every event with its EventId, as stored (what `taskhub replay` and replay_history read)",
+    )
+
+
+@verb("get-history", "show an instance's history", _history_args)
 async def get_history(ns: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     async with TaskHubClient(settings) as c:
         events = await c.get_orchestration_history(ns.id)
+    if ns.raw:
+        return [{**event_to_json_obj(e, typed=False), "EventType": e.event_type.name} for e in events]
     return history_projection(events, show_output=True, show_input=True)
 
 
@@ -145,6 +176,31 @@ async def resume(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     async with TaskHubClient(settings) as c:
         await c.resume_orchestration(ns.id, reason=ns.reason)
     return {"instanceId": ns.id, "resumed": True}
+
+
+@verb("rewind", "rewind a Failed instance: its failed activities and sub-orchestrations run again", _reason_args)
+async def rewind(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with TaskHubClient(settings) as c:
+        await c.rewind_orchestration(ns.id, reason=ns.reason)
+        state = await c.get_orchestration_state(ns.id, fetch_payloads=False)
+    return {"instanceId": ns.id, "rewound": True, "runtimeStatus": state.runtime_status.value if state else None}
+
+
+def _restart_args(p: argparse.ArgumentParser) -> None:
+    _id(p)
+    p.add_argument(
+        "--restart-with-new-instance-id",
+        choices=["true", "false"],
+        default="true",
+        help="true (default): run under a new id; false: the same id (the instance must have finished)",
+    )
+
+
+@verb("restart", "start an instance's orchestrator again with the same input", _restart_args)
+async def restart(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    async with TaskHubClient(settings) as c:
+        iid = await c.restart_orchestration(ns.id, new_instance_id=ns.restart_with_new_instance_id == "true")
+    return {"instanceId": iid, "restartedFrom": ns.id}
 
 
 def _purge_args(p: argparse.ArgumentParser) -> None:

@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
-from taskhub.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_settings, verbs
+from taskhub.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_settings, verbs, where
 from taskhub.cli.registry import build_parser as _build_parser
+from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError, FormatError, TaskHubError
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +33,7 @@ def _load_verbs() -> None:
     verbs through the ``taskhub.cli`` entry-point group, so this package never imports them."""
     from importlib.metadata import entry_points
 
+    import taskhub.cli.dashboard
     import taskhub.cli.hub
     import taskhub.cli.instances
     import taskhub.cli.serve  # noqa: F401
@@ -41,6 +45,56 @@ def _load_verbs() -> None:
             print(f"taskhub: could not load the {ep.name!r} verbs: {err}", file=sys.stderr)
 
 
+PROBE_TIMEOUT_S = 3.0
+"""How long the storage endpoints get to accept a connection before a verb gives up (one line, exit 1)."""
+
+
+async def _probe(settings: Settings) -> str | None:
+    """None when every storage endpoint accepts a TCP connection, else one line saying which does not."""
+    c = settings.connection
+    targets: dict[tuple[str, int], str] = {}
+    for service in ("queue", "table", "blob"):
+        url = urlsplit(getattr(c, f"{service}_service_uri") or "")
+        if url.hostname:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            targets.setdefault((url.hostname, port), service)
+
+    async def one(host: str, port: int) -> str | None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROBE_TIMEOUT_S)
+        except TimeoutError:
+            return f"no answer within {PROBE_TIMEOUT_S:.0f} s"
+        except OSError as err:
+            return os.strerror(err.errno) if err.errno else str(err) or type(err).__name__
+        writer.close()
+        return None
+
+    results = await asyncio.gather(*(one(h, p) for h, p in targets))
+    for ((host, port), service), problem in zip(targets.items(), results, strict=True):
+        if problem is not None:
+            hint = (
+                "; is Azurite running? `make azurite-start` starts it"
+                if host in ("127.0.0.1", "localhost", "::1")
+                else ""
+            )
+            return (
+                f"taskhub: storage unreachable: the {service} endpoint of account {c.account_name or '?'} "
+                f"at {host}:{port} does not answer ({problem}){hint}"
+            )
+    return None
+
+
+async def _run(ns: argparse.Namespace, settings: Settings) -> object:
+    problem = await _probe(settings)
+    if problem is not None:
+        raise _Unreachable(problem)
+    return await verbs()[ns.verb][0](ns, settings)
+
+
+class _Unreachable(Exception):
+    pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
@@ -49,17 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    handler = verbs()[ns.verb][0]
+    logging.getLogger("taskhub.config.settings").setLevel(logging.ERROR)  # notes are printed below
     try:
         settings = load_settings(ns)
     except ConfigurationError as err:
         print(f"taskhub: configuration error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    print(where(settings), file=sys.stderr, flush=True)
+    for note in settings.notes:
+        print(f"taskhub: warning: {note}", file=sys.stderr)
     try:
-        result = asyncio.run(handler(ns, settings))
+        result = asyncio.run(_run(ns, settings))
     except KeyboardInterrupt:
         print("taskhub: interrupted", file=sys.stderr)
         return 130
+    except _Unreachable as err:
+        print(err, file=sys.stderr)
+        return EXIT_FAILED
     except ConfigurationError as err:
         print(f"taskhub: configuration error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -78,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result is not None:
         json.dump(result, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
+    sys.stdout.flush()
     return EXIT_OK
 
 

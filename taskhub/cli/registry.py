@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from taskhub.config.connection import connection_from_string
+from taskhub.config.local_azurite import find_local_azurite
 from taskhub.config.settings import Settings
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Handler", "build_parser", "load_settings", "verb", "verbs"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Handler", "build_parser", "load_settings", "verb", "verbs", "where"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_settings(ns: argparse.Namespace) -> Settings:
-    """Settings from --host-json and the environment, with the CLI's overrides applied."""
+    """Settings from --host-json and the environment, with the CLI's overrides applied. With no storage
+    connection configured, the Azurite this checkout started (``azurite/.run``) is used, on whatever
+    ports it runs; without one, ``UseDevelopmentStorage=true``."""
     env = dict(os.environ)
     if ns.connection_string_setting:
         env["AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionName"] = (
@@ -69,12 +72,24 @@ def load_settings(ns: argparse.Namespace) -> Settings:
     if ns.task_hub_name:
         settings = settings.with_overrides(hub_name=ns.task_hub_name)
     if settings.connection.is_default:
-        print(
-            "taskhub: no storage connection configured (AzureWebJobsStorage); using the local Azurite "
-            "(UseDevelopmentStorage=true)",
-            file=sys.stderr,
-        )
+        found = find_local_azurite()
+        if found is not None:
+            conn, run_dir = found
+            settings = settings.with_overrides(connection=connection_from_string(str(run_dir), conn))
     return settings
+
+
+def where(settings: Settings) -> str:
+    """The first line every verb prints on stderr: which hub on which account (never a secret)."""
+    c = settings.connection
+    endpoint = c.queue_service_uri or "?"
+    if c.is_default:
+        origin = "no connection configured: Azurite on its standard ports"
+    elif c.name.endswith(".run"):
+        origin = f"no connection configured: the Azurite recorded in {c.name}"
+    else:
+        origin = f"from the setting {c.name}"
+    return f"taskhub: hub {settings.hub_name}, account {c.account_name or '?'} at {endpoint} ({origin})"
 
 
 def verbs() -> dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]]:

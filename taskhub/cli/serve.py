@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import importlib
 import os
 import signal
@@ -75,7 +76,16 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, ns.host, ns.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {ns.port} on {ns.host} is already in use (another taskhub serve or func host?); "
+                "stop it or choose another port with --port"
+            ) from None
+        raise ValueError(f"cannot listen on {ns.host}:{ns.port}: {err.strerror or err}") from None
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
     print(
         f"taskhub serve: hub {settings.hub_name} on http://{shown}:{ns.port}{WEBHOOK_PREFIX}/ and {RPC_PREFIX}/ "

@@ -16,9 +16,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from taskhub.client.entities import EntityClient
+from taskhub.client.rewind import rewind_instance
 from taskhub.client.status import OrchestrationState, Page, PurgeResult
 from taskhub.config.settings import Settings
-from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationNotFoundError, StorageError
+from taskhub.errors import (
+    OrchestrationAlreadyExistsError,
+    OrchestrationNotFoundError,
+    OrchestrationStateError,
+    StorageError,
+)
 from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
@@ -278,17 +284,27 @@ class TaskHubClient(EntityClient):
             raise OrchestrationNotFoundError(instance_id)
         return row
 
-    async def _send(self, instance_id: str, event: HistoryEvent) -> None:
-        await self._require(instance_id)
+    async def _send(self, instance_id: str, event: HistoryEvent, *, row: InstanceRow | None = None) -> None:
+        if row is None:
+            await self._require(instance_id)
         target = OrchestrationInstance(instance_id, None)
         await self.hub.queues.send_to_instance(self.hub.queues.envelope(event, target))
 
     async def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
-        """Send an external event; OrchestrationNotFoundError if there is no such instance."""
+        """Send an external event. OrchestrationNotFoundError if there is no such instance,
+        OrchestrationStateError if it has finished (Completed, Failed, Terminated, Canceled)."""
         if not isinstance(event_name, str) or not event_name:
             raise ValueError("event_name must be a non-empty string")
         payload = to_json(data, what=f"data of event {event_name!r}")
-        await self._send(instance_id, EventRaisedEvent(name=event_name, input=payload))
+        row = await self._require(instance_id)
+        if row.runtime_status is not None and row.runtime_status in PURGEABLE_STATUSES:
+            raise OrchestrationStateError(
+                instance_id,
+                row.runtime_status.value,
+                f"raise event {event_name!r} to",
+                "events reach only Pending, Running or Suspended instances",
+            )
+        await self._send(instance_id, EventRaisedEvent(name=event_name, input=payload), row=row)
 
     async def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> None:
         """Ask the instance to stop; its status becomes Terminated with ``output`` as the reason."""
@@ -302,6 +318,27 @@ class TaskHubClient(EntityClient):
     async def resume_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
         """Resume a suspended instance; the events it buffered are processed."""
         await self._send(instance_id, ExecutionResumedEvent(reason=reason))
+
+    async def rewind_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
+        """Rewind a Failed instance: its failed activities and sub-orchestrations run again and it goes
+        on from there (Durable Functions' rewind; the history keeps the failures as ``GenericEvent`` rows).
+        OrchestrationNotFoundError if there is no such instance, OrchestrationStateError if it is not Failed."""
+        row = await self._require(instance_id)
+        if row.runtime_status is not OrchestrationStatus.FAILED:
+            raise OrchestrationStateError(
+                instance_id, getattr(row.runtime_status, "value", "unknown"), "rewind", "only a Failed instance can be rewound"
+            )
+        await rewind_instance(self.hub, instance_id, reason)
+
+    async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
+        """Start the instance's orchestrator again with the same input; returns the id it runs under
+        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance)."""
+        state = await self.get_orchestration_state(instance_id)
+        if state is None:
+            raise OrchestrationNotFoundError(instance_id)
+        return await self.schedule_new_orchestration(
+            state.name, input=state.input, instance_id=None if new_instance_id else instance_id
+        )
 
     # -- purge --------------------------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ _METHODS = (
     "terminate_orchestration",
     "suspend_orchestration",
     "resume_orchestration",
+    "rewind_orchestration",
+    "restart_orchestration",
     "purge_orchestration",
     "purge_orchestrations_by",
     "query_orchestrations",

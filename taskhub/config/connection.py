@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from taskhub.errors import ConfigurationError
+from taskhub.config.hostjson import plain_json_error
+from taskhub.errors import ConfigurationError, ConfigurationFileError
 
 __all__ = [
     "AppSettings",
@@ -39,6 +40,7 @@ __all__ = [
     "DEVSTORE_ACCOUNT_NAME",
     "DEVSTORE_ACCOUNT_KEY",
     "DEVELOPMENT_STORAGE_CONNECTION_STRING",
+    "connection_from_string",
     "default_connection",
     "development_storage_connection_string",
     "normalize_key",
@@ -105,17 +107,19 @@ def read_json_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigurationError(str(path), None, "file not found") from None
+        raise ConfigurationFileError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigurationFileError(str(path), "is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(str(path), None, f"cannot be read ({type(exc).__name__})") from None
+        raise ConfigurationFileError(str(path), f"cannot be read ({type(exc).__name__})") from None
     text = _JSON_TOKENS.sub(lambda m: m[0] if m[0][0] == '"' else re.sub(r"[^\n]", " ", m[0]), text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise ConfigurationError(str(path), where, f"not valid JSON: {exc.msg} at {where}") from None
+        problem = f"not valid JSON: {plain_json_error(exc.msg)}"
+        raise ConfigurationFileError(str(path), problem, line=exc.lineno, column=exc.colno) from None
     if not isinstance(data, dict):
-        raise ConfigurationError(str(path), type(data).__name__, "must hold a JSON object")
+        raise ConfigurationFileError(str(path), f"must hold a JSON object, not {type(data).__name__}")
     return data
 
 
@@ -225,6 +229,11 @@ class ConnectionInfo:
         return f"ConnectionInfo({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+def connection_from_string(setting: str, text: str) -> ConnectionInfo:
+    """A ConnectionInfo for a connection string (``setting`` names where it came from, for messages)."""
+    return _from_connection_string(setting, text)
 
 
 def default_connection() -> ConnectionInfo:

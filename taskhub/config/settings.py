@@ -48,6 +48,7 @@ dotted host.json path or the environment variable), the value and the rule.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -64,6 +65,7 @@ from taskhub.config.connection import (
     read_json_file,
     resolve_connection,
 )
+from taskhub.config.hostjson import raw_section, unknown_key_notes
 from taskhub.config.rules import (
     CONVERTERS,
     HUB_NAME,
@@ -94,6 +96,8 @@ __all__ = [
     "parse_timespan",
     "sanitize_hub_name",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HUB_NAME = "TestHubName"
 _ENV_PREFIX = "azurefunctionsjobhost:extensions:durabletask:"
@@ -196,6 +200,8 @@ class Settings:
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()
     """Where values came from (files read, ``environment``), for diagnostics."""
+    notes: tuple[str, ...] = ()
+    """Warnings about host.json that did not stop loading (a misspelled key: "did you mean ...?")."""
 
     def __post_init__(self) -> None:
         check_all(self, _HUB_PREFIX)
@@ -317,6 +323,11 @@ def _hub_name(src: _Source, app: AppSettings) -> str:
     return name
 
 
+def _known(cls: type) -> list[str]:
+    names = [n for f in dataclasses.fields(cls) for n in f.metadata.get("names", ())]
+    return [*names, "storageProvider"] if cls is Settings else names
+
+
 def _load(host_json: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Settings:
     root: dict[str, Any] = {}
     sources: list[str] = []
@@ -345,7 +356,13 @@ def _load(host_json: str | os.PathLike[str] | None, env: Mapping[str, str]) -> S
         values["connection_name"] = to_str(*legacy)
     storage = StorageSettings(**values)
     tracking = storage.tracking_store_connection_name
+    notes = tuple(
+        unknown_key_notes(raw_section(root, src.prefix), src.prefix, _known(Settings), _known(StorageSettings))
+    )
+    for note in notes:
+        log.warning("config.unknown_key %s", note)
     return Settings(
+        notes=notes,
         hub_name=_hub_name(src, app),
         storage=storage,
         connection=resolve_connection(storage.connection_name, app),

@@ -220,6 +220,18 @@ def openapi_document() -> dict[str, Any]:
                 [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
             )
         }
+    paths[f"{base}/instances/{{instanceId}}/rewind"] = {
+        "post": _op(
+            "Rewind a Failed instance: its failed activities and sub-orchestrations run again",
+            {
+                "202": _empty("Accepted: the instance is Pending and re-runs what failed"),
+                "400": _json(_ERROR, "The instance is not Failed (Pending, Running, Suspended)"),
+                "404": _empty("No such instance"),
+                "410": _empty("The instance is Completed, Terminated or Canceled"),
+            },
+            [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
+        )
+    }
     url = {"type": "string"}
     return {
         "openapi": "3.0.3",

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.client.status import OrchestrationState, history_projection
-from taskhub.errors import OrchestrationAlreadyExistsError
+from taskhub.errors import OrchestrationAlreadyExistsError, OrchestrationStateError
 from taskhub.format.history import OrchestrationStatus
 from taskhub.http.params import (
     ApiError,
@@ -48,6 +48,8 @@ _FINISHED_410 = (
     OrchestrationStatus.TERMINATED,
     OrchestrationStatus.CANCELED,
 )
+
+_REWIND_410 = (OrchestrationStatus.COMPLETED, OrchestrationStatus.TERMINATED, OrchestrationStatus.CANCELED)
 
 
 class ManagementApi:
@@ -84,6 +86,7 @@ class ManagementApi:
             web.delete(p + "/instances/{instanceId}", self.purge_one),
             web.post(p + "/instances/{instanceId}/raiseEvent/{eventName}", raise_event),
             web.post(p + "/instances/{instanceId}/restart", self.restart),
+            web.post(p + "/instances/{instanceId}/rewind", self.rewind),
             web.post(p + "/instances/{instanceId}/{operation:terminate|suspend|resume}", self.operation),
         ]
 
@@ -251,6 +254,23 @@ class ManagementApi:
             await client.suspend_orchestration(iid, reason=reason)
         else:
             await client.resume_orchestration(iid, reason=reason)
+        return web.Response(status=202)
+
+    async def rewind(self, request: web.Request) -> web.Response:
+        """POST instances/{id}/rewind?reason=: 202, 404 unknown, 410 Completed/Terminated/Canceled,
+        400 when not Failed (Durable Functions' client error: only failed instances can be rewound)."""
+        iid = request.match_info["instanceId"]
+        reason = query(request).get("reason")
+        client, _ = await self._client(request)
+        state = await client.get_orchestration_state(iid, fetch_payloads=False)
+        if state is None:
+            return web.Response(status=404)
+        if state.runtime_status in _REWIND_410:
+            return web.Response(status=410)
+        try:
+            await client.rewind_orchestration(iid, reason=reason)
+        except OrchestrationStateError as err:
+            raise ApiError(400, str(err)) from None
         return web.Response(status=202)
 
     async def restart(self, request: web.Request) -> web.Response:

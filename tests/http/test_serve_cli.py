@@ -39,8 +39,9 @@ def test_binding_beyond_loopback_without_a_key_is_refused(azurite_connection_str
         timeout=60,
     )
     assert r.returncode == 2
-    assert len(r.stderr.strip().splitlines()) == 1
-    assert "TASKHUB_HTTP_KEY" in r.stderr
+    lines = r.stderr.strip().splitlines()  # which hub on which account, then the one-line error
+    assert len(lines) == 2 and lines[0].startswith(f"taskhub: hub {hub_name}, account "), lines
+    assert "TASKHUB_HTTP_KEY" in lines[1]
 
 
 def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, hub_name, tmp_path):
