@@ -17,6 +17,7 @@ from taskhub.cli.registry import verb
 from taskhub.config.connection import AppSettings
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
+from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX
 from taskhub.model.app import App
@@ -36,6 +37,11 @@ def _args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 above)"
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="no changes: the dashboard hides its actions, and every POST/DELETE answers 403",
     )
 
 
@@ -71,7 +77,11 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
             f"binding beyond loopback needs an access key: set the {ns.key_setting} setting",
         )
     app = create_app(
-        settings, orchestrator_names=_orchestrators(ns.app), key=key, max_body_bytes=ns.max_body_bytes
+        settings,
+        orchestrator_names=_orchestrators(ns.app),
+        key=key,
+        max_body_bytes=ns.max_body_bytes,
+        read_only=ns.read_only,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -93,6 +103,11 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
+    dashboard = f"http://{shown}:{ns.port}{DASHBOARD_PREFIX}/"
+    if getattr(ns, "print_dashboard_url", False):
+        print(dashboard, flush=True)  # `taskhub dashboard`: the URL alone on stdout
+    else:
+        print(f"taskhub serve: dashboard on {dashboard}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,8 @@ from aiohttp import web
 from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError, StorageError
+from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
+from taskhub.http.dashboard import dashboard_app, mount
 from taskhub.http.openapi import openapi_document
 from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
@@ -90,6 +92,8 @@ def _auth_middleware(key: str) -> Any:
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == DASHBOARD_PREFIX or request.path.startswith(DASHBOARD_PREFIX + "/"):
+            return await handler(request)  # the dashboard takes the key once and keeps a cookie
         given = request.headers.get("x-functions-key") or next(
             (v for k, v in request.query.items() if k.lower() == "code"), ""
         )
@@ -114,19 +118,36 @@ def _size_middleware(limit: int) -> Any:
     return size
 
 
+def _read_only_middleware() -> Any:
+    @web.middleware
+    async def read_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not request.path.startswith(DASHBOARD_PREFIX):
+            return json_response(
+                {"Message": "This server is read-only (taskhub serve --read-only)"}, status=403
+            )
+        return await handler(request)
+
+    return read_only
+
+
 def create_app(
     settings: Settings,
     *,
     orchestrator_names: frozenset[str] | None = None,
     key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    read_only: bool = False,
 ) -> web.Application:
-    """The aiohttp application serving the management API under both prefixes, and ``/openapi.json``.
+    """The aiohttp application serving the management API under both prefixes, ``/openapi.json`` and
+    the dashboard at ``/dashboard/``.
 
     ``orchestrator_names``: when given, starting any other name answers 400 (as Durable Functions does
-    for an unknown function). ``key``: when given, every request must carry it.
+    for an unknown function). ``key``: when given, every request must carry it (the dashboard takes it
+    once and keeps a cookie). ``read_only``: every change (API and dashboard) answers 403.
     """
     middlewares = [_errors_middleware(), _size_middleware(max_body_bytes)]
+    if read_only:
+        middlewares.append(_read_only_middleware())
     if key:
         middlewares.insert(1, _auth_middleware(key))
     app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes)
@@ -163,4 +184,14 @@ def create_app(
     app.router.add_get(WEBHOOK_PREFIX + "/openapi.json", openapi, allow_head=False)
     app[MANAGEMENT_API] = api
     app[CLIENT_FOR] = client_for
+    mount(
+        app,
+        dashboard_app(
+            client_for,
+            default_hub=settings.hub_name,
+            key=key,
+            read_only=read_only,
+            orchestrator_names=orchestrator_names,
+        ),
+    )
     return app

@@ -1,0 +1,164 @@
+"""What the dashboard's health page and "waiting on" banner read from a hub's queues and lease blobs.
+
+* :func:`read_health`: per control queue its depth, the age of its oldest visible message, and who owns
+  it (the ``ownership/`` and ``intent/`` lease blobs: Owner and lease state); the work-item queue's depth
+  and oldest message; how many messages sit in the poison queue and how many large-message blobs exist;
+  and the workers seen as lease owners.
+* :func:`list_hubs`: the task hubs of the account (every ``{hub}Instances`` table with its
+  ``{hub}History`` beside it).
+* :func:`queued_for_instance`: the messages for one instance that wait, visible, in its control queue.
+
+Azure Storage does not tell when a blob lease expires, only whether it is held; a held lease lapses
+``leaseInterval`` after its holder last renewed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from taskhub.errors import FormatError, StorageError
+from taskhub.format.history import utcnow
+from taskhub.format.leases import LeaseBlob
+from taskhub.format.names import HubNames
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.storage import Storage
+
+__all__ = ["QueueHealth", "HubHealth", "QueuedMessage", "read_health", "list_hubs", "queued_for_instance"]
+
+log = logging.getLogger(__name__)
+
+LARGE_MESSAGE_CAP = 10_000
+"""Large-message blobs counted at most (listing is paged; a huge container would make the page slow)."""
+
+
+@dataclass
+class QueueHealth:
+    name: str
+    depth: int | None = None
+    oldest_age: timedelta | None = None
+    owner: str | None = None  # from ownership/{queue}
+    lease_state: str | None = None  # leased | available | expired | breaking | broken
+    intent_owner: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class HubHealth:
+    hub: str
+    read_at: datetime
+    lease_interval: timedelta
+    control_queues: list[QueueHealth] = field(default_factory=list)
+    work_items: QueueHealth | None = None
+    poison_count: int | None = None
+    large_messages: int | None = None
+    large_messages_capped: bool = False
+    workers: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def _queue(storage: Storage, name: str, now: datetime) -> QueueHealth:
+    q = QueueHealth(name)
+    try:
+        q.depth = await storage.queue_length(name)
+        peeked = await storage.peek_messages(name, max_messages=1)
+        if peeked and peeked[0].inserted_on is not None:
+            q.oldest_age = max(timedelta(0), now - peeked[0].inserted_on)
+    except StorageError as err:
+        q.error = "missing" if err.not_found else str(err)
+    return q
+
+
+async def _lease(storage: Storage, names: HubNames, blob: str) -> tuple[str | None, str | None]:
+    try:
+        data, info = await storage.read_blob(names.lease_container, blob)
+    except StorageError as err:
+        if err.not_found:
+            return None, None
+        raise
+    try:
+        return LeaseBlob.from_json(data).owner or None, info.lease_state
+    except FormatError:
+        return None, info.lease_state
+
+
+async def _control(hub: TaskHub, name: str, now: datetime) -> QueueHealth:
+    q = await _queue(hub.storage, name, now)
+    n = hub.names
+    try:
+        (q.owner, q.lease_state), (q.intent_owner, _) = await asyncio.gather(
+            _lease(hub.storage, n, n.ownership_lease_blob(name)),
+            _lease(hub.storage, n, n.intent_lease_blob(name)),
+        )
+    except StorageError as err:
+        q.error = q.error or f"lease blobs: {err}"
+    return q
+
+
+async def _count_blobs(storage: Storage, container: str, cap: int) -> tuple[int, bool]:
+    names = await storage.list_blobs(container)
+    return min(len(names), cap), len(names) > cap
+
+
+async def read_health(hub: TaskHub) -> HubHealth:
+    """The hub's queues, leases and counts, read now (each part reports its own error)."""
+    now = utcnow()
+    n = hub.names
+    health = HubHealth(n.hub, now, hub.settings.storage.lease_interval)
+    controls = asyncio.gather(*(_control(hub, q, now) for q in n.control_queues))
+    work = _queue(hub.storage, n.work_item_queue, now)
+    poison = _queue(hub.storage, n.poison_queue, now)
+    health.control_queues, health.work_items, poison_q = await asyncio.gather(controls, work, poison)
+    health.poison_count = poison_q.depth if poison_q.error is None else 0  # no poison queue: none poisoned
+    try:
+        health.large_messages, health.large_messages_capped = await _count_blobs(
+            hub.storage, n.large_message_container, LARGE_MESSAGE_CAP
+        )
+    except StorageError as err:
+        health.errors.append(f"large messages: {err}")
+    seen = {q.owner for q in health.control_queues} | {q.intent_owner for q in health.control_queues}
+    health.workers = sorted(w for w in seen if w)
+    return health
+
+
+async def list_hubs(storage: Storage) -> list[str]:
+    """Names of the task hubs in the account, sorted (case as their tables spell it)."""
+    tables = set(await storage.list_tables(""))
+    hubs = {name[: -len("Instances")] for name in tables if name.endswith("Instances") and len(name) > 9}
+    return sorted((h for h in hubs if f"{h}History" in tables), key=str.lower)
+
+
+@dataclass
+class QueuedMessage:
+    event_type: str
+    name: str | None
+    inserted_on: datetime | None
+    visible: bool = True
+
+
+async def queued_for_instance(
+    hub: TaskHub, instance_id: str, *, limit: int = 32
+) -> tuple[str, int | None, list[QueuedMessage]]:
+    """(control queue, its depth, the visible messages among the first ``limit`` that target the
+    instance). Messages hidden by a worker that holds them, or by a timer's delay, are not seen."""
+    queue = hub.names.control_queue_for(instance_id)
+    try:
+        depth = await hub.storage.queue_length(queue)
+        raws = await hub.storage.peek_messages(queue, max_messages=limit)
+    except StorageError as err:
+        if err.not_found:
+            return queue, None, []
+        raise
+    out: list[QueuedMessage] = []
+    for inbound in await asyncio.gather(*(hub.queues.decode(r) for r in raws)):
+        if inbound.data is None or inbound.data.task_message is None:
+            continue
+        if inbound.instance.instance_id != instance_id:
+            continue
+        event = inbound.event
+        out.append(
+            QueuedMessage(event.event_type.name, getattr(event, "name", None), inbound.raw.inserted_on)
+        )
+    return queue, depth, out
