@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from examples import approval, chaining, fan_out_fan_in, monitor
+from examples import aggregator, approval, bank, chaining, counter, fan_out_fan_in, monitor
 from taskhub.model.app import App
 
 app = App()
@@ -17,7 +17,9 @@ def _include(module: ModuleType) -> None:
         app.orchestrator(name=name)(source.get_orchestrator(name))  # type: ignore[arg-type]
     for name in source.activity_names:
         app.activity(name=name)(source.get_activity(name))  # type: ignore[arg-type]
+    for name in source.entity_names:
+        app.entity(name=name)(source.get_entity(name))  # type: ignore[arg-type]
 
 
-for _module in (approval, chaining, fan_out_fan_in, monitor):
+for _module in (approval, chaining, fan_out_fan_in, monitor, counter, bank, aggregator):
     _include(_module)

@@ -69,6 +69,59 @@ def _op(
     return op
 
 
+def _entity_paths(base: str) -> dict[str, Any]:
+    """The entity routes (entities.md 5, http-api.md 2.9)."""
+    entity = [_path("name", "Entity name (lower-cased)"), _path("key", "Entity key ($ = the empty key)")]
+    listing = {
+        "get": _op(
+            "List entities (of one name)",
+            {
+                "200": _json(
+                    {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "entityId": {
+                                    "type": "object",
+                                    "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+                                },
+                                "lastOperationTime": _NULLABLE_STRING,
+                                "state": _ANY,
+                            },
+                        },
+                    },
+                    "A page of entities; the next page's token is in x-ms-continuation-token",
+                )
+            },
+            [
+                _q("fetchState", _BOOL, "Include each entity's state"),
+                _q("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
+                _q("lastOperationTimeFrom", {"type": "string", "format": "date-time"}, "Last operation at or after"),
+                _q("lastOperationTimeTo", {"type": "string", "format": "date-time"}, "Last operation at or before"),
+            ],
+        )
+    }
+    return {
+        f"{base}/entities": listing,
+        f"{base}/entities/{{name}}": {"get": {**listing["get"], "parameters": [entity[0], *listing["get"]["parameters"]]}},
+        f"{base}/entities/{{name}}/{{key}}": {
+            "get": _op(
+                "Read an entity's state",
+                {"200": _json({}, "The state (JSON)"), "404": _empty("The entity does not exist")},
+                entity,
+            ),
+            "post": _op(
+                "Signal an operation (the body, if any, is its input)",
+                {"202": _empty("Accepted")},
+                [*entity, _q("op", {"type": "string", "minLength": 1}, "Operation name", required=True)],
+                True,
+            ),
+            "delete": _op("Signal the operation 'delete'", {"202": _empty("Accepted")}, entity),
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     base = WEBHOOK_PREFIX
     statuses = [s.value for s in OrchestrationStatus]
@@ -232,6 +285,7 @@ def openapi_document() -> dict[str, Any]:
             [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
         )
     }
+    paths.update(_entity_paths(base))
     url = {"type": "string"}
     return {
         "openapi": "3.0.3",

@@ -23,6 +23,7 @@ from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError, StorageError
 from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from taskhub.http.dashboard import dashboard_app, mount
+from taskhub.http.entities import EntityApi
 from taskhub.http.openapi import openapi_document
 from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
@@ -175,6 +176,9 @@ def create_app(
     )
     app.add_routes(api.routes(WEBHOOK_PREFIX))
     app.add_routes(api.routes(RPC_PREFIX, sdk_encoded=True))
+    entity_api = EntityApi(client_for)  # entities.md 5
+    app.add_routes(entity_api.routes(WEBHOOK_PREFIX))
+    app.add_routes(entity_api.routes(RPC_PREFIX, sdk_encoded=True))
     document = openapi_document()
 
     async def openapi(_: web.Request) -> web.Response:
