@@ -34,6 +34,7 @@ def _load_verbs() -> None:
     from importlib.metadata import entry_points
 
     import taskhub.cli.dashboard
+    import taskhub.cli.entities
     import taskhub.cli.hub
     import taskhub.cli.instances
     import taskhub.cli.serve  # noqa: F401
