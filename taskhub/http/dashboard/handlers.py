@@ -215,6 +215,7 @@ class Dashboard:
         events = (await client.hub.tracking.load_history(iid)).events
         view = InstanceView(state, events, waiting_on(events), can_rewind=actions.can_rewind(client))
         view.types = set(request.query.getall("type", []))
+        view.done = request.query.get("done", "")
         raw_page = request.query.get("hpage", "1")
         if not raw_page.isdigit():
             raise ValueError(f"hpage {raw_page!r} is not a page number")

@@ -40,6 +40,17 @@ ACTION_LABELS = {
 }
 
 
+_DONE = {
+    "start": "Started: the worker runs it when it takes the start message.",
+    "raise": "Event sent: the worker delivers it with the next episode.",
+    "suspend": "Suspend requested: the status changes when the worker processes the message.",
+    "resume": "Resume requested: the status changes when the worker processes the message.",
+    "terminate": "Terminate requested: the status changes when the worker processes the message.",
+    "restart": "Restarted with the same input.",
+    "rewind": "Rewind requested: the failed work runs again.",
+}
+
+
 def allowed_actions(status: str, *, can_rewind: bool) -> list[str]:
     """The actions that make sense for an instance in ``status``."""
     active = status in ("Running", "Pending", "Suspended", "ContinuedAsNew")
@@ -64,6 +75,7 @@ class InstanceView:
     types: set[str] = field(default_factory=set)  # history filter
     page: int = 1
     can_rewind: bool = False
+    done: str = ""  # the action just requested (``?done=``), confirmed above the summary
 
 
 def _payload(title: str, value: Any, present: bool) -> Safe:
@@ -310,11 +322,15 @@ def render_instance(frame: Frame, v: InstanceView, now: datetime, *, refresh: in
         dur=duration_of(s, now),
         ex=s.execution_id or "",
     )
+    notice = Safe("")
+    if v.done in _DONE:
+        notice = t('<p class="notice" role="status">{m}</p>', m=_DONE[v.done])
     body = t(
-        '<h1 class="iid">{id}</h1>{summary}{rel}{banner}{actions}{failure}'
+        '<h1 class="iid">{id}</h1>{notice}{summary}{rel}{banner}{actions}{failure}'
         '<section class="payloads">{inp}{out}{custom}</section>'
         '<section><h2>Timeline</h2><div class="scroll">{svg}</div></section>{history}',
         id=s.instance_id,
+        notice=notice,
         summary=summary,
         rel=_relations(frame, v.events),
         banner=_banner(frame, v, now),

@@ -76,7 +76,9 @@ def href(path: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None
             continue
         for one in v if isinstance(v, list | tuple) else [v]:
             pairs.append((k, str(one)))
-    return path + ("?" + urlencode(pairs) if pairs else "")
+    if not pairs:
+        return path
+    return path + ("&" if "?" in path else "?") + urlencode(pairs)
 
 
 def path_segment(value: str) -> str:
