@@ -9,6 +9,7 @@ from typing import Any
 
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.model.entities import EntityContext
 from taskhub.model.tasks import RetryPolicy, when_all
 
 app = App()
@@ -69,3 +70,11 @@ def waiter(ctx: OrchestrationContext, value: Any):  # type: ignore[no-untyped-de
 @app.orchestrator
 def failing(ctx: OrchestrationContext, value: Any):  # type: ignore[no-untyped-def]
     return (yield ctx.call_activity(broken, input=value))
+
+
+@app.entity
+def tally(ctx: EntityContext, amount: Any) -> Any:
+    """An entity for the entities view: ``add`` an amount, ``get`` the total."""
+    if ctx.operation_name == "add":
+        ctx.set_state(ctx.get_state(0) + amount)
+    return ctx.get_state(0)

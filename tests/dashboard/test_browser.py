@@ -293,6 +293,7 @@ async def test_no_console_error_and_no_other_host_on_any_page(tab: Tab) -> None:
         "/dashboard/start",
         "/dashboard/bulk/purge?preset=all",
         "/dashboard/?refresh=2",
+        "/dashboard/entities",
     ):
         response = await tab.go(path)
         assert response.status == 200, path

@@ -313,3 +313,34 @@ async def test_hostile_instance_id_round_trips(dash: Dash) -> None:
     assert "<script>" not in page and "<img" not in page
     _, listing = await dash.get("/dashboard/")
     assert "&lt;script&gt;" in listing and "<img" not in listing
+
+
+async def test_entities_view_lists_shows_and_signals(dash: Dash) -> None:
+    from taskhub.model.entities import EntityId
+
+    await dash.client.signal_entity(EntityId("tally", "<b>k'1</b>"), "add", input=5)
+
+    async def has_state() -> object:
+        meta = await dash.client.get_entity(EntityId("tally", "<b>k'1</b>"))
+        return meta and meta.state == 5
+
+    await wait_for(has_state, 30, 0.2, message="tally has 5")
+    _, page = await dash.get("/dashboard/entities")
+    assert "@tally@&lt;b&gt;k&#x27;1&lt;/b&gt;" in page and "<b>k" not in page
+    _, listing = await dash.get("/dashboard/?preset=all")
+    assert "@tally@" not in listing  # entities are not orchestrations
+    path = "/dashboard/entities/" + quote("@tally@<b>k'1</b>", safe="")
+    status, page = await dash.get(path)
+    assert status == 200 and "<pre>5</pre>" in page
+    status, location, _ = await _post(dash, path, {"operation": "add", "input": "7"})
+    assert status == 303 and "done=signal" in location
+
+    async def twelve() -> object:
+        meta = await dash.client.get_entity(EntityId("tally", "<b>k'1</b>"))
+        return meta and meta.state == 12
+
+    await wait_for(twelve, 30, 0.2, message="tally has 12")
+    status, _, page = await _post(dash, path, {"operation": "add", "input": "{"})
+    assert status == 400 and "the input is not JSON" in page
+    status, page = await dash.get("/dashboard/entities/" + quote("@tally@nobody", safe=""))
+    assert status == 404

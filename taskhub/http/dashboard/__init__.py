@@ -3,7 +3,7 @@ every instance of a hub, with a timeline of each instance's history and the heal
 
 Pure page parts: ``markup`` (escaping, times, JSON), ``filters`` (the list's query-string state and
 paging), ``folding`` (history rows, "waiting on"), ``timeline`` (the SVG), ``layout``, ``list_page``,
-``instance_page``, ``other_pages``. On the request side: ``handlers`` (reads through the client and
+``instance_page``, ``other_pages``, ``entities_page``. On the request side: ``handlers`` and ``entity_handlers`` (read through the client and
 :mod:`taskhub.hub.health`), ``actions`` (what the buttons do, bulk jobs) and ``security`` (key cookie,
 CSRF, read-only, Content-Security-Policy). ``static/`` holds the one CSS file, the small script and the icon.
 """
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.http.dashboard.entity_handlers import EntityPages
 from taskhub.http.dashboard.handlers import Dashboard
 from taskhub.http.dashboard.layout import PREFIX
 from taskhub.http.dashboard.security import Guard
@@ -40,6 +41,7 @@ def dashboard_app(
     )
     app = web.Application(middlewares=[guard.middleware(), dash.middleware()])
     app.add_routes(dash.routes())
+    app.add_routes(EntityPages(dash).routes())
 
     async def close(_: web.Application) -> None:
         await dash.close()

@@ -131,7 +131,10 @@ class ListFilter:
         return pairs
 
     def matches(self, s: OrchestrationState, *, with_status: bool = True) -> bool:
-        """The filters the table query cannot apply: name prefix, custom status text (and status)."""
+        """The filters the table query cannot apply: name prefix, custom status text (and status).
+        Entities (ids ``@name@key``, in the same table) are not orchestrations: never listed here."""
+        if s.instance_id.startswith("@"):
+            return False
         if with_status and self.statuses and s.runtime_status.value not in self.statuses:
             return False
         if self.name and not s.name.lower().startswith(self.name.lower()):

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from importlib import resources
@@ -23,7 +24,7 @@ from taskhub.errors import (
     OrchestrationStateError,
     StorageError,
 )
-from taskhub.format.history import utcnow
+from taskhub.format.history import HistoryEvent, utcnow
 from taskhub.format.messages import event_to_json_obj
 from taskhub.http.dashboard import actions
 from taskhub.http.dashboard.filters import ListFilter, select_page
@@ -43,7 +44,7 @@ from taskhub.http.dashboard.other_pages import (
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
 
-__all__ = ["Dashboard", "SCAN_CAP"]
+__all__ = ["Dashboard", "SCAN_CAP", "html_response"]
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ ClientFor = Callable[[str | None], Awaitable[TaskHubClient]]
 SCAN_CAP = 5000
 """Instances of one time window read at most for a list page (counts, sort and filters need them all)."""
 _HUBS_TTL = 30.0
+_HISTORY_CACHE = 8
+"""Histories of finished instances kept in memory (the most recently viewed)."""
 _STATIC = {"dashboard.css": "text/css", "dashboard.js": "text/javascript", "favicon.svg": "image/svg+xml"}
 
 
-def _html(text: str, status: int = 200) -> web.Response:
+def html_response(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
@@ -75,6 +78,9 @@ class Dashboard:
         self.jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._hubs: tuple[float, list[str]] = (0.0, [])
+        self._histories: OrderedDict[tuple[str, str], tuple[tuple[Any, Any], list[HistoryEvent]]] = (
+            OrderedDict()
+        )
         self._static = {
             name: (resources.files(__package__).joinpath("static", name).read_bytes(), ctype)
             for name, ctype in _STATIC.items()
@@ -144,23 +150,25 @@ class Dashboard:
             try:
                 return await handler(request)
             except web.HTTPNotFound:
-                return _html(self.error(request, 404, f"There is no dashboard page at {request.path}."), 404)
+                return html_response(
+                    self.error(request, 404, f"There is no dashboard page at {request.path}."), 404
+                )
             except web.HTTPException:
                 raise
             except OrchestrationNotFoundError as err:
-                return _html(self.error(request, 404, str(err)), 404)
+                return html_response(self.error(request, 404, str(err)), 404)
             except (OrchestrationStateError, OrchestrationAlreadyExistsError) as err:
-                return _html(self.error(request, 409, str(err)), 409)
+                return html_response(self.error(request, 409, str(err)), 409)
             except ValueError as err:  # includes ConfigurationError (a bad ?taskHub=)
-                return _html(self.error(request, 400, str(err)), 400)
+                return html_response(self.error(request, 400, str(err)), 400)
             except StorageError as err:
                 log.error("dashboard.storage_error path=%s error=%s", request.path, err)
-                return _html(
+                return html_response(
                     self.error(request, 503, "The task hub's storage is not available; try again."), 503
                 )
             except Exception:
                 log.exception("dashboard.unhandled method=%s path=%s", request.method, request.path)
-                return _html(
+                return html_response(
                     self.error(request, 500, "Something went wrong; the server log has the details."), 500
                 )
 
@@ -203,7 +211,7 @@ class Dashboard:
         frame = await self.frame(request, client)
         f = replace(f, hub=frame.hub)
         states, capped = await self.scan(client, f)
-        return _html(render_list(frame, f, select_page(states, f, capped=capped), utcnow()))
+        return html_response(render_list(frame, f, select_page(states, f, capped=capped), utcnow()))
 
     async def instance(self, request: web.Request) -> web.Response:
         iid = request.match_info["instanceId"]
@@ -212,7 +220,7 @@ class Dashboard:
         state = await client.get_orchestration_state(iid, fetch_payloads=True)
         if state is None:
             raise OrchestrationNotFoundError(iid)
-        events = (await client.hub.tracking.load_history(iid)).events
+        events = await self._history(client, state)
         view = InstanceView(state, events, waiting_on(events), can_rewind=actions.can_rewind(client))
         view.types = set(request.query.getall("type", []))
         view.done = request.query.get("done", "")
@@ -223,7 +231,23 @@ class Dashboard:
         if not state.runtime_status.is_terminal:
             view.queue, view.queue_depth, view.queued = await queued_for_instance(client.hub, iid)
         refresh = 5 if not state.runtime_status.is_terminal else 0
-        return _html(render_instance(frame, view, utcnow(), refresh=refresh))
+        return html_response(render_instance(frame, view, utcnow(), refresh=refresh))
+
+    async def _history(self, client: TaskHubClient, state: OrchestrationState) -> list[HistoryEvent]:
+        """The instance's events. A finished instance's history no longer changes, so the last few are
+        kept (keyed by execution and last update): paging and filtering a long history reads it once."""
+        key = (client.settings.hub_name.lower(), state.instance_id)
+        stamp = (state.execution_id, state.last_updated_at)
+        cached = self._histories.get(key)
+        if cached is not None and cached[0] == stamp:
+            self._histories.move_to_end(key)
+            return cached[1]
+        events = (await client.hub.tracking.load_history(state.instance_id)).events
+        if state.runtime_status.is_terminal:
+            self._histories[key] = (stamp, events)
+            while len(self._histories) > _HISTORY_CACHE:
+                self._histories.popitem(last=False)
+        return events
 
     async def history_json(self, request: web.Request) -> web.Response:
         iid = request.match_info["instanceId"]
@@ -244,7 +268,7 @@ class Dashboard:
     async def health(self, request: web.Request) -> web.Response:
         client = await self._client(request)
         frame = await self.frame(request, client)
-        return _html(render_health(frame, await read_health(client.hub)))
+        return html_response(render_health(frame, await read_health(client.hub)))
 
     # -- one instance's actions --------------------------------------------------------------------
 
@@ -262,7 +286,7 @@ class Dashboard:
         if state is None:
             raise OrchestrationNotFoundError(iid)
         frame = await self.frame(request, client)
-        return _html(render_confirm(frame, iid, state.runtime_status.value, action))
+        return html_response(render_confirm(frame, iid, state.runtime_status.value, action))
 
     async def act(self, request: web.Request) -> web.Response:
         iid = request.match_info["instanceId"]
@@ -285,7 +309,7 @@ class Dashboard:
                 event_data=form.get("data", ""),
                 reason=form.get("reason", ""),
             )
-            return _html(page, status)
+            return html_response(page, status)
         frame = await self.frame(request, client)
         if target is None:
             return see_other(frame.link(PREFIX + "/"))
@@ -295,7 +319,7 @@ class Dashboard:
 
     async def start_form(self, request: web.Request) -> web.Response:
         frame = await self.frame(request)
-        return _html(render_start(frame, names=sorted(self.orchestrator_names or [])))
+        return html_response(render_start(frame, names=sorted(self.orchestrator_names or [])))
 
     async def start(self, request: web.Request) -> web.Response:
         client = await self._client(request)
@@ -323,7 +347,7 @@ class Dashboard:
                 data=data,
                 names=sorted(self.orchestrator_names or []),
             )
-            return _html(page, 400 if not isinstance(err, OrchestrationAlreadyExistsError) else 409)
+            return html_response(page, 400 if not isinstance(err, OrchestrationAlreadyExistsError) else 409)
         frame = await self.frame(request, client)
         return see_other(href(instance_link(frame, started), [("done", "start")]))
 
@@ -345,7 +369,7 @@ class Dashboard:
         action, targets, matched, capped, f = await self._bulk_targets(request, request.query)
         frame = await self.frame(request)
         params = [(k, str(v)) for k, v in f.params() if v not in (None, "")]
-        return _html(render_bulk_confirm(frame, action, params, matched, len(targets), capped=capped))
+        return html_response(render_bulk_confirm(frame, action, params, matched, len(targets), capped=capped))
 
     async def bulk(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -370,7 +394,7 @@ class Dashboard:
         job = self.jobs.get(request.match_info["job"])
         if job is None:
             raise OrchestrationNotFoundError(request.match_info["job"])
-        return _html(render_job(await self.frame(request), job))
+        return html_response(render_job(await self.frame(request), job))
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -88,6 +88,7 @@ def layout(frame: Frame, title: str, body: Safe, *, refresh: int = 0) -> str:
         t('<a href="{u}">{label}</a>', u=frame.link(path), label=label)
         for path, label in (
             (PREFIX + "/", "Instances"),
+            (PREFIX + "/entities", "Entities"),
             (PREFIX + "/health", "Health"),
             *([] if frame.read_only else [(PREFIX + "/start", "Start new")]),
         )

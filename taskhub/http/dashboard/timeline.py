@@ -13,6 +13,7 @@ the start, which keeps the drawing the same in every time zone.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -207,13 +208,15 @@ def _tick_label(at: float) -> str:
     return f"{int(h)}:{int(m):02d}:{sec:04.1f}"
 
 
-def _x(segments: list[_Segment], at: float) -> float:
-    for s in segments:
-        if at <= s.t1:
-            if s.t1 == s.t0:
-                return s.x0
-            return s.x0 + (max(at, s.t0) - s.t0) / (s.t1 - s.t0) * (s.x1 - s.x0)
-    return segments[-1].x1
+def _x(segments: list[_Segment], ends: list[float], at: float) -> float:
+    """x of offset ``at``; ``ends`` are the segments' ``t1`` (sorted), for a binary search."""
+    i = bisect_left(ends, at)
+    if i == len(segments):
+        return segments[-1].x1
+    s = segments[i]
+    if s.t1 == s.t0:
+        return s.x0
+    return s.x0 + (max(at, s.t0) - s.t0) / (s.t1 - s.t0) * (s.x1 - s.x0)
 
 
 _TITLES = {"ok": "completed", "fail": "failed", "open": "running", "fired": "fired", "point": "received"}
@@ -234,12 +237,13 @@ def render_svg(events: list[HistoryEvent], now: datetime) -> Safe:
     episodes = [e.timestamp.timestamp() - ts for e in events if isinstance(e, OrchestratorStartedEvent)]
     plot_w = WIDTH - LABEL_W - 12
     segs = _segments(_busy(rows, episodes, min(now_off, end), ts), end, plot_w)
+    ends = [seg.t1 for seg in segs]
     shown, hidden = rows[:MAX_ROWS], len(rows) - MAX_ROWS
     height = TOP + ROW_H * len(shown) + 8
 
     def x(at: datetime | float) -> float:
         off = at if isinstance(at, float) else at.timestamp() - ts
-        return round(LABEL_W + _x(segs, off), 1)
+        return round(LABEL_W + _x(segs, ends, off), 1)
 
     parts: list[Safe] = []
     last_tick = -1e9
@@ -261,7 +265,7 @@ def render_svg(events: list[HistoryEvent], now: datetime) -> Safe:
             )
         else:
             for at in _tick_times(s):
-                tx = LABEL_W + _x(segs, at)
+                tx = LABEL_W + _x(segs, ends, at)
                 if tx - last_tick < 70 or tx > WIDTH - 50 or (before_gap and tx > LABEL_W + s.x1 - 40):
                     continue
                 last_tick = tx
