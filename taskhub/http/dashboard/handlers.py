@@ -230,7 +230,14 @@ class Dashboard:
         view.page = int(raw_page)
         if not state.runtime_status.is_terminal:
             view.queue, view.queue_depth, view.queued = await queued_for_instance(client.hub, iid)
-        refresh = 5 if not state.runtime_status.is_terminal else 0
+        raw = request.query.get("refresh")  # default: every 5 s while it runs; ?refresh=0 stops it
+        refresh = (
+            ListFilter.parse({"refresh": raw}, []).refresh
+            if raw
+            else 0
+            if state.runtime_status.is_terminal
+            else 5
+        )
         return html_response(render_instance(frame, view, utcnow(), refresh=refresh))
 
     async def _history(self, client: TaskHubClient, state: OrchestrationState) -> list[HistoryEvent]:
