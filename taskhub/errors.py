@@ -13,7 +13,8 @@
     ├── TaskFailedError               an activity or sub-orchestration failed (``.details``)
     ├── EntityOperationFailedError    an entity operation called by an orchestration failed (``.details``)
     ├── LockingRulesViolationError    a critical section broke the locking rules (entities.md 3)
-    └── NonDeterminismError           replay diverged from the recorded history
+    ├── NonDeterminismError           replay diverged from the recorded history
+    └── FunctionAppError              a Durable Functions app `taskhub func start` cannot host (also a ValueError)
 
 User-facing code catches ``TaskHubError`` for anything the hub raises. Argument errors that are plain
 programming mistakes (an invalid instance id, a value that is not JSON) raise ``ValueError`` /
@@ -42,6 +43,7 @@ __all__ = [
     "EntityOperationFailedError",
     "LockingRulesViolationError",
     "NonDeterminismError",
+    "FunctionAppError",
 ]
 
 
@@ -185,3 +187,9 @@ class EntityOperationFailedError(TaskHubError):
 
 class LockingRulesViolationError(TaskHubError):
     """What an orchestration did inside (or around) a critical section is not allowed (entities.md 3)."""
+
+
+class FunctionAppError(TaskHubError, ValueError):
+    """A Durable Functions app that ``taskhub func start`` cannot load or run: a missing or broken
+    function_app.py, two apps, a binding it does not support, a call to a function the app lacks. The
+    message is one line saying what is wrong and what is allowed."""

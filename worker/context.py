@@ -65,6 +65,11 @@ class ReplayContext(OrchestrationContext):
     # --- identity and clock ---------------------------------------------------------------------
 
     @property
+    def replay_state(self) -> ReplayState:
+        """The state this context works on (for hosts that drive it directly, e.g. ``worker.functions``)."""
+        return self._state
+
+    @property
     def instance_id(self) -> str:
         return self._state.instance_id
 

@@ -109,9 +109,12 @@ def execute(
         raise ValueError(
             f"instance {instance_id!r}: no ExecutionStarted event in the history or the new events"
         )
-    executor = _Executor(
-        app, ReplayState(instance_id=instance_id, current_utc_datetime=_utc(started.timestamp))
+    state = ReplayState(
+        instance_id=instance_id,
+        current_utc_datetime=_utc(started.timestamp),
+        history=(tuple(past_events), tuple(new_events)),
     )
+    executor = _Executor(app, state)
     for event in past_events:
         executor.process(event)
     executor.state.is_replaying = False

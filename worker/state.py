@@ -192,6 +192,9 @@ class ReplayState:
     uuid_counter: int = 0
     entities: EntityCalls = field(default_factory=EntityCalls)
     """Entity calls: the sorter labelling requests, and the critical section (``worker.entities``)."""
+    history: tuple[tuple[HistoryEvent, ...], tuple[HistoryEvent, ...]] = ((), ())
+    """The (past, new) events this replay runs over, for code that needs the whole history at once
+    (the Durable Functions SDK shim in ``worker.functions``)."""
     _event_order: int = 0
 
     # --- identity (from ExecutionStarted) -------------------------------------------------------

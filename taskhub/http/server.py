@@ -138,6 +138,7 @@ def create_app(
     key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     read_only: bool = False,
+    rpc_unwrap: bool = True,
 ) -> web.Application:
     """The aiohttp application serving the management API under both prefixes, ``/openapi.json`` and
     the dashboard at ``/dashboard/``.
@@ -145,6 +146,8 @@ def create_app(
     ``orchestrator_names``: when given, starting any other name answers 400 (as Durable Functions does
     for an unknown function). ``key``: when given, every request must carry it (the dashboard takes it
     once and keeps a cookie). ``read_only``: every change (API and dashboard) answers 403.
+    ``rpc_unwrap``: take the Python SDK's double-encoded bodies on ``/durabletask/`` apart once (for
+    orchestrators of this project's API); ``taskhub func start`` keeps them as the extension stores them.
     """
     middlewares = [_errors_middleware(), _size_middleware(max_body_bytes)]
     if read_only:
@@ -175,10 +178,10 @@ def create_app(
         code=None,
     )
     app.add_routes(api.routes(WEBHOOK_PREFIX))
-    app.add_routes(api.routes(RPC_PREFIX, sdk_encoded=True))
+    app.add_routes(api.routes(RPC_PREFIX, sdk_encoded=rpc_unwrap))
     entity_api = EntityApi(client_for)  # entities.md 5
     app.add_routes(entity_api.routes(WEBHOOK_PREFIX))
-    app.add_routes(entity_api.routes(RPC_PREFIX, sdk_encoded=True))
+    app.add_routes(entity_api.routes(RPC_PREFIX, sdk_encoded=rpc_unwrap))
     document = openapi_document()
 
     async def openapi(_: web.Request) -> web.Response:

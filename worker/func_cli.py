@@ -1,0 +1,147 @@
+"""``taskhub func start [--script-root DIR] [--port 7071]``: run a Durable Functions Python app as
+Core Tools' ``func start`` would, on this task hub, with nothing but Python.
+
+It reads the app's host.json and local.settings.json (the real environment wins over its ``Values``),
+finds the functions (``worker.functions.discovery``), lists them the way ``func start`` does, starts a
+worker running the orchestrators, activities and entities, and serves on one port: the HTTP triggers
+under ``/api/``, the Durable Functions management API under ``/runtime/webhooks/durabletask/`` and the
+RPC routes the SDK's client calls under ``/durabletask/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import json
+import logging
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from taskhub.cli.registry import load_settings, verb, where
+from taskhub.config.settings import Settings
+from taskhub.errors import FunctionAppError
+from taskhub.http.server import create_app
+from taskhub.http.urls import WEBHOOK_PREFIX
+from worker.functions.discovery import FunctionInfo
+
+__all__ = ["func_verb", "describe_functions", "apply_local_settings"]
+
+log = logging.getLogger(__name__)
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["start"], help="start: run the app in --script-root (default: here)")
+    p.add_argument("--script-root", help="the app's folder (default: the current folder)")
+    p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
+    p.add_argument("--host", dest="bind", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+
+
+def apply_local_settings(root: Path) -> int:
+    """Copy local.settings.json ``Values`` into the environment where it lacks them; how many were set."""
+    path = root / "local.settings.json"
+    if not path.is_file():
+        return 0
+    try:
+        values = json.loads(path.read_text(encoding="utf-8-sig")).get("Values") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise FunctionAppError(f"{path} cannot be read as JSON: {exc}") from None
+    count = 0
+    for key, value in values.items():
+        if key not in os.environ and value is not None:
+            os.environ[key] = str(value)
+            count += 1
+    return count
+
+
+def describe_functions(functions: list[FunctionInfo], origin: str) -> list[str]:
+    """The function list as Core Tools prints it (http functions with their methods and URL)."""
+    lines = ["Functions:", ""]
+    for f in functions:
+        if f.skipped is not None:
+            lines.append(f"\t{f.name}: {f.trigger} (skipped: {f.skipped})")
+        elif f.trigger == "httpTrigger":
+            lines.append(f"\t{f.name}: [{','.join(f.methods)}] {origin}/api/{f.route.strip('/')}")
+        else:
+            lines.append(f"\t{f.name}: {f.trigger}")
+        lines.append("")
+    return lines
+
+
+def _settings_for(ns: argparse.Namespace, root: Path, settings: Settings) -> Settings:
+    if ns.host_json != "host.json" or Path.cwd().resolve() == root:
+        return settings
+    ns.host_json = str(root / "host.json")
+    settings = load_settings(ns)
+    print(where(settings), file=sys.stderr, flush=True)
+    return settings
+
+
+def _load(ns: argparse.Namespace, settings: Settings) -> tuple[Settings, list[FunctionInfo]]:
+    """The settings of the app in --script-root and its functions (local.settings.json applied first)."""
+    from worker.functions.discovery import discover
+
+    root = Path(ns.script_root or ".").resolve()
+    settings = _settings_for(ns, root, settings)
+    apply_local_settings(root)
+    return settings, discover(root, os.environ)
+
+
+@verb("func", "run a Durable Functions Python app (taskhub func start) on this task hub", _args)
+async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
+    from worker.functions.app import build_app
+    from worker.functions.http import HttpFunctions
+    from worker.host import Worker
+
+    if not 0 < ns.port < 65536:
+        raise ValueError(f"--port must be 1-65535, got {ns.port}")
+    settings, functions = _load(ns, settings)
+    hosted = build_app(functions)
+    shown = f"[{ns.bind}]" if ":" in ns.bind else ns.bind
+    origin = f"http://{'localhost' if ns.bind in ('127.0.0.1', '::1') else shown}:{ns.port}"
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="http-function")
+    app = create_app(settings, orchestrator_names=frozenset(hosted.app.orchestrator_names), rpc_unwrap=False)
+    http = HttpFunctions(
+        hosted.http,
+        base_url=lambda: f"http://{shown}:{ns.port}",
+        hub_name=settings.hub_name,
+        connection_name=settings.storage.connection_name,
+        pool=pool,
+    )
+    app.add_routes(http.routes())
+    worker = Worker(hosted.app, settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, ns.bind, ns.port)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {ns.port} is already in use (another func start or taskhub serve?); choose one with --port"
+            ) from None
+        raise ValueError(f"cannot listen on {ns.bind}:{ns.port}: {err.strerror or err}") from None
+    await worker.start()
+    print("\n".join(describe_functions(functions, origin)), flush=True)
+    print(
+        f"taskhub func start: hub {settings.hub_name}; management API at {origin}{WEBHOOK_PREFIX}/; "
+        "Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await worker.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
