@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import UTC, datetime
@@ -55,13 +56,32 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", help="input as JSON, or @file")
 
 
+WORKER_GRACE_S = 3.0
+"""How long start-new looks for a worker's lease before warning (a worker started a moment ago may not
+hold one yet)."""
+
+
+async def _worker_seen(client: TaskHubClient) -> bool:
+    """True when some worker holds (has renewed within the lease interval) an intent or ownership lease
+    on one of the hub's control queues; looks again for up to WORKER_GRACE_S."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WORKER_GRACE_S
+    while True:
+        for p in await client.hub.partitions():
+            if "leased" in (p["ownership"]["leaseState"], p["intent"]["leaseState"]):  # type: ignore[index]
+                return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.5)
+
+
 @verb("start-new", "start a new orchestration instance", _start_args)
 async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     data = _json_arg(ns.input, "--input")
     async with TaskHubClient(settings) as c:
         iid = await c.schedule_new_orchestration(ns.function_name, input=data, instance_id=ns.id)
-        partitions = await c.hub.partitions()
-    if not any(p["ownership"]["leaseState"] == "leased" for p in partitions):  # type: ignore[index]
+        served = await _worker_seen(c)
+    if not served:
         seconds = int(settings.storage.lease_interval.total_seconds())
         print(
             f"taskhub: warning: no worker has held a lease on hub {settings.hub_name}'s control queues in the "

@@ -116,6 +116,11 @@ def test_readme_commands_work_as_written(
         zip(commands, zip(stdout, stderr, (rcs[i] for i in range(len(commands))), strict=True), strict=True)
     )
     transcript = "\n".join(f"$ {c}\n{o}{e}[rc {rc}]" for c, (o, e, rc) in results.items())
+    for log in ("worker.log", "serve.log"):
+        if (tmp_path / log).exists():
+            transcript += f"\n--- {log} (last 40 lines)\n" + "\n".join(
+                (tmp_path / log).read_text().splitlines()[-40:]
+            )
     for command, (_o, e, rc) in results.items():
         assert rc == 0, f"{command!r} exited {rc}; the whole run:\n{transcript}"
         if command.startswith("taskhub ") and not command.rstrip().split("#")[0].rstrip().endswith("&"):
@@ -130,7 +135,9 @@ def test_readme_commands_work_as_written(
         assert len(hits) > nth, f"no README command starts with {prefix!r}"
         return hits[nth]
 
-    assert _json(find("taskhub start-new --function-name approval_workflow")[0]) == {"instanceId": "bridge-1"}
+    out, err, _ = find("taskhub start-new --function-name approval_workflow")
+    assert _json(out) == {"instanceId": "bridge-1"}
+    assert "warning" not in err, transcript  # the worker started just before holds the hub by now
     first_poll = _json(find("taskhub get-runtime-status --id bridge-1  ")[0])
     assert first_poll["runtimeStatus"] in ("Pending", "Running")
     assert _json(find("taskhub raise-event --id bridge-1")[0]) == {
