@@ -36,6 +36,16 @@ def load_azurite_ctl() -> ModuleType:
     return module
 
 
+def start_azurite(run_dir: Path) -> Any:
+    """The bench's Azurite, on disk in ``run_dir/data`` (its ``AzuriteInfo``).
+
+    Not ``--inMemoryPersistence``: in memory, Azurite's queue garbage collector deletes the extents of
+    deleted messages one by one on its main thread every 60 s, and after a few thousand message
+    deletes all three services stop answering for 25 s and more (docs/azurite-stalls.md).
+    """
+    return load_azurite_ctl().start(run_dir, in_memory=False, location=run_dir / "data", ports=(0, 0, 0))
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:

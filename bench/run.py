@@ -41,7 +41,7 @@ from bench.common import (
 )
 from bench.drivers import run_w5, run_workload, w1, w2, w3
 from bench.floor import measure_floors
-from bench.procs import load_azurite_ctl, other_load, wait_quiet
+from bench.procs import load_azurite_ctl, other_load, start_azurite, wait_quiet
 from bench.report import judge, keep_logs, print_profile, print_table, save_results
 
 
@@ -87,8 +87,8 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             f"bench: WARNING: other processes keep {other:.1f} of {os.cpu_count()} cores busy; "
             "the figures will be low (the JSON records it per workload as cpu_utilisation.other_processes)"
         )
-    say(f"bench: starting Azurite (in memory) in {run_dir}")
-    info = ctl.start(run_dir, in_memory=True, ports=(0, 0, 0))
+    say(f"bench: starting Azurite (on disk) in {run_dir}")
+    info = start_azurite(run_dir)
     run = Run(info.connection_string, run_dir, info.pid, counts, out.parent, stamp)
     results["settings"]["azurite_ports"] = {
         "blob": info.blob_port,

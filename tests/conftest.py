@@ -36,7 +36,10 @@ def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Itera
     ctl = load_azurite_ctl()
     ctl.install()  # a fresh checkout gets Azurite rather than skipped tests
     run_dir = tmp_path_factory.mktemp("azurite-run")
-    info = ctl.start(run_dir, in_memory=True, ports=(0, 0, 0))
+    # On disk, not --inMemoryPersistence: in memory, Azurite's queue garbage collector deletes the
+    # extents of deleted messages one by one on its main thread every 60 s, and after a few thousand
+    # message deletes all three services stop answering for 25 s and more (docs/azurite-stalls.md).
+    info = ctl.start(run_dir, in_memory=False, location=run_dir / "data", ports=(0, 0, 0))
     try:
         yield info.connection_string
     finally:

@@ -6,17 +6,24 @@ ones on the event loop. The result (``TaskCompleted``, or ``TaskFailed`` with th
 message) is enqueued **before** the work item is deleted, so a crash in between can only run an
 activity twice, never lose it. A long activity keeps its work item hidden by renewing it.
 
-A work item that comes back unfinished (dequeued before, within ``poisonMessageThreshold``) may be one
-whose activity kills its process. It is taken alone and run alone, once the activities running beside
-it have finished, so that a crash charges only its own dequeue count: the activities that happened to
-run beside it are not moved to the poison queue with it. An activity never starts while this process
+A work item that comes back unfinished a second time (dequeued twice before, within
+``poisonMessageThreshold``) may be one whose activity kills its process. It is taken alone and run
+alone, once the activities running beside it have finished, so that a crash charges only its own
+dequeue count: the activities that happened to run beside it are not moved to the poison queue with
+it. The first comeback runs as usual: it is most often a work item whose worker died (SIGKILL, a
+deploy), and running those one at a time would hold a dead worker's work back by 3 s per item. An activity never starts while this process
 is still checkpointing the orchestration that scheduled it (``checkpoint_settled``).
+
+A work item is taken with a short visibility (``held_visibility``: 20 s with the default leases) and
+renewed while its activity runs, so a dead worker's work items come back within that, not the
+configured ``workItemQueueVisibilityTimeout``. When completing fails (the result cannot be sent), the
+send is retried with backoff, then the work item is given back at once (abandoned with backoff,
+runtime.md 7.5) rather than left hidden.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
@@ -32,7 +39,7 @@ from taskhub.format.history import (
     TaskScheduledEvent,
 )
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
+from taskhub.hub.queues import Inbound, held_visibility
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext
 from taskhub.model.values import from_json, to_json
@@ -42,6 +49,9 @@ from worker.polling import Backoff
 __all__ = ["ActivityRunner", "failure_of"]
 
 log = logging.getLogger(__name__)
+
+COMPLETE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits between the attempts to send an activity's result (about 15 s in all)."""
 
 
 def failure_of(err: BaseException) -> FailureDetails:
@@ -62,7 +72,11 @@ class ActivityRunner:
         self.on_bad_message = on_bad_message
         settings = hub.settings
         self.max_concurrent = settings.max_concurrent_activity_functions
-        self.visibility = settings.storage.work_item_queue_visibility_timeout
+        self.visibility = held_visibility(
+            settings.storage.work_item_queue_visibility_timeout,
+            settings.storage.lease_interval,
+            settings.storage.lease_renew_interval,
+        )
         self.queue = hub.names.work_item_queue
         self.backoff = Backoff(settings.storage.max_queue_polling_interval)
         self._slots = asyncio.Semaphore(self.max_concurrent)
@@ -106,6 +120,7 @@ class ActivityRunner:
                     self.queue,
                     max_messages=asked,
                     visibility_timeout=self.visibility,
+                    hold=True,
                 )
             except Exception:
                 log.exception("activities.receive_failed worker_id=%s", self.worker_id)
@@ -123,10 +138,7 @@ class ActivityRunner:
                     self._spawn(m)
             if suspects:
                 for m in suspects[1:]:  # back at once, to be taken (and run alone) one at a time
-                    try:
-                        await self.hub.queues.abandon(m, delay=0)
-                    except Exception:  # it reappears after its visibility timeout anyway
-                        log.warning("activities.release_failed id=%s", m.raw.id)
+                    await self.hub.queues.give_back(m, delay=0)
                 await self._run_alone(suspects[0])
             elif len(batch) < asked:  # the queue is (nearly) drained: no empty poll right away
                 await self.backoff.after_partial(self._stop)
@@ -138,31 +150,35 @@ class ActivityRunner:
         return task
 
     def _suspect(self, m: Inbound) -> bool:
-        """A work item taken before that never finished: its activity may have killed its process."""
-        return m.data is not None and 1 < m.raw.dequeue_count <= self.poison_threshold
+        """A work item taken twice before that never finished: its activity may kill its process."""
+        return m.data is not None and 2 < m.raw.dequeue_count <= self.poison_threshold
 
     async def _run_alone(self, m: Inbound) -> None:
         """Run a suspect with nothing else running or held in this process, so that if it kills the
         process again, only its own dequeue count grows: the activities that happened to run beside
         it are not poisoned with it."""
-        keeper = asyncio.create_task(self._keep_hidden(m))
         stopping = asyncio.ensure_future(self._stop.wait())
-        try:
+        try:  # it stays held (renewed) while it waits
             while self._running and not self._stop.is_set():
                 await asyncio.wait({*self._running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if self._stop.is_set():  # not started: give it back for whoever runs next
-                keeper.cancel()
-                with contextlib.suppress(Exception):
-                    await self.hub.queues.abandon(m, delay=0)
+                await self.hub.queues.give_back(m, delay=0)
                 return
-            keeper.cancel()
             # stop() waits for it (with its timeout) like for any running activity
             await asyncio.wait({self._spawn(m), stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            keeper.cancel()
             stopping.cancel()
 
     async def _handle(self, m: Inbound) -> None:
+        try:
+            await self._handle_held(m)
+        except Exception:
+            log.exception("activities.handle_failed id=%s", m.raw.id)
+            await self.hub.queues.give_back(m)
+        finally:
+            self.hub.queues.let_go([m])
+
+    async def _handle_held(self, m: Inbound) -> None:
         if m.data is None:
             if self.on_bad_message is not None:
                 await self.on_bad_message(m)
@@ -176,7 +192,6 @@ class ActivityRunner:
                 m, f"a {event.event_type.name} event does not belong on the work-item queue"
             )
             return
-        renewer = asyncio.create_task(self._keep_hidden(m))
         try:
             if m.raw.dequeue_count > self.poison_threshold:
                 result = await self._poisoned(m, event)
@@ -190,14 +205,39 @@ class ActivityRunner:
                 sender=m.instance,
                 episode=m.data.episode if m.data.episode is not None else -1,
             )
-            renewer.cancel()
-            await self.hub.queues.send_to_instance(md)
-            await self.hub.queues.delete(m)
         except Exception:
-            log.exception("activities.complete_failed id=%s name=%s", m.raw.id, event.name)
-            await self.hub.queues.abandon(m)
-        finally:
-            renewer.cancel()
+            log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
+            await self.hub.queues.give_back(m)
+            return
+        await self._complete(m, md, event)
+
+    async def _complete(self, m: Inbound, md: Any, event: TaskScheduledEvent) -> None:
+        """Send the result, then delete the work item (runtime.md 7.6). The work item stays held while
+        a failing send is retried with backoff; if it never goes through, the work item goes back at
+        once (abandoned with backoff). A repeated send after a timeout may duplicate the completion:
+        the orchestration drops completions it has seen."""
+        for attempt, wait in enumerate((*COMPLETE_DELAYS, None), start=1):
+            try:
+                await self.hub.queues.send_to_instance(md)
+                break
+            except Exception as err:
+                if wait is None:
+                    log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, event.name, err)
+                    await self.hub.queues.give_back(m)
+                    return
+                log.warning(
+                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
+                )
+                await asyncio.sleep(wait)
+        for wait in (*COMPLETE_DELAYS[:3], None):
+            try:
+                await self.hub.queues.delete(m)
+                return
+            except Exception as err:  # it reappears and runs again; its completion is then dropped
+                if wait is None:
+                    log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
+                    return
+                await asyncio.sleep(wait)
 
     async def _poisoned(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
         """Move a work item that failed too often aside; the orchestration gets a TaskFailed it can handle."""
@@ -250,14 +290,3 @@ class ActivityRunner:
                 failure_details=details,
             )
         return TaskCompletedEvent(task_scheduled_id=event.event_id, result=result)
-
-    async def _keep_hidden(self, m: Inbound) -> None:
-        """Renew the work item's invisibility while the activity runs longer than the timeout allows."""
-        period = max(5.0, min(30.0, self.visibility.total_seconds() - 30.0))
-        with contextlib.suppress(asyncio.CancelledError):
-            while True:
-                await asyncio.sleep(period)
-                try:
-                    await self.hub.queues.renew(m, visibility_timeout=self.visibility)
-                except Exception:
-                    log.warning("activities.renew_failed id=%s", m.raw.id)

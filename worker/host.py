@@ -78,7 +78,9 @@ class Worker:
         self.hub = TaskHub(self.settings)
         self.orchestrations = OrchestrationRunner(self.hub, app, self.worker_id)
         self.sessions = Sessions(
-            self.orchestrations.process, max_concurrent=self.settings.max_concurrent_orchestrator_functions
+            self.orchestrations.process,
+            max_concurrent=self.settings.max_concurrent_orchestrator_functions,
+            queues=self.hub.queues,
         )
         self.activities = ActivityRunner(self.hub, app, self.worker_id, on_bad_message=self._bad_message)
         self.partitions = PartitionManager(
@@ -125,6 +127,7 @@ class Worker:
         drained = await self.sessions.drain(DRAIN_TIMEOUT)
         await self.activities.stop(DRAIN_TIMEOUT)
         self.listeners.clear()
+        await self.hub.queues.stop_holding()
         await self.hub.close()
         self.state = WorkerState.STOPPED
         log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
@@ -179,9 +182,8 @@ class Worker:
         await self._stop_listening(queue)
         dropped = self.sessions.drop_queue(queue)
         self.orchestrations.forget()
-        for m in dropped:  # visible again at once, for the new owner
-            with contextlib.suppress(Exception):
-                await self.hub.queues.abandon(m, delay=0)
+        # visible again at once, for the new owner
+        await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in dropped))
 
     async def _bad_message(self, m: Inbound) -> None:
         """A message that cannot be decoded will never be: it goes to the poison queue, with why."""

@@ -196,13 +196,13 @@ class OrchestrationRunner:
             await self._process(instance_id, messages)
         except SplitBrainError:
             self.forget([instance_id])
-            for m in messages:
-                await self.hub.queues.abandon(m, delay=0)
+            await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in messages))
         except Exception:
             self.forget([instance_id])
             log.exception("orchestration.process_failed instance_id=%s worker_id=%s", instance_id, self.worker_id)
-            for m in messages:
-                await self.hub.queues.abandon(m)
+            # back at once, with the backoff of runtime.md 7.5 (2 s the first time), retried while the
+            # storage fails: never left hidden until a visibility timeout
+            await asyncio.gather(*(self.hub.queues.give_back(m) for m in messages))
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub

@@ -8,6 +8,11 @@ wait in memory (``controlQueueBufferThreshold``), and hands the messages to the 
 processed wait and form its next batch. At most ``maxConcurrentOrchestratorFunctions`` sessions run at
 once. When a queue is lost, the batches of that queue that have not started are dropped (made visible
 again at once for the new owner).
+
+Messages are taken with a short visibility (``held_visibility``: 20 s with the default leases) and kept
+hidden by renewals while they wait in memory or are processed (``HubQueues.hold``); so a dead worker's
+messages come back about when its leases expire. A batch whose processing fails goes back at once
+(abandoned with backoff, runtime.md 7.5).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
+from taskhub.hub.queues import HubQueues, Inbound, held_visibility
 from worker.polling import Backoff
 
 __all__ = ["Sessions", "ControlQueueListener"]
@@ -38,8 +43,9 @@ class _Pending:
 class Sessions:
     """One active session per instance; later messages for it wait for its next batch."""
 
-    def __init__(self, process: Process, *, max_concurrent: int) -> None:
+    def __init__(self, process: Process, *, max_concurrent: int, queues: HubQueues | None = None) -> None:
         self._process = process
+        self._queues = queues
         self._sem = asyncio.Semaphore(max_concurrent)
         self._pending: dict[str, _Pending] = {}
         self._active: dict[str, asyncio.Task[None]] = {}
@@ -76,7 +82,7 @@ class Sessions:
                         break
                     batch = list(pending.messages.values())
                     pending.messages.clear()
-                    await self._process(instance_id, batch)
+                    await self._run(instance_id, batch)
         finally:
             self._active.pop(instance_id, None)
             p = self._pending.get(instance_id)
@@ -86,6 +92,18 @@ class Sessions:
                 self._active[instance_id] = asyncio.create_task(self._session(instance_id))
             if not self._active:
                 self._idle.set()
+
+    async def _run(self, instance_id: str, batch: list[Inbound]) -> None:
+        """Process one batch; whatever it did not delete or give back is no longer renewed."""
+        try:
+            await self._process(instance_id, batch)
+        except Exception:
+            log.exception("session.process_failed instance_id=%s", instance_id)
+            if self._queues is not None:
+                await asyncio.gather(*(self._queues.give_back(m) for m in batch))
+        finally:
+            if self._queues is not None:
+                self._queues.let_go(batch)
 
     def drop_queue(self, queue: str) -> list[Inbound]:
         """Forget the waiting (not started) messages of a lost queue; returns them."""
@@ -133,7 +151,9 @@ class ControlQueueListener:
         self.on_bad_message = on_bad_message
         s = hub.settings.storage
         self.batch_size = s.control_queue_batch_size
-        self.visibility = s.control_queue_visibility_timeout
+        self.visibility = held_visibility(
+            s.control_queue_visibility_timeout, s.lease_interval, s.lease_renew_interval
+        )
         self.buffer_threshold = s.control_queue_buffer_threshold
         self.backoff = Backoff(s.max_queue_polling_interval)
         self._stop = asyncio.Event()
@@ -160,7 +180,7 @@ class ControlQueueListener:
                 continue
             try:
                 batch = await self.hub.queues.receive(
-                    self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility
+                    self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility, hold=True
                 )
             except Exception:
                 log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
@@ -174,13 +194,15 @@ class ControlQueueListener:
             else:
                 self.backoff.reset()
             if self._stop.is_set():  # lost the queue while receiving: give the batch back
-                for m in batch:
-                    await self.hub.queues.abandon(m, delay=0)
+                await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in batch))
                 break
             by_instance: dict[str, list[Inbound]] = {}
             for m in batch:
                 if m.data is None:
-                    await self.on_bad_message(m)
+                    try:
+                        await self.on_bad_message(m)
+                    finally:
+                        self.hub.queues.let_go([m])
                     continue
                 by_instance.setdefault(m.instance.instance_id or "", []).append(m)
             for instance_id, msgs in by_instance.items():

@@ -7,6 +7,10 @@
   as an :class:`Inbound` whose ``error`` says why, so the caller can handle it without a traceback.
 * Abandoning makes a message visible again after ``min(2**DequeueCount, 600)`` seconds.
 * A process that sends to a queue it also listens on wakes its own listener at once (:meth:`wake`).
+* **Held messages** (:meth:`hold`): a worker takes messages with a short visibility and keeps them
+  hidden by renewing them (every half visibility) while it works on them; deleting, abandoning or
+  :meth:`let_go` ends that. So a dead worker's messages come back within that short visibility, not
+  the configured 5-minute timeout. :meth:`give_back` is an abandon that is retried with backoff.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,12 +36,36 @@ from taskhub.format.names import HubNames
 from taskhub.hub.payloads import Payloads
 from taskhub.storage import ReceivedMessage, Storage
 
-__all__ = ["HubQueues", "Inbound", "Sent", "abandon_delay", "MAX_VISIBILITY_DELAY"]
+__all__ = ["HubQueues", "Inbound", "Sent", "abandon_delay", "held_visibility", "MAX_VISIBILITY_DELAY"]
 
 log = logging.getLogger(__name__)
 
 MAX_VISIBILITY_DELAY = timedelta(days=7) - timedelta(seconds=1)
 """Azure Queues refuses a visibility timeout of 7 days or more."""
+
+
+KEEPER_TICK = 1.0
+"""How often the renewals of held messages are looked at (seconds)."""
+GIVE_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits between the attempts of a give-back that fails (the storage is unreachable, say)."""
+
+
+def held_visibility(configured: timedelta, lease_interval: timedelta, renew_interval: timedelta) -> timedelta:
+    """The visibility a worker takes messages with and renews them to while it works on them.
+
+    ``leaseInterval - leaseRenewInterval`` (20 s with the defaults), at least 10 s, at most the
+    configured visibility timeout: a dead worker's messages come back about when its leases expire.
+    """
+    short = max(lease_interval - renew_interval, timedelta(seconds=10))
+    return min(configured, short)
+
+
+@dataclass
+class _Hold:
+    raw: ReceivedMessage
+    visibility: int
+    renew_at: float
+    busy: asyncio.Task[None] | None = None
 
 
 def abandon_delay(dequeue_count: int) -> int:
@@ -84,6 +112,10 @@ class HubQueues:
         self.names = names
         self.payloads = payloads
         self._wakeups: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._held: dict[str, _Hold] = {}
+        self._keeper: asyncio.Task[None] | None = None
+        self.renewals = 0
+        """Renewals of held messages so far (storage calls)."""
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
@@ -143,12 +175,101 @@ class HubQueues:
 
     # -- receiving ------------------------------------------------------------------------------------
 
-    async def receive(self, queue: str, *, max_messages: int, visibility_timeout: timedelta) -> list[Inbound]:
-        """Take up to ``max_messages`` and decode them; undecodable ones carry ``error``."""
-        raws = await self.storage.receive_messages(
-            queue, max_messages=max_messages, visibility_timeout=int(visibility_timeout.total_seconds())
-        )
+    async def receive(
+        self, queue: str, *, max_messages: int, visibility_timeout: timedelta, hold: bool = False
+    ) -> list[Inbound]:
+        """Take up to ``max_messages`` and decode them; undecodable ones carry ``error``. With
+        ``hold``, they are kept hidden (:meth:`hold`) until deleted, abandoned or let go."""
+        seconds = int(visibility_timeout.total_seconds())
+        raws = await self.storage.receive_messages(queue, max_messages=max_messages, visibility_timeout=seconds)
+        if hold:
+            for r in raws:
+                self.hold(r, seconds)
         return list(await asyncio.gather(*(self.decode(r) for r in raws)))
+
+    # -- held messages -------------------------------------------------------------------------------
+
+    def hold(self, inbound: Inbound | ReceivedMessage, visibility: int) -> None:
+        """Keep the message hidden, renewing it to ``visibility`` s every ``visibility / 2`` s."""
+        raw = inbound.raw if isinstance(inbound, Inbound) else inbound
+        loop = asyncio.get_running_loop()
+        self._held[raw.id] = _Hold(raw, visibility, loop.time() + visibility / 2)
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep(), name="held-messages")
+
+    async def stop_holding(self) -> None:
+        """Stop renewing everything (worker shutdown): what is still held reappears on its own."""
+        self._held.clear()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def let_go(self, messages: Iterable[Inbound | ReceivedMessage]) -> None:
+        """Stop renewing (the messages come back when their visibility runs out, unless deleted)."""
+        for m in messages:
+            raw = m.raw if isinstance(m, Inbound) else m
+            h = self._held.get(raw.id)
+            if h is not None and h.raw is raw:
+                del self._held[raw.id]
+
+    async def _released(self, raw: ReceivedMessage) -> None:
+        """Stop renewing ``raw`` and wait for a renewal in flight (it changes the pop receipt)."""
+        h = self._held.get(raw.id)
+        if h is None or h.raw is not raw:
+            return
+        del self._held[raw.id]
+        if h.busy is not None:
+            await asyncio.wait({h.busy})
+
+    async def _keep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._held:
+            await asyncio.sleep(KEEPER_TICK)
+            now = loop.time()
+            for h in list(self._held.values()):
+                if h.renew_at <= now and h.busy is None:
+                    h.busy = asyncio.create_task(self._renew_held(h))
+
+    async def _renew_held(self, h: _Hold) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await self.storage.update_message(h.raw, visibility_timeout=h.visibility)
+            self.renewals += 1
+            h.renew_at = loop.time() + h.visibility / 2
+        except StorageError as err:
+            if err.not_found:  # deleted, or taken by another worker after it reappeared
+                log.info("queue.held_gone queue=%s message=%s", h.raw.queue, h.raw.id)
+                if self._held.get(h.raw.id) is h:
+                    del self._held[h.raw.id]
+            else:
+                log.warning("queue.renew_failed queue=%s message=%s error=%s", h.raw.queue, h.raw.id, err)
+                h.renew_at = loop.time() + KEEPER_TICK
+        except Exception:
+            log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)
+            h.renew_at = loop.time() + KEEPER_TICK
+        finally:
+            h.busy = None
+
+    async def give_back(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> bool:
+        """Abandon (:meth:`abandon`), retried with backoff while the storage fails; False if it never
+        went through (the message then reappears after its held visibility)."""
+        raw = inbound.raw if isinstance(inbound, Inbound) else inbound
+        for attempt, wait in enumerate((*GIVE_BACK_DELAYS, None), start=1):
+            try:
+                await self.abandon(raw, delay=delay)
+                return True
+            except Exception as err:
+                if wait is None:
+                    log.warning("queue.give_back_failed queue=%s message=%s error=%s", raw.queue, raw.id, err)
+                    return False
+                log.info("queue.give_back_retry queue=%s message=%s attempt=%d", raw.queue, raw.id, attempt)
+                await asyncio.sleep(wait)
+        return False
 
     async def decode(self, raw: ReceivedMessage) -> Inbound:
         try:
@@ -166,6 +287,7 @@ class HubQueues:
     async def abandon(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> None:
         """Make the message visible again later (exponential backoff by dequeue count)."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
+        await self._released(raw)
         try:
             await self.storage.update_message(
                 raw, visibility_timeout=abandon_delay(raw.dequeue_count) if delay is None else delay
@@ -177,11 +299,15 @@ class HubQueues:
 
     async def renew(self, inbound: Inbound | ReceivedMessage, *, visibility_timeout: timedelta) -> None:
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
+        h = self._held.get(raw.id)
+        if h is not None and h.raw is raw and h.busy is not None:
+            await asyncio.wait({h.busy})
         await self.storage.update_message(raw, visibility_timeout=int(visibility_timeout.total_seconds()))
 
     async def delete(self, inbound: Inbound | ReceivedMessage) -> bool:
         """Delete a held message; False (logged) if it was already gone or re-received elsewhere."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
+        await self._released(raw)
         try:
             await self.storage.delete_message(raw)
             return True

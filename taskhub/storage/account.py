@@ -13,6 +13,7 @@ from taskhub.config.settings import ConnectionInfo, Settings
 from taskhub.storage.blobs import BlobOps
 from taskhub.storage.queues import QueueOps
 from taskhub.storage.tables import TableOps
+from taskhub.storage.transport import KeepAliveTransport
 
 __all__ = ["Storage"]
 
@@ -69,7 +70,10 @@ class Storage(QueueOps, TableOps, BlobOps):
         # thread pool: half the queue throughput. Read the proxy settings once here instead.
         # The SDKs wait up to 300 s for a response; a worker must not stall that long on one call:
         # give up after 30 s and let the retry policy try again.
-        network: dict[str, Any] = {"use_env_settings": False, "connection_timeout": 10, "read_timeout": 30}
+        timeouts = {"connection_timeout": 10, "read_timeout": 30}
+        network: dict[str, Any] = {"use_env_settings": False, **timeouts}
+        # idle connections are dropped before the server closes them (see taskhub.storage.transport)
+        network["transport"] = KeepAliveTransport(use_env_settings=False, **timeouts)
         proxies = _proxies_for(endpoint or "")
         if proxies:
             network["proxies"] = proxies

@@ -17,6 +17,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError
 
 from taskhub.errors import StorageError, StorageErrorKind
+from taskhub.storage.faults import maybe_fail
 
 __all__ = ["op"]
 
@@ -77,6 +78,7 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         self = args[0]
         self.calls[name] += 1  # type: ignore[attr-defined]
         try:
+            await maybe_fail(name, args)
             return await fn(*args, **kwargs)
         except TableTransactionError as err:
             raise _classify(err, name) from err

@@ -11,6 +11,7 @@ from azure.data.tables import UpdateMode
 
 from taskhub.storage.base import StorageBase
 from taskhub.storage.errors import op
+from taskhub.storage.retry import holds, repeat_write
 from taskhub.storage.types import BatchOp, QueryPage, Row, decode_token, encode_token, to_row
 
 __all__ = ["TableOps"]
@@ -90,19 +91,27 @@ class TableOps(StorageBase):
 
     @op
     async def insert_entity(self, table: str, row: dict[str, Any]) -> str:
-        """Insert a new row (conflict if it exists); returns its ETag."""
-        meta = await self._table(table).create_entity(row)
-        return str(meta.get("etag"))
+        """Insert a new row (conflict if it exists); returns its ETag. Repeated after a timeout or a
+        dropped connection; a conflict then is checked against the row (see ``retry``)."""
+        client = self._table(table)
+
+        async def call() -> str:
+            return str((await client.create_entity(row)).get("etag"))
+
+        return await repeat_write("insert_entity", call, confirm=lambda: self._landed(table, row))
 
     @op
     async def upsert_entity(
         self, table: str, row: dict[str, Any], *, mode: Literal["merge", "replace"] = "merge"
     ) -> str:
         """Insert-or-merge (or insert-or-replace) a row; returns its ETag."""
-        meta = await self._table(table).upsert_entity(
-            row, mode=UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE
-        )
-        return str(meta.get("etag"))
+        client = self._table(table)
+        update_mode = UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE
+
+        async def call() -> str:  # the same columns written twice leave the same row
+            return str((await client.upsert_entity(row, mode=update_mode)).get("etag"))
+
+        return await repeat_write("upsert_entity", call)
 
     @op
     async def update_entity(
@@ -117,8 +126,12 @@ class TableOps(StorageBase):
         kwargs: dict[str, Any] = {"mode": UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE}
         if etag:
             kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
-        meta = await self._table(table).update_entity(row, **kwargs)
-        return str(meta.get("etag"))
+        client = self._table(table)
+
+        async def call() -> str:
+            return str((await client.update_entity(row, **kwargs)).get("etag"))
+
+        return await repeat_write("update_entity", call, confirm=lambda: self._landed(table, row))
 
     @op
     async def delete_entity(
@@ -161,5 +174,31 @@ class TableOps(StorageBase):
                 raise ValueError(f"unknown batch operation {item.kind!r}")
         if not actions:
             return []
-        results = await self._table(table).submit_transaction(actions)
-        return [r.get("etag") if r else None for r in results]
+        client = self._table(table)
+        fenced = [a[1] for a in actions if a[0] == "create" or (a[0] == "update" and len(a) > 2)]
+
+        async def call() -> list[str | None]:
+            results = await client.submit_transaction(actions)
+            return [r.get("etag") if r else None for r in results]
+
+        async def confirm() -> list[str | None] | None:
+            # all or nothing: the batch landed if every fenced row holds what it sent
+            if not fenced:
+                return None
+            etags: dict[tuple[str, str], str] = {}
+            for sent in fenced:
+                landed = await self._landed(table, sent)
+                if landed is None:
+                    return None
+                etags[(sent["PartitionKey"], sent["RowKey"])] = landed
+            return [etags.get((a[1]["PartitionKey"], a[1]["RowKey"])) for a in actions]
+
+        return await repeat_write("submit_batch", call, confirm=confirm)
+
+    async def _landed(self, table: str, sent: dict[str, Any]) -> str | None:
+        """The row's ETag if it holds every column of ``sent`` (an earlier attempt landed), else None."""
+        try:
+            stored = to_row(await self._table(table).get_entity(sent["PartitionKey"], sent["RowKey"]))
+        except ResourceNotFoundError:
+            return None
+        return stored.etag if holds(stored, sent) else None
