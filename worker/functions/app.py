@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from taskhub.model.app import Activity, App, Orchestrator
@@ -25,7 +26,14 @@ from taskhub.model.entities import EntityContext
 from worker.functions.discovery import FunctionInfo
 from worker.functions.shim import FunctionNames, SdkOrchestrator
 
-__all__ = ["FunctionsApp", "HostedApp", "build_app", "ActivityFunctionError", "EntityOperationError"]
+__all__ = [
+    "FunctionsApp",
+    "HostedApp",
+    "build_app",
+    "load_functions_app",
+    "ActivityFunctionError",
+    "EntityOperationError",
+]
 
 
 class ActivityFunctionError(Exception):
@@ -186,3 +194,13 @@ def build_app(functions: list[FunctionInfo]) -> HostedApp:
             elif info.trigger == "entityTrigger" and app.get_entity(name) is None:
                 app.entity(name=name)(_entity(info))
     return HostedApp(app, names, functions)
+
+
+def load_functions_app(root: Path, settings: Mapping[str, str] | None = None) -> FunctionsApp:
+    """The App of the Durable Functions app in ``root``, for a worker of this project's own API
+    (``Worker(load_functions_app(path), settings)``) serving the same hub as ``taskhub func start``."""
+    import os
+
+    from worker.functions.discovery import discover
+
+    return build_app(discover(root, os.environ if settings is None else settings)).app

@@ -1,0 +1,1 @@
+CITIES = ["Tokyo", "Seattle", "London"]
