@@ -119,7 +119,7 @@ def start_func(app: str, tmp: Path, conn: str, hub: str) -> FuncHost:
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _out, err = proc.communicate()
             raise AssertionError(f"taskhub func start exited {proc.returncode}: {err[-2000:]}")
         try:
             if (
