@@ -123,6 +123,23 @@ def test_unknown_orchestrator_is_refused_by_the_starter(func: FuncHost) -> None:
     assert r.status == 400 and "hello_sequence" in r.body.decode()
 
 
+def test_suspend_resume_and_terminate_through_the_management_urls(func: FuncHost) -> None:
+    check = func.start("approval_workflow", {"timeout_seconds": 3600})
+    func.wait(check["statusQueryGetUri"], until=("Running",))
+    assert request("POST", check["suspendPostUri"].replace("{text}", "lunch")).status == 202
+    func.wait(check["statusQueryGetUri"], until=("Suspended",))
+    assert request("POST", check["sendEventPostUri"].replace("{eventName}", "Approval"), "boss").status == 202
+    assert request("POST", check["resumePostUri"].replace("{text}", "back")).status == 202
+    status = func.wait(check["statusQueryGetUri"])
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", "approved: boss")
+
+    other = func.start("approval_workflow", {"timeout_seconds": 3600})
+    func.wait(other["statusQueryGetUri"], until=("Running",))
+    assert request("POST", other["terminatePostUri"].replace("{text}", "no%20longer%20needed")).status == 202
+    status = func.wait(other["statusQueryGetUri"])
+    assert (status["runtimeStatus"], status["output"]) == ("Terminated", "no longer needed")
+
+
 def test_listing_shows_routes_and_skipped_functions(func: FuncHost, tmp_path: Path) -> None:
     out, _err = func.stop()
     assert (
