@@ -46,3 +46,9 @@ def expected_chain(x: int) -> int:
 
 def ids(events: list[Any]) -> list[str]:
     return [e.event_type.name for e in events]
+
+
+@app.orchestrator
+def twice(ctx: OrchestrationContext, x: int):  # type: ignore[no-untyped-def]
+    a = yield ctx.call_activity("plus_one", input=x)
+    return (yield ctx.call_activity("plus_one", input=a))

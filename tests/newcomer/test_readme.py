@@ -155,6 +155,7 @@ def test_readme_commands_work_as_written(
     restarted = _json(find("taskhub restart --id chain-1")[0])
     assert restarted["restartedFrom"] == "chain-1" and restarted["instanceId"] != "chain-1"
     assert _json(find("taskhub get-runtime-status --id chain-x")[0])["runtimeStatus"] == "Failed"
+    assert _json(find("taskhub get-runtime-status --id chain-x", 1)[0])["runtimeStatus"] == "Failed"  # again
     assert _json(find("taskhub rewind --id chain-x")[0])["rewound"] is True
     replayed = [
         json.loads(line)

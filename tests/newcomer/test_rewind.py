@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from taskhub.client.sync_client import SyncTaskHubClient
 from taskhub.errors import OrchestrationNotFoundError, OrchestrationStateError
 from taskhub.format.history import OrchestrationStatus
 from taskhub.format.names import escape_partition_key
@@ -68,7 +71,7 @@ async def test_rewind_reruns_a_failed_sub_orchestration(e2e) -> None:
 
 
 async def test_rewind_refuses_an_instance_that_did_not_fail(e2e) -> None:
-    iid = await e2e.client.schedule_new_orchestration("plus_one_twice" if False else "flaky_chain", input=1)
+    iid = await e2e.client.schedule_new_orchestration("flaky_chain", input=1)
     await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
     await e2e.client.rewind_orchestration(iid)
     await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
@@ -80,17 +83,33 @@ async def test_rewind_refuses_an_instance_that_did_not_fail(e2e) -> None:
 
 
 async def test_restart_with_and_without_a_new_id(e2e) -> None:
-    iid = await e2e.client.schedule_new_orchestration("flaky_parent", input=5)
-    await e2e.client.wait_for_orchestration_completion(iid, timeout=30)  # fails once; the rest succeed
+    iid = await e2e.client.schedule_new_orchestration("twice", input=5)
+    first = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
+    assert (first.runtime_status, first.output) == (OrchestrationStatus.COMPLETED, 7)
     again = await e2e.client.restart_orchestration(iid)
     assert again != iid
     state = await e2e.client.wait_for_orchestration_completion(again, timeout=30)
-    assert state.input == 5 and state.name == "flaky_parent"
+    assert (state.name, state.input, state.output) == ("twice", 5, 7)
     same = await e2e.client.restart_orchestration(iid, new_instance_id=False)
     assert same == iid
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
-    assert state.input == 5 and state.runtime_status is OrchestrationStatus.COMPLETED
-    assert state.output == {"child": expected_chain(6)}
+    assert (state.input, state.output, state.runtime_status) == (5, 7, OrchestrationStatus.COMPLETED)
+    assert state.execution_id != first.execution_id  # a new execution of the same id
+
+
+async def test_the_sync_client_rewinds_and_restarts(e2e) -> None:
+    iid = await e2e.client.schedule_new_orchestration("flaky_chain", input=2)
+    await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
+
+    def steer() -> str:
+        with SyncTaskHubClient(e2e.settings) as sync:
+            sync.rewind_orchestration(iid, reason="sync")
+            sync.wait_for_orchestration_completion(iid, timeout=30)
+            return sync.restart_orchestration(iid, new_instance_id=False)
+
+    assert await asyncio.to_thread(steer) == iid
+    state = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
+    assert (state.runtime_status, state.output) == (OrchestrationStatus.COMPLETED, expected_chain(2))
 
 
 async def test_raise_event_to_a_finished_instance_is_refused(e2e) -> None:
