@@ -14,6 +14,7 @@ within about the lease interval, not the 5-minute visibility timeouts (issue 9).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -210,5 +211,58 @@ async def test_storage_frozen_for_45_s_mid_run(
         figures["all_done_after_storage_returned_s"] = round(back_to_done, 1)
         assert not problems, problems
         assert fleet.current("w1").alive, fleet.tail()
+    finally:
+        fleet.close()
+
+
+FAN_OUT = 5000
+
+
+async def _checkpoint_gaps(client: TaskHubClient, instance_id: str) -> float:
+    """The longest pause between two consecutive History rows' service timestamps of ``instance_id``."""
+    from taskhub.format.names import escape_partition_key
+
+    pk = escape_partition_key(instance_id)
+    stamps = sorted(
+        [
+            r.timestamp
+            async for r in client.hub.storage.query(
+                client.hub.tracking.history_table, f"PartitionKey eq '{pk}'", select=["RowKey"]
+            )
+            if r.timestamp is not None
+        ]
+    )
+    assert len(stamps) > FAN_OUT, len(stamps)
+    return max((b - a).total_seconds() for a, b in itertools.pairwise(stamps))
+
+
+FAN_OUT_ENV = "TASKHUB_TEST_FAN_OUT_5000"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get(FAN_OUT_ENV),
+    reason=f"a 5,000 fan-out three times takes many minutes on a shared machine; set {FAN_OUT_ENV}=1",
+)
+@pytest.mark.timeout(5400)
+async def test_fan_out_of_5000_three_times_without_a_pause(
+    azurite_connection_string: str, hub_name: str, tmp_path: Path, figures: dict[str, Any]
+) -> None:
+    env = hub_env(azurite_connection_string, hub_name, storage=DEFAULTS)
+    fleet = Fleet(env, tmp_path / "workers", app=APP)
+    try:
+        fleet.start("w1")
+        async with TaskHubClient(settings_of(env)) as client:
+            for run in range(3):
+                instance_id = f"fan5k-{run}"
+                t0 = time.monotonic()
+                await client.schedule_new_orchestration("big_fan", input=FAN_OUT, instance_id=instance_id)
+                rows = await wait_terminal(client.hub, instance_id, [instance_id], timeout=1700)
+                figures[f"run_{run}_s"] = round(time.monotonic() - t0, 1)
+                assert output_of(rows[instance_id]) == expected("big_fan", FAN_OUT), fleet.tail()
+                gap = await _checkpoint_gaps(client, instance_id)
+                figures[f"run_{run}_longest_pause_between_history_rows_s"] = round(gap, 2)
+                assert gap <= 5.0, (gap, fleet.tail())
+        assert fleet.current("w1").alive
     finally:
         fleet.close()
