@@ -41,10 +41,12 @@ class Counts:
     w2: int
     w3: int
     w5_reps: int
+    e1: int = 1000
+    e2: int = 1000
 
 
 FULL = Counts(300, 100, 30, 10, 100, 100, 500, 3)
-QUICK = Counts(60, 20, 6, 3, 20, 25, 100, 1)
+QUICK = Counts(60, 20, 6, 3, 20, 25, 100, 1, e1=200, e2=200)
 
 TARGETS = {  # workload -> (comparison, value, unit)
     "W1": (">=", 10.0, "orchestrations/s"),

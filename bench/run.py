@@ -40,6 +40,7 @@ from bench.common import (
     say,
 )
 from bench.drivers import run_w5, run_workload, w1, w2, w3
+from bench.entity_drivers import e1, e2
 from bench.floor import measure_floors
 from bench.procs import load_azurite_ctl, other_load, start_azurite, wait_quiet
 from bench.report import judge, keep_logs, print_profile, print_table, save_results
@@ -109,6 +110,8 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             ("W1", "BenchW1", w1, counts.w1),
             ("W2", "BenchW2", w2, counts.w2),
             ("W3", "BenchW3", w3, counts.w3),
+            ("E1", "BenchE1", e1, counts.e1),
+            ("E2", "BenchE2", e2, counts.e2),
         ]
         for name, hub, fn, n in plan:
             if ns.only and name not in ns.only:
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--only",
         type=lambda s: {x.strip().upper() for x in s.split(",")},
-        help="comma-separated subset of W1,W2,W3,W5 (the floor always runs)",
+        help="comma-separated subset of W1,W2,W3,E1,E2,W5 (the floor always runs)",
     )
     ns = p.parse_args(argv)
     counts = QUICK if ns.quick else FULL

@@ -4,6 +4,7 @@
 * ``Sequence``: ``n`` sequential ``echo`` activities (W2).
 * ``FanOutFanIn``: ``n`` ``echo`` activities at once, then their results summed (W3).
 * ``W5Probe``: one ``mark_start`` activity that appends ``time.time()`` to a file (W5).
+* ``BenchCounter`` (an entity) and ``CallCounter``: sequential ``add`` calls on one counter (E1, E2).
 """
 
 from __future__ import annotations
@@ -58,3 +59,27 @@ def fan_out_fan_in(ctx: Any, n: int) -> Any:
 @app.orchestrator(name="W5Probe")
 def w5_probe(ctx: Any, path: str) -> Any:
     return (yield ctx.call_activity(mark_start, input=path))
+
+
+# --- entities (E1, E2: bench.entity_drivers) -------------------------------------------------------
+
+
+@app.entity(name="BenchCounter")
+def bench_counter(ctx: Any, amount: Any) -> Any:
+    """``add`` (returns the new value) and ``get``."""
+    if ctx.operation_name == "add":
+        value = ctx.get_state(0) + amount
+        ctx.set_state(value)
+        return value
+    return ctx.get_state(0)
+
+
+@app.orchestrator(name="CallCounter")
+def call_counter(ctx: Any, request: dict[str, Any]) -> Any:
+    """``request["calls"]`` sequential ``add`` calls on counter ``request["key"]`` (E2); the last value."""
+    from taskhub.model.entities import EntityId
+
+    target, value = EntityId("benchcounter", request["key"]), None
+    for _ in range(request["calls"]):
+        value = yield ctx.call_entity(target, "add", input=1)
+    return value

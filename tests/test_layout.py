@@ -13,7 +13,19 @@ PACKAGES = ("taskhub", "worker", "bench")
 MAX_LINES = 450
 
 # Modules that must stay pure: no storage SDK, no asyncio, no aiohttp (style.md "The house").
-PURE = ("taskhub.format", "taskhub.model", "taskhub.hub.leases", "worker.replay", "worker.state", "worker.context")
+PURE = (
+    "taskhub.format",
+    "taskhub.model",
+    "taskhub.hub.leases",
+    "worker.replay",
+    "worker.state",
+    "worker.context",
+    "worker.entities.sorter",
+    "worker.entities.scheduler",
+    "worker.entities.batch",
+    "worker.entities.calls_state",
+    "worker.entities.orchestration",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -34,3 +34,18 @@ async def test_20_orchestrations_and_100_client_signals_end_with_exactly_300(e2e
 
     meta = await wait_for(total, 120, 0.2, message="the counter reaches 300")
     assert meta.locked_by is None
+
+
+async def test_each_of_30_orchestrations_counts_its_own_counter_to_exactly_10(e2e: E2E) -> None:
+    ids = await asyncio.gather(
+        *(
+            e2e.client.schedule_new_orchestration("add_many", input={"key": f"own{i}", "times": 10})
+            for i in range(30)
+        )
+    )
+    outputs = []
+    for iid in ids:
+        state = await e2e.client.wait_for_orchestration_completion(iid, timeout=240)
+        assert state is not None and state.runtime_status.value == "Completed", state
+        outputs.append(state.output)
+    assert outputs == [10] * 30

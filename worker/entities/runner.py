@@ -70,17 +70,20 @@ class EntityRunner:
         self.app = app
         self.worker_id = worker_id
         self._cache: dict[str, HistoryLoad] = {}
-        self._confirmed: dict[str, int] = {}
-        """Per entity, the newest batch (its ``now`` in ticks) whose messages this worker deleted."""
+        self._deleted: dict[str, int] = {}
+        """Per entity, the ``taskhubRecent`` group (by its time, in ticks) of the last batch this process
+        committed and whose messages it deleted. Only such a group may be forgotten at once: a group this
+        process did not see through (another process died after writing it) is kept until its messages
+        can no longer come back (two visibility timeouts)."""
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         if instance_ids is None:
             self._cache.clear()
-            self._confirmed.clear()
+            self._deleted.clear()
             return
         for i in instance_ids:
             self._cache.pop(i, None)
-            self._confirmed.pop(i, None)
+            self._deleted.pop(i, None)
 
     async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         try:
@@ -153,7 +156,7 @@ class EntityRunner:
             hub, instance_id=instance_id, loaded=loaded, episode=episode, consumed=messages
         )
         self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
-        self._confirmed[instance_id] = int(now)
+        self._deleted[instance_id] = int(now)
         log.info(
             "entity.checkpoint instance_id=%s execution_id=%s operations=%d failed=%d queued=%d locked_by=%s "
             "outbound=%d worker_id=%s",
@@ -162,14 +165,13 @@ class EntityRunner:
         )  # fmt: skip
 
     def _prune_recent(self, instance_id: str, state: SchedulerState, now: int) -> None:
-        """Forget request ids whose messages were deleted, or which are older than the window allows."""
-        confirmed = self._confirmed.get(instance_id)
-        keep_for = _window_ticks(self.hub) + int(
+        """Forget the request ids of the last batch this process committed and deleted the messages of,
+        and ids older than two control-queue visibility timeouts (their messages cannot come back)."""
+        deleted = self._deleted.get(instance_id)
+        keep_for = 2 * int(
             self.hub.settings.storage.control_queue_visibility_timeout.total_seconds() * 10_000_000
         )
-        state.recent = [
-            g for g in state.recent if (confirmed is None or g.at > confirmed) and now - g.at <= keep_for
-        ]
+        state.recent = [g for g in state.recent if int(g.at) != deleted and now - g.at <= keep_for]
 
     async def _run(self, instance_id: str, batch: EntityBatch, ops: list[Any]) -> None:
         name, _ = parse_entity_instance_id(instance_id)
