@@ -87,8 +87,8 @@ class EntityApi:
             if request.content_type == "application/json":
                 try:
                     value = json.loads(text)
-                except ValueError:
-                    raise ApiError(400, "Invalid JSON content") from None
+                except ValueError as err:
+                    raise ApiError(400, f"Could not parse JSON content: {err}") from None
                 if unwrap:
                     value = sdk_unwrap(value)
             else:
@@ -129,7 +129,7 @@ class EntityApi:
             {
                 "entityId": {"name": m.entity_id.name, "key": m.entity_id.key},
                 "lastOperationTime": format_datetime(m.last_modified_at) if m.last_modified_at else None,
-                "state": m.state if fetch else None,
+                **({"state": m.state} if fetch else {}),  # present only with fetchState (http-api.md 2.9)
             }
             for m in page.items
         ]

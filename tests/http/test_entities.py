@@ -91,3 +91,23 @@ async def test_text_bodies_are_string_inputs_and_dollar_is_the_empty_key(api: Ap
 
     stats = await wait_for(read, 60, 0.2, message="the aggregator with the empty key has a state")
     assert stats == {"count": 1, "sum": 1.5, "min": 1.5, "max": 1.5}
+
+
+async def test_listing_without_fetch_state_has_no_state_and_bad_json_says_why(api: Api) -> None:
+    s, hooks = api.session, api.hooks
+    async with s.post(f"{hooks}/entities/counter/list", params={"op": "add"}, json=1) as r:
+        assert r.status == 202
+
+    async def listed() -> Any:
+        async with s.get(f"{hooks}/entities") as r:
+            return r.status == 200 and await r.json()
+
+    (entry,) = await wait_for(listed, 60, 0.2, message="the entity is listed")
+    assert entry["entityId"] == {"name": "counter", "key": "list"} and "state" not in entry
+    headers = {"Content-Type": "application/json"}
+    async with s.post(
+        f"{hooks}/entities/counter/list", params={"op": "add"}, data="{x", headers=headers
+    ) as r:
+        assert r.status == 400 and (await r.json())["ExceptionMessage"].startswith(
+            "Could not parse JSON content"
+        )
