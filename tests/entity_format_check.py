@@ -124,7 +124,10 @@ def check_entity_history(pk: str, rows: list[dict[str, Any]], problems: list[str
         problems.append(
             f"{where}: ExecutionStarted Name {started.get('Name')!r} / Version {started.get('Version')!r}"
         )
-    if "Input" in started and not str(started["Input"]).startswith("http"):
+    if "InputBlobName" in started:  # a large state: in a blob, the column empty (storage-format.md 4.4)
+        if started.get("Input") not in ("", None):
+            problems.append(f"{where}: ExecutionStarted has InputBlobName and a non-empty Input")
+    elif "Input" in started:
         check_state(started["Input"], where, problems)
 
 

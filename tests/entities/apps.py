@@ -93,3 +93,18 @@ def clock(ctx: EntityContext, input: Any) -> Any:
     if ctx.operation_name == "tick":
         ctx.set_state([*ctx.get_state(list), datetime.now(UTC).isoformat()])
     return ctx.get_state(list)
+
+
+@app.entity
+def store(ctx: EntityContext, input: Any) -> Any:
+    """``set`` replaces the state with the input; ``get`` returns it."""
+    if ctx.operation_name == "set":
+        ctx.set_state(input)
+        return None
+    return ctx.get_state()
+
+
+@app.orchestrator
+def read_store(ctx: taskhub.OrchestrationContext, key: str) -> Any:
+    value = yield ctx.call_entity(EntityId("store", key), "get")
+    return len(value)

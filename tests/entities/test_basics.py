@@ -69,3 +69,20 @@ async def test_orchestration_calls_get_results_and_failures(e2e: E2E) -> None:
 
 async def test_get_entity_of_a_missing_entity_is_none(e2e: E2E) -> None:
     assert await e2e.client.get_entity(EntityId("counter", "never")) is None
+
+
+async def test_a_large_state_goes_to_a_blob_and_reads_back(e2e: E2E) -> None:
+    big = "x" * 100_000  # more than a table column holds: the state is offloaded (storage-format.md 4.4)
+    s = EntityId("store", "big")
+    await e2e.client.signal_entity(s, "set", input=big)
+
+    async def stored() -> object:
+        meta = await e2e.client.get_entity(s)
+        return meta is not None and meta.state == big
+
+    await wait_for(stored, 60, 0.2, message="the large state is readable")
+    row = await e2e.client.hub.tracking.get_instance(str(s))
+    assert row is not None and row.input is not None and row.input.startswith("http")
+    iid = await e2e.client.schedule_new_orchestration("read_store", input="big")
+    state = await e2e.client.wait_for_orchestration_completion(iid, timeout=60)
+    assert state is not None and state.output == 100_000  # the worker read the state back from the blob too
