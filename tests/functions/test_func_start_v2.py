@@ -4,6 +4,7 @@ started over the app's own HTTP starter and polled through statusQueryGetUri, as
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +139,24 @@ def test_suspend_resume_and_terminate_through_the_management_urls(func: FuncHost
     assert request("POST", other["terminatePostUri"].replace("{text}", "no%20longer%20needed")).status == 202
     status = func.wait(other["statusQueryGetUri"])
     assert (status["runtimeStatus"], status["output"]) == ("Terminated", "no longer needed")
+
+
+def test_a_sync_http_function_with_route_query_and_headers(func: FuncHost) -> None:
+    req = urllib.request.Request(f"{func.origin}/api/hello/Ann?punct=!", headers={"x-greeting": "Hi"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert (r.status, r.read()) == (200, b"Hi Ann!")
+    assert request("POST", f"{func.origin}/api/hello/Ann").status == 404  # GET only, as declared
+
+
+def test_restart_runs_the_orchestrator_again_under_a_new_id(func: FuncHost) -> None:
+    check = func.start("fan_out_fan_in", {"count": 3})
+    func.wait(check["statusQueryGetUri"])
+    r = request("POST", check["restartPostUri"] + "&restartWithNewInstanceId=true")
+    assert r.status == 202, r.body
+    again = r.json()
+    assert again["id"] != check["id"]
+    status = func.wait(again["statusQueryGetUri"])
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", 5)
 
 
 def test_listing_shows_routes_and_skipped_functions(func: FuncHost, tmp_path: Path) -> None:

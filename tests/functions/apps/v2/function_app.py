@@ -46,6 +46,12 @@ async def custom_status(req: func.HttpRequest, client):
     return func.HttpResponse(f"{status.runtime_status.name}|{status.custom_status}", mimetype="text/plain")
 
 
+@app.route(route="hello/{name}", methods=["GET"])
+def hello_http(req: func.HttpRequest) -> str:
+    greeting = req.headers.get("x-greeting", "Hello")
+    return f"{greeting} {req.route_params['name']}{req.params.get('punct', '.')}"
+
+
 # --- orchestrators -----------------------------------------------------------------------------------
 
 
