@@ -261,7 +261,7 @@ class HubQueues:
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
         for attempt, wait in enumerate((*GIVE_BACK_DELAYS, None), start=1):
             try:
-                await self.abandon(raw, delay=delay)
+                await self.abandon(inbound, delay=delay)
                 return True
             except Exception as err:
                 if wait is None:

@@ -37,6 +37,7 @@ from tests.process.harness import (
     checkpoints,
     hub_env,
     output_of,
+    parse_log,
     processing_intervals,
     settings_of,
     settled,
@@ -215,6 +216,14 @@ async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_r
 
         rows = await wait_terminal(hub, instance_id, [instance_id], timeout=90)
         facts = await check_instance(hub, instance_id, rows[instance_id])
+        # w1's held messages come back while it is frozen (it cannot renew them), so w2 may finish the
+        # instance before w1 wakes up and tries its checkpoint: wait for w1 to have tried
+        await wait_for(
+            lambda: any(line.event == "checkpoint.split_brain" for line in parse_log(stale)),
+            freeze_seconds + 30,
+            0.2,
+            message="w1 tried to checkpoint after its freeze",
+        )
         lines = fleet.logs()
 
     assert stale.alive, "w1 should have survived its freeze"
