@@ -191,7 +191,6 @@ class Waiting:
     timers: list[datetime] = field(default_factory=list)  # fire times
     suspended_reason: str | None = None
     suspended: bool = False
-    events_received: list[tuple[str, datetime]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -220,6 +219,4 @@ def waiting_on(events: list[HistoryEvent]) -> Waiting:
             w.suspended, w.suspended_reason = True, e.reason
         elif isinstance(e, ExecutionResumedEvent):
             w.suspended, w.suspended_reason = False, None
-        elif isinstance(e, EventRaisedEvent):
-            w.events_received.append((e.name or "", e.timestamp))
     return w
