@@ -90,6 +90,7 @@ class Worker:
             stop_listening=self._stop_listening,
             ownership_lost=self._ownership_lost,
             is_busy=self._is_busy,
+            peer_gone=self._peer_gone,
         )
         self.listeners: dict[str, ControlQueueListener] = {}
 
@@ -184,6 +185,12 @@ class Worker:
         self.orchestrations.forget()
         # visible again at once, for the new owner
         await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in dropped))
+
+    def _peer_gone(self) -> None:
+        """Another worker's lease went away: poll now for the work it held (it is visible again)."""
+        self.activities.backoff.wake()
+        for listener in self.listeners.values():
+            listener.backoff.wake()
 
     async def _bad_message(self, m: Inbound) -> None:
         """A message that cannot be decoded will never be: it goes to the poison queue, with why."""

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from taskhub.errors import FormatError, StorageError
@@ -73,8 +73,12 @@ class PartitionManager:
         stop_listening: QueueCallback,
         ownership_lost: QueueCallback,
         is_busy: Callable[[str], bool],
+        peer_gone: Callable[[], None] | None = None,
     ) -> None:
         self.hub = hub
+        self._peer_gone = peer_gone
+        self._peers: dict[tuple[str, str], str] = {}
+        """(kind, queue) -> the other worker seen holding that lease in the last round."""
         self.worker_id = worker_id
         self._start_listening = start_listening
         self._stop_listening = stop_listening
@@ -175,6 +179,7 @@ class PartitionManager:
     async def _round(self) -> bool:
         """One planning round; True when a handover is in progress (poll faster)."""
         views = await self._read_views()
+        self._watch_peers(views)
         p = plan(views, self._local())
         acted = p.actions
         # An acquired intent makes its ownership takeable, and held ownership makes the queue
@@ -195,6 +200,25 @@ class PartitionManager:
             local.ownerships_held - local.listening
         )
         return handing_over or bool(p.actions)
+
+    def _watch_peers(self, views: Sequence[LeaseView]) -> None:
+        """A lease another worker held is gone (expired, released, taken over): that worker may have
+        died, and what it held is visible again or soon will be. Tell the host, which ends the polling
+        backoff of its loops, so that this worker picks that work up now rather than after up to
+        ``maxQueuePollingInterval``."""
+        gone: list[str] = []
+        for v in views:
+            key = (v.kind, v.queue)
+            before = self._peers.get(key)
+            if before is not None and (not v.leased or v.owner != before):
+                gone.append(before)
+            if v.leased and v.owner and v.owner != self.worker_id:
+                self._peers[key] = v.owner
+            else:
+                self._peers.pop(key, None)
+        if gone and self._peer_gone is not None:
+            log.info("partitions.peer_lease_gone worker_id=%s peers=%s", self.worker_id, ",".join(sorted(set(gone))))
+            self._peer_gone()
 
     # -- actions ------------------------------------------------------------------------------------
 
