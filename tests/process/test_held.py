@@ -227,7 +227,7 @@ async def _checkpoint_gaps(client: TaskHubClient, instance_id: str) -> float:
         [
             r.timestamp
             async for r in client.hub.storage.query(
-                client.hub.tracking.history_table, f"PartitionKey eq '{pk}'", select=["RowKey"]
+                client.hub.tracking.history_table, f"PartitionKey eq '{pk}'", select=["RowKey", "Timestamp"]
             )
             if r.timestamp is not None
         ]
