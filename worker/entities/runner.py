@@ -23,6 +23,7 @@ their messages deleted, so a crash between the history write and the deletes app
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import uuid
@@ -86,17 +87,16 @@ class EntityRunner:
             self._deleted.pop(i, None)
 
     async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
+        """As ``OrchestrationRunner.process``: a failed batch goes back at once (with backoff), whole."""
         try:
             await self._process(instance_id, messages)
         except SplitBrainError:
             self.forget([instance_id])
-            for m in messages:
-                await self.hub.queues.abandon(m, delay=0)
+            await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in messages))
         except Exception:
             self.forget([instance_id])
             log.exception("entity.process_failed instance_id=%s worker_id=%s", instance_id, self.worker_id)
-            for m in messages:
-                await self.hub.queues.abandon(m)
+            await asyncio.gather(*(self.hub.queues.give_back(m) for m in messages))
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub
