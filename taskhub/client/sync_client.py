@@ -33,6 +33,10 @@ _METHODS = (
     "purge_orchestrations_by",
     "query_orchestrations",
     "get_orchestration_history",
+    "signal_entity",
+    "get_entity",
+    "query_entities",
+    "clean_entity_storage",
 )
 
 

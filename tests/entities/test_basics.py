@@ -86,3 +86,13 @@ async def test_a_large_state_goes_to_a_blob_and_reads_back(e2e: E2E) -> None:
     iid = await e2e.client.schedule_new_orchestration("read_store", input="big")
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=60)
     assert state is not None and state.output == 100_000  # the worker read the state back from the blob too
+
+
+async def test_the_sync_client_signals_and_reads_entities(e2e: E2E) -> None:
+    from taskhub.client.sync_client import SyncTaskHubClient
+
+    with SyncTaskHubClient(e2e.settings) as sync:
+        sync.signal_entity(EntityId("counter", "sync"), "add", input=2)  # type: ignore[attr-defined]
+        await wait_for(lambda: e2e.client.get_entity(EntityId("counter", "sync")), 60, 0.2, message="it ran")
+        meta = sync.get_entity("@counter@sync")  # type: ignore[attr-defined]
+    assert meta is not None and meta.state == 2
