@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import json
 import logging
 import os
@@ -21,12 +20,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from aiohttp import web
-
 from taskhub.cli.registry import load_settings, verb, where
 from taskhub.config.settings import Settings
 from taskhub.errors import FunctionAppError
-from taskhub.http.server import create_app
+from taskhub.http.server import create_app, start_site
 from taskhub.http.urls import WEBHOOK_PREFIX
 from worker.functions.discovery import FunctionInfo
 
@@ -115,18 +112,7 @@ async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
     )
     app.add_routes(http.routes())
     worker = Worker(hosted.app, settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, ns.bind, ns.port)
-    try:
-        await site.start()
-    except OSError as err:
-        await runner.cleanup()
-        if err.errno == errno.EADDRINUSE:
-            raise ValueError(
-                f"port {ns.port} is already in use (another func start or taskhub serve?); choose one with --port"
-            ) from None
-        raise ValueError(f"cannot listen on {ns.bind}:{ns.port}: {err.strerror or err}") from None
+    runner = await start_site(app, ns.bind, ns.port)
     await worker.start()
     print("\n".join(describe_functions(functions, origin)), flush=True)
     print(

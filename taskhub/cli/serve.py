@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import importlib
 import os
 import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from taskhub.cli.registry import verb
 from taskhub.config.connection import AppSettings
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
-from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback
+from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback, start_site
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX
 from taskhub.model.app import App
 
@@ -83,19 +80,7 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
         max_body_bytes=ns.max_body_bytes,
         read_only=ns.read_only,
     )
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, ns.host, ns.port)
-    try:
-        await site.start()
-    except OSError as err:
-        await runner.cleanup()
-        if err.errno == errno.EADDRINUSE:
-            raise ValueError(
-                f"port {ns.port} on {ns.host} is already in use (another taskhub serve or func host?); "
-                "stop it or choose another port with --port"
-            ) from None
-        raise ValueError(f"cannot listen on {ns.host}:{ns.port}: {err.strerror or err}") from None
+    runner = await start_site(app, ns.host, ns.port)
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
     print(
         f"taskhub serve: hub {settings.hub_name} on http://{shown}:{ns.port}{WEBHOOK_PREFIX}/ and {RPC_PREFIX}/ "

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
@@ -29,6 +30,7 @@ from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
 
 __all__ = [
+    "start_site",
     "create_app",
     "is_loopback",
     "DEFAULT_MAX_BODY_BYTES",
@@ -202,3 +204,23 @@ def create_app(
         ),
     )
     return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Listen on ``host:port`` and return the runner (``await runner.cleanup()`` stops it). A port in
+    use or any other bind failure is a one-line ValueError naming the address and ``--port``."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        if err.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {port} on {host} is already in use (another taskhub serve or func host?); "
+                "stop it or choose another port with --port"
+            ) from None
+        raise ValueError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return runner
+
