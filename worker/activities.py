@@ -19,6 +19,18 @@ renewed while its activity runs, so a dead worker's work items come back within 
 configured ``workItemQueueVisibilityTimeout``. When completing fails (the result cannot be sent), the
 send is retried with backoff, then the work item is given back at once (abandoned with backoff,
 runtime.md 7.5) rather than left hidden.
+
+**Local dispatch** (on unless ``TASKHUB_LOCAL_DISPATCH=0``, see ``worker.polling``): a work item this
+process's checkpoint sends is written hidden and held, and runs here at once when there is room (no
+receive, no polling delay). When the orchestration's control queue is owned by this process too, the
+result is not sent at all: it goes straight into the orchestration's session, carried by the held work
+item, which the orchestration's checkpoint deletes once the result is in the history. A crash before
+that makes the work item visible again (after the held visibility, 20 s with the default leases) and
+the activity runs again: at least once, as always; the duplicate completion is dropped by the
+orchestration. Only work items dispatched locally are handed over like this (one received from the
+queue, a first attempt elsewhere or one that came back, sends its result through the control queue). Only activities that have already finished once in this process
+run locally: the first call of each goes through the queue, so an activity that kills its process is
+always counted by the queue's dequeue count (``poisonMessageThreshold``) and never runs locally.
 """
 
 from __future__ import annotations
@@ -38,13 +50,14 @@ from taskhub.format.history import (
     TaskFailedEvent,
     TaskScheduledEvent,
 )
+from taskhub.format.messages import MessageData
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound, held_visibility
+from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext
 from taskhub.model.values import from_json, to_json
 from worker.checkpoint import checkpoint_settled
-from worker.polling import Backoff
+from worker.polling import Backoff, local_dispatch_enabled
 
 __all__ = ["ActivityRunner", "failure_of"]
 
@@ -87,6 +100,19 @@ class ActivityRunner:
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
         self.poison_threshold = settings.storage.poison_message_threshold
+        self._reserved = 0
+        self._local = local_dispatch_enabled()
+        self._proven: set[str] = set()
+        """Activities that have finished at least once in this process (only they run locally)."""
+        """Slots kept for work items being sent locally (local dispatch, ``HubQueues.on_local``)."""
+        self._unlocal = (
+            hub.queues.on_local(
+                self.queue,
+                LocalConsumer(int(self.visibility.total_seconds()), self._reserve, self._take, self._release),
+            )
+            if self._local
+            else (lambda: None)
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="activities")
@@ -96,6 +122,7 @@ class ActivityRunner:
         self._stop.set()
         self.backoff.wake()
         self._unsubscribe()
+        self._unlocal()
         if self._task is not None:
             await self._task
         if self._running:
@@ -105,14 +132,34 @@ class ActivityRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _free(self) -> int:
-        return self.max_concurrent - len(self._running)
+        return self.max_concurrent - len(self._running) - self._reserved
+
+    def _reserve(self, data: MessageData) -> bool:
+        """Local dispatch: take this work item here (an activity that has finished here before, and
+        room for one more; the room is kept until taken or released)?"""
+        event = data.task_message.event if data.task_message is not None else None
+        name = event.name if isinstance(event, TaskScheduledEvent) else None
+        if self._stop.is_set() or self._free() <= 0 or name not in self._proven:
+            return False
+        self._reserved += 1
+        return True
+
+    def _take(self, m: Inbound) -> None:
+        self._reserved -= 1
+        self._spawn(m)
+
+    def _release(self) -> None:
+        self._reserved -= 1
 
     async def _loop(self) -> None:
         careful = False  # a work item came back unfinished: take them one at a time
         while not self._stop.is_set():
             free = self._free()
             if free <= 0:
-                await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+                if self._running:
+                    await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+                else:  # all room kept for local sends in flight
+                    await asyncio.sleep(0.01)
                 continue
             asked = 1 if careful else min(free, 32)
             try:
@@ -170,28 +217,31 @@ class ActivityRunner:
             stopping.cancel()
 
     async def _handle(self, m: Inbound) -> None:
+        handed = False
         try:
-            await self._handle_held(m)
+            handed = await self._handle_held(m)
         except Exception:
             log.exception("activities.handle_failed id=%s", m.raw.id)
             await self.hub.queues.give_back(m)
         finally:
-            self.hub.queues.let_go([m])
+            if not handed:  # handed over: the session holds it now
+                self.hub.queues.let_go([m])
 
-    async def _handle_held(self, m: Inbound) -> None:
+    async def _handle_held(self, m: Inbound) -> bool:
+        """Run one work item; True when its result was handed to a local session with the item."""
         if m.data is None:
             if self.on_bad_message is not None:
                 await self.on_bad_message(m)
             else:
                 log.error("activities.bad_message id=%s error=%s", m.raw.id, m.error)
                 await self.hub.queues.abandon(m)
-            return
+            return False
         event = m.event
         if not isinstance(event, TaskScheduledEvent):
             await self.hub.poison.move(
                 m, f"a {event.event_type.name} event does not belong on the work-item queue"
             )
-            return
+            return False
         try:
             if m.raw.dequeue_count > self.poison_threshold:
                 result = await self._poisoned(m, event)
@@ -208,8 +258,13 @@ class ActivityRunner:
         except Exception:
             log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
             await self.hub.queues.give_back(m)
-            return
+            return False
+        if self._local and m.raw.dequeue_count == 0:  # sent here by local dispatch: straight into the session
+            control = self.hub.names.control_queue_for(m.instance.instance_id or "")
+            if self.hub.queues.deliver_local(control, Inbound(m.raw, md)):
+                return True
         await self._complete(m, md, event)
+        return False
 
     async def _complete(self, m: Inbound, md: Any, event: TaskScheduledEvent) -> None:
         """Send the result, then delete the work item (runtime.md 7.6). The work item stays held while
@@ -218,7 +273,7 @@ class ActivityRunner:
         the orchestration drops completions it has seen."""
         for attempt, wait in enumerate((*COMPLETE_DELAYS, None), start=1):
             try:
-                await self.hub.queues.send_to_instance(md)
+                await self.hub.queues.send_to_instance(md, local=True)
                 break
             except Exception as err:
                 if wait is None:
@@ -282,6 +337,7 @@ class ActivityRunner:
                     output = await output
             result = to_json(output, what=f"output of activity {name!r}")
         except Exception as err:
+            self._proven.add(name)  # it failed, but its process lived
             details = failure_of(err)
             return TaskFailedEvent(
                 task_scheduled_id=event.event_id,
@@ -289,4 +345,5 @@ class ActivityRunner:
                 details=details.stack_trace,
                 failure_details=details,
             )
+        self._proven.add(name)
         return TaskCompletedEvent(task_scheduled_id=event.event_id, result=result)

@@ -223,7 +223,7 @@ async def _send(hub: TaskHub, out: Outbound, sender: OrchestrationInstance, epis
     q = hub.queues
     if out.kind == "activity":
         md = q.envelope(out.event, out.target, sender=sender, episode=episode_no, tags=out.tags or {})
-        await q.send_work_item(md)
+        await q.send_work_item(md, local=True)  # runs in this process if it has room (local dispatch)
         return
     tags = out.tags if isinstance(out.event, ExecutionStartedEvent) and out.tags is not None else None
     md = q.envelope(out.event, out.target, sender=sender, episode=episode_no, tags=tags)

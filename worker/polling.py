@@ -8,12 +8,24 @@ the queue (:meth:`Backoff.wake`), snaps it back to the minimum at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from datetime import timedelta
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "LOCAL_DISPATCH_ENV", "local_dispatch_enabled"]
 
 MIN_INTERVAL = 0.05
+
+LOCAL_DISPATCH_ENV = "TASKHUB_LOCAL_DISPATCH"
+"""``0`` turns local dispatch off (README "Performance"): then every work item and every activity result
+goes through a queue receive, as in DTFx."""
+
+
+def local_dispatch_enabled() -> bool:
+    """Local dispatch (on unless ``TASKHUB_LOCAL_DISPATCH=0``): an activity scheduled by this process runs
+    here when there is room, and its result goes straight to this process's session; both messages are
+    still written, hidden and held, so a crash loses nothing (``HubQueues.send(local=True)``)."""
+    return os.environ.get(LOCAL_DISPATCH_ENV, "1").strip().lower() not in ("0", "false", "off", "no")
 
 
 class Backoff:

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import HubQueues, Inbound, held_visibility
-from worker.polling import Backoff
+from taskhub.hub.queues import HubQueues, Inbound, LocalConsumer, held_visibility
+from worker.polling import Backoff, local_dispatch_enabled
 
 __all__ = ["Sessions", "ControlQueueListener"]
 
@@ -158,14 +158,30 @@ class ControlQueueListener:
         self.backoff = Backoff(s.max_queue_polling_interval)
         self._stop = asyncio.Event()
         self._unsubscribe = hub.queues.on_enqueue(queue, self.backoff.wake)
+        self._unlocal = (  # local dispatch: messages this process sends to this queue skip the receive
+            hub.queues.on_local(
+                queue,
+                LocalConsumer(int(self.visibility.total_seconds()), self._reserve, self._take, lambda: None),
+            )
+            if local_dispatch_enabled()
+            else (lambda: None)
+        )
         self._task: asyncio.Task[None] | None = None
         self._partial = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"listen:{self.queue}")
 
+    def _reserve(self, _data: object) -> bool:
+        return not self._stop.is_set() and self.sessions.buffered < self.buffer_threshold
+
+    def _take(self, m: Inbound) -> None:
+        """A message this process sent to this queue, held: it joins its instance's next batch."""
+        self.sessions.submit(self.queue, m.instance.instance_id or "", [m])
+
     async def stop(self) -> None:
         """Stop dequeuing (what is in memory is still processed by the sessions)."""
+        self._unlocal()
         self._stop.set()
         self.backoff.wake()
         self._unsubscribe()

@@ -6,7 +6,12 @@
 * Receiving decodes bodies (raw or Base64, large ones fetched); a body that cannot be decoded comes back
   as an :class:`Inbound` whose ``error`` says why, so the caller can handle it without a traceback.
 * Abandoning makes a message visible again after ``min(2**DequeueCount, 600)`` seconds.
-* A process that sends to a queue it also listens on wakes its own listener at once (:meth:`wake`).
+* A process that sends to a queue it also listens on wakes its own listener at once (:meth:`wake`),
+  and the other processes of the hub on this machine by a datagram (``taskhub.hub.wakeup``).
+* **Local delivery** (:meth:`on_local`, ``send(..., local=True)``): when this process consumes the queue
+  itself and has room, the message is still written (the durable record) but hidden and held by the
+  sender, and handed to the local consumer at once: no receive, no poll delay. If the process dies, the
+  message becomes visible after the held visibility and any worker takes it, as after a receive.
 * **Held messages** (:meth:`hold`): a worker takes messages with a short visibility and keeps them
   hidden by renewing them (every half visibility) while it works on them; deleting, abandoning or
   :meth:`let_go` ends that. So a dead worker's messages come back within that short visibility, not
@@ -34,9 +39,10 @@ from taskhub.format.messages import (
 )
 from taskhub.format.names import HubNames
 from taskhub.hub.payloads import Payloads
+from taskhub.hub.wakeup import Wakeups
 from taskhub.storage import ReceivedMessage, Storage
 
-__all__ = ["HubQueues", "Inbound", "Sent", "abandon_delay", "held_visibility", "MAX_VISIBILITY_DELAY"]
+__all__ = ["HubQueues", "Inbound", "LocalConsumer", "Sent", "abandon_delay", "held_visibility", "MAX_VISIBILITY_DELAY"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,20 @@ class Inbound:
         return self.raw.queue
 
 
+@dataclass
+class LocalConsumer:
+    """Who takes locally delivered messages of a queue in this process (see the module docstring).
+
+    ``reserve(data)`` says whether it takes this message and has room now (and keeps that room);
+    ``take(inbound)`` gets the held message; ``release()`` gives the room back when the send failed.
+    """
+
+    visibility: int
+    reserve: Callable[[MessageData], bool]
+    take: Callable[[Inbound], None]
+    release: Callable[[], None]
+
+
 class HubQueues:
     """Sends to and receives from the queues of one hub."""
 
@@ -113,6 +133,10 @@ class HubQueues:
         self.payloads = payloads
         self._wakeups: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._held: dict[str, _Hold] = {}
+        self._local: dict[str, LocalConsumer] = {}
+        self._peers: Wakeups | None = None
+        self.local_deliveries = 0
+        """Messages handed to a local consumer (no receive) so far."""
         self._keeper: asyncio.Task[None] | None = None
         self.renewals = 0
         """Renewals of held messages so far (storage calls)."""
@@ -124,9 +148,41 @@ class HubQueues:
         self._wakeups[queue].append(callback)
         return lambda: self._wakeups[queue].remove(callback)
 
+    def on_local(self, queue: str, consumer: LocalConsumer) -> Callable[[], None]:
+        """Deliver ``send(queue, ..., local=True)`` messages to ``consumer``; returns an unsubscribe function."""
+        self._local[queue] = consumer
+
+        def unsubscribe() -> None:
+            if self._local.get(queue) is consumer:
+                del self._local[queue]
+
+        return unsubscribe
+
+    def deliver_local(self, queue: str, inbound: Inbound) -> bool:
+        """Hand a message this process holds to its consumer of ``queue`` without sending anything;
+        False when nobody here consumes ``queue`` or it has no room. The held message stays the durable
+        record: whoever processes it deletes it (or gives it back) as if it came from ``queue``."""
+        consumer = self._local.get(queue)
+        if consumer is None or inbound.data is None or not consumer.reserve(inbound.data):
+            return False
+        self.local_deliveries += 1
+        consumer.take(inbound)
+        return True
+
     def wake(self, queue: str) -> None:
         for cb in list(self._wakeups.get(queue, ())):
             cb()
+
+    @property
+    def peers(self) -> Wakeups:
+        """Wake-ups to and from the other processes of this hub on this machine."""
+        if self._peers is None:
+            try:  # the work-item queue's URL names the account and the hub
+                key = str(self.storage._queue(self.names.work_item_queue).url)
+            except Exception:
+                key = self.names.work_item_queue
+            self._peers = Wakeups(key, self.wake)
+        return self._peers
 
     # -- sending --------------------------------------------------------------------------------------
 
@@ -152,26 +208,43 @@ class HubQueues:
             sender=sender if sender is not None else OrchestrationInstance("", ""),
         )
 
-    async def send(self, queue: str, md: MessageData, *, visible_at: datetime | None = None) -> Sent:
-        """Put ``md`` on ``queue``, hidden until ``visible_at`` (capped at 7 days)."""
+    async def send(
+        self, queue: str, md: MessageData, *, visible_at: datetime | None = None, local: bool = False
+    ) -> Sent:
+        """Put ``md`` on ``queue``, hidden until ``visible_at`` (capped at 7 days). With ``local``, a
+        message due now goes to this process's consumer of the queue if it has room (local delivery)."""
         delay = 0
         if visible_at is not None:
             seconds = (visible_at - utcnow()).total_seconds()
             delay = max(0, min(math.ceil(seconds), int(MAX_VISIBILITY_DELAY.total_seconds())))
         body, blob = await self.payloads.encode_message(md)
+        consumer = self._local.get(queue) if local and delay == 0 else None
+        if consumer is not None and consumer.reserve(md):
+            try:
+                raw = await self.storage.send_message_held(queue, body, visibility_timeout=consumer.visibility)
+            except BaseException:
+                consumer.release()
+                raise
+            self.hold(raw, consumer.visibility)
+            self.local_deliveries += 1
+            consumer.take(Inbound(raw, md))
+            return Sent(queue, blob)
         await self.storage.send_message(queue, body, visibility_timeout=delay)
         if delay == 0:
             self.wake(queue)
+            self.peers.poke(queue)
         return Sent(queue, blob)
 
-    async def send_to_instance(self, md: MessageData, *, visible_at: datetime | None = None) -> Sent:
+    async def send_to_instance(
+        self, md: MessageData, *, visible_at: datetime | None = None, local: bool = False
+    ) -> Sent:
         """Send to the control queue of the message's target instance."""
         assert md.task_message is not None
         instance_id = md.task_message.orchestration_instance.instance_id or ""
-        return await self.send(self.names.control_queue_for(instance_id), md, visible_at=visible_at)
+        return await self.send(self.names.control_queue_for(instance_id), md, visible_at=visible_at, local=local)
 
-    async def send_work_item(self, md: MessageData) -> Sent:
-        return await self.send(self.names.work_item_queue, md)
+    async def send_work_item(self, md: MessageData, *, local: bool = False) -> Sent:
+        return await self.send(self.names.work_item_queue, md, local=local)
 
     # -- receiving ------------------------------------------------------------------------------------
 
@@ -181,6 +254,8 @@ class HubQueues:
         """Take up to ``max_messages`` and decode them; undecodable ones carry ``error``. With
         ``hold``, they are kept hidden (:meth:`hold`) until deleted, abandoned or let go."""
         seconds = int(visibility_timeout.total_seconds())
+        if self._wakeups:  # a listening worker: other processes' sends wake it (taskhub.hub.wakeup)
+            self.peers.listen()
         raws = await self.storage.receive_messages(queue, max_messages=max_messages, visibility_timeout=seconds)
         if hold:
             for r in raws:
@@ -199,6 +274,8 @@ class HubQueues:
 
     async def stop_holding(self) -> None:
         """Stop renewing everything (worker shutdown): what is still held reappears on its own."""
+        if self._peers is not None:
+            self._peers.close()
         self._held.clear()
         if self._keeper is not None:
             self._keeper.cancel()

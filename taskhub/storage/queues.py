@@ -6,6 +6,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from taskhub.storage.base import StorageBase
 from taskhub.storage.errors import op
+from taskhub.storage.faults import maybe_fail
 from taskhub.storage.types import ReceivedMessage
 
 __all__ = ["QueueOps"]
@@ -40,6 +41,23 @@ class QueueOps(StorageBase):
         """Put a message that never expires (ttl -1), invisible for ``visibility_timeout`` seconds."""
         await self._queue(queue).send_message(
             content, visibility_timeout=visibility_timeout or None, time_to_live=-1
+        )
+
+    @op
+    async def send_message_held(self, queue: str, content: str, *, visibility_timeout: int) -> ReceivedMessage:
+        """Put a message (ttl -1) hidden for ``visibility_timeout`` s and return it as held by this process
+        (its id and pop receipt), as if it had been received: the sender can work on it, renew and delete
+        it, and if the sender dies it becomes visible to everyone when the visibility runs out."""
+        await maybe_fail("send_message", (self, queue, content))  # test faults planned for sends apply too
+        sent = await self._queue(queue).send_message(content, visibility_timeout=visibility_timeout, time_to_live=-1)
+        return ReceivedMessage(
+            queue=queue,
+            id=sent.id,
+            pop_receipt=sent.pop_receipt or "",
+            content=content,
+            dequeue_count=0,
+            inserted_on=sent.inserted_on,
+            next_visible_on=sent.next_visible_on,
         )
 
     @op
