@@ -173,19 +173,6 @@ CONVERTERS[_to_minutes] = (timedelta, "a number of minutes")
 _NOT_NEGATIVE: Rule = (lambda v: v >= timedelta(0), "must be >= 0")
 
 
-def _to_minutes(key: str, raw: Any) -> timedelta:
-    """Minutes, as a JSON number (fractions allowed) or digit text."""
-    if isinstance(raw, str) and re.fullmatch(r"\d+(\.\d+)?", raw.strip()):
-        raw = float(raw)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ConfigurationError(key, raw, "must be a number of minutes")
-    return timedelta(minutes=raw)
-
-
-CONVERTERS[_to_minutes] = (timedelta, "a number of minutes")
-_NOT_NEGATIVE: Rule = (lambda v: v >= timedelta(0), "must be >= 0")
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the hub and the worker read from configuration. Build it with ``Settings.load``."""
@@ -205,12 +192,6 @@ class Settings:
         "extendedSessionIdleTimeoutInSeconds", _S30, POSITIVE, to_seconds
     )
     use_app_lease: bool = key("useAppLease", True)
-    max_entity_operation_batch_size: int = key("maxEntityOperationBatchSize", 5000, POSITIVE)
-    """Operations one entity runs per batch at most (entities.md 4.4)."""
-    entity_message_reorder_window: timedelta = key(  # noqa: RUF009
-        "entityMessageReorderWindowInMinutes", timedelta(minutes=30), _NOT_NEGATIVE, _to_minutes
-    )
-    """The entity message sorter's window; empty entities older than this are cleaned (entities.md 2.7, 4.3)."""
     max_entity_operation_batch_size: int = key("maxEntityOperationBatchSize", 5000, POSITIVE)
     """Operations one entity runs per batch at most (entities.md 4.4)."""
     entity_message_reorder_window: timedelta = key(  # noqa: RUF009
