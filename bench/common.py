@@ -43,10 +43,22 @@ class Counts:
     w5_reps: int
     e1: int = 1000
     e2: int = 1000
+    c1: int = 1000
+    c2: int = 5000
 
 
 FULL = Counts(300, 100, 30, 10, 100, 100, 500, 3)
-QUICK = Counts(60, 20, 6, 3, 20, 25, 100, 1, e1=200, e2=200)
+QUICK = Counts(60, 20, 6, 3, 20, 25, 100, 1, e1=200, e2=200, c1=200, c2=500)
+
+ISSUE_TARGETS = {  # issue 13's targets (2 cores, Azurite in memory); judged beside TARGETS
+    "W1": (">=", 80.0),
+    "W2": (">=", 450.0),
+    "W3": (">=", 320.0),
+    "W2.calls": ("<=", 3.0),
+    "W5": ("<=", 0.2),
+    "C1.growth": (">=", 0.95),
+}
+"""And C2 (fan-out of 5,000) >= W3's rate in the same run."""
 
 TARGETS = {  # workload -> (comparison, value, unit)
     "W1": (">=", 10.0, "orchestrations/s"),

@@ -28,7 +28,7 @@ from bench.procs import (
 )
 from taskhub.client.async_client import TaskHubClient
 from taskhub.client.status import OrchestrationState
-from taskhub.format.history import OrchestrationStatus
+from taskhub.format.history import OrchestrationStatus, TaskScheduledEvent
 
 TERMINAL = {s for s in OrchestrationStatus if s.is_terminal and s is not OrchestrationStatus.CONTINUED_AS_NEW}
 
@@ -102,10 +102,10 @@ async def w1(client: TaskHubClient, n: int) -> dict[str, Any]:
     }
 
 
-async def w2(client: TaskHubClient, n: int) -> dict[str, Any]:
+async def w2(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any]:
     t0 = time.time()
     iid = await client.schedule_new_orchestration("Sequence", input=n)
-    st = await wait_one(client, iid, limit=300)
+    st = await wait_one(client, iid, limit=limit)
     t_end = _ts(st.completed_at)
     return {
         "activities": n,
@@ -117,10 +117,10 @@ async def w2(client: TaskHubClient, n: int) -> dict[str, Any]:
     }
 
 
-async def w3(client: TaskHubClient, n: int) -> dict[str, Any]:
+async def w3(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any]:
     t0 = time.time()
     iid = await client.schedule_new_orchestration("FanOutFanIn", input=n)
-    st = await wait_one(client, iid, limit=300)
+    st = await wait_one(client, iid, limit=limit)
     t_end = _ts(st.completed_at)
     return {
         "activities": n,
@@ -130,6 +130,24 @@ async def w3(client: TaskHubClient, n: int) -> dict[str, Any]:
         "unit": "activities/s",
         "instance": iid,
     }
+
+
+async def c1(client: TaskHubClient, n: int) -> dict[str, Any]:
+    """Cost as work grows: ``n`` sequential activities; the rate of the last 100 / the rate of the first 100
+    (from the TaskScheduled timestamps of the history: each is the moment of the episode that scheduled it)."""
+    r = await w2(client, n, limit=900)
+    events = await client.get_orchestration_history(r["instance"])
+    times = [e.timestamp.timestamp() for e in events if isinstance(e, TaskScheduledEvent) and e.timestamp]
+    k = min(100, len(times) - 1)
+    first = k / max(times[k] - times[0], 1e-6)
+    last = k / max(times[-1] - times[-1 - k], 1e-6)
+    r.update(first_100_per_s=first, last_100_per_s=last, growth_ratio=last / first, window=k)
+    return r
+
+
+async def c2(client: TaskHubClient, n: int) -> dict[str, Any]:
+    """Cost as work grows: a fan-out of ``n`` (W3's workload, 10 times wider)."""
+    return await w3(client, n, limit=900)
 
 
 async def verify(client: TaskHubClient, name: str, result: dict[str, Any], n: int) -> str | None:
@@ -145,7 +163,9 @@ async def verify(client: TaskHubClient, name: str, result: dict[str, Any], n: in
         "W1": ["Hello Tokyo!", "Hello Seattle!", "Hello London!", "Hello Cairo!", "Hello Lima!"],
         "W2": n * (n - 1) // 2,
         "W3": n * (n - 1) // 2,
-    }[name]
+        "C1": n * (n - 1) // 2,
+        "C2": n * (n - 1) // 2,
+    }[name.split("x")[0]]  # W1x2, W1x4: W1 on more worker processes
     if st.output != expected:
         return f"{iid}: output {st.output!r:.80}, expected {expected!r:.80}"
     if result.get("completed") != result.get("orchestrations", 1):
@@ -167,18 +187,23 @@ async def run_workload(
     n: int,
     *,
     profile: bool = False,
+    workers: int = 1,
 ) -> dict[str, Any]:
     env = child_env(run.conn, hub, THROUGHPUT_SETTINGS)
     settings = settings_for(env, None)
-    worker = await WorkerProcess.start(env, None, run.run_dir / f"worker-{hub}.log")
+    if workers > 1:
+        fleet = await start_fleet(run, env, hub, workers, settings.storage.partition_count)
+    else:
+        fleet = [await WorkerProcess.start(env, None, run.run_dir / f"worker-{hub}.log")]
+    worker = fleet[0]
     try:
         async with TaskHubClient(settings) as client:
             await client.hub.create_if_not_exists()  # not part of the workload (the worker made it)
-            before_w = await worker.request("snapshot")
+            before_w = await fleet_snapshot(fleet)
             before_c = dict(client.hub.storage.calls)
             cpu0 = (
                 session_cpu_seconds(run.azurite_pid),
-                cpu_seconds(worker.pid),
+                sum(cpu_seconds(w.pid) for w in fleet),
                 sum(os.times()[:2]),
                 system_busy_seconds(),
             )
@@ -192,18 +217,18 @@ async def run_workload(
             if profile:
                 path = run.results_dir / f"{run.stamp}-{name}-worker.prof.txt"
                 prof = await worker.request("profile_stop", path=str(path))
-            after_w = await worker.request("snapshot")
+            after_w = await fleet_snapshot(fleet)
             after_c = dict(client.hub.storage.calls)
             cpu1 = (
                 session_cpu_seconds(run.azurite_pid),
-                cpu_seconds(worker.pid),
+                sum(cpu_seconds(w.pid) for w in fleet),
                 sum(os.times()[:2]),
                 system_busy_seconds(),
             )
             problem = await verify(client, name, result, n)
-        final = await worker.stop()
+        final = (await asyncio.gather(*(w.stop() for w in fleet)))[0]
     except BaseException:
-        await worker.kill()
+        await asyncio.gather(*(w.kill() for w in fleet))
         raise
     w_calls = calls_delta(after_w["calls"], before_w["calls"])
     c_calls = calls_delta(after_c, before_c)
@@ -213,6 +238,7 @@ async def run_workload(
     result.update(
         {
             "hub": hub,
+            "worker_processes": workers,
             "wall_s_until_detected": wall,
             "activities_started_by_worker": ran,
             "storage_calls": {
@@ -234,6 +260,7 @@ async def run_workload(
                 ),
                 "loadavg_1min_after": os.getloadavg()[0],
             },
+            "worker_cpu_s_per_100_activities": round((cpu1[1] - cpu0[1]) * 100 / activities, 3),
             "worker_memory_mb": {
                 "max_vmrss_sampled": round(mem.max_rss_kb / 1024, 1),
                 "samples": mem.samples,
@@ -249,6 +276,40 @@ async def run_workload(
     if prof is not None:
         result["profile"] = prof
     return result
+
+
+async def start_fleet(
+    run: Run, env: dict[str, str], hub: str, n: int, partitions: int
+) -> list[WorkerProcess]:
+    """``n`` worker processes on one hub, once the control queues are spread over them (each owns at
+    least one when ``n`` <= partitions; waits up to 180 s, then goes on and says so)."""
+    fleet = [
+        await WorkerProcess.start(env, None, run.run_dir / f"worker-{hub}-{i}.log", ready_timeout=0)
+        for i in range(n)
+    ]
+    deadline = time.monotonic() + 180
+    while True:
+        owned = [len((await w.request("snapshot"))["owned_queues"]) for w in fleet]
+        if sum(owned) == partitions and all(o >= 1 for o in owned[: min(n, partitions)]):
+            say(f"  {n} worker processes own {owned} control queues")
+            return fleet
+        if time.monotonic() > deadline:
+            say(f"  warning: the queues did not spread over {n} workers within 180 s: {owned}")
+            return fleet
+        await asyncio.sleep(1.0)
+
+
+async def fleet_snapshot(fleet: list[WorkerProcess]) -> dict[str, Any]:
+    """The snapshots of several worker processes, storage calls and activities summed."""
+    snaps = [await w.request("snapshot") for w in fleet]
+    calls: collections.Counter[str] = collections.Counter()
+    for snap in snaps:
+        calls.update(snap["calls"])
+    return {
+        **snaps[0],
+        "calls": dict(calls),
+        "activities_started": sum(x["activities_started"] for x in snaps),
+    }
 
 
 async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
@@ -272,7 +333,9 @@ async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
         async with TaskHubClient(settings) as client:
             for rep in range(reps):
                 say(f"  W5 {rep + 1}/{reps}: hub idle for {idle:.0f} s ...")
+                calls0 = (await worker.request("snapshot"))["calls"]
                 await asyncio.sleep(idle)
+                idle_calls = calls_delta((await worker.request("snapshot"))["calls"], calls0)
                 marker = run.run_dir / f"w5-{rep}.txt"
                 marker.unlink(missing_ok=True)
                 proc = await asyncio.create_subprocess_exec(
@@ -302,6 +365,8 @@ async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
                     "after_schedule_returned_s": t_activity - sent["t_returned"],
                     "status": st.runtime_status.value,
                     "client_calls": sent["calls"],
+                    "idle_worker_calls": idle_calls,
+                    "idle_worker_calls_per_hour": round(sum(idle_calls.values()) * 3600 / idle),
                 }
                 say(
                     f"    W5 {rep + 1}: {sample['latency_s']:.3f} s (schedule call {sample['schedule_call_s']:.3f} s)"
@@ -325,4 +390,5 @@ async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
         "host_json": str(host_json) if host_json else None,
         "host_json_content": json.loads(host_json.read_text()) if host_json else None,
         "max_queue_polling_interval_s": settings.storage.max_queue_polling_interval.total_seconds(),
+        "idle_worker_calls_per_hour": statistics.median(s["idle_worker_calls_per_hour"] for s in samples),
     }

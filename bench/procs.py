@@ -140,8 +140,17 @@ class WorkerProcess:
         return self.proc.pid
 
     @classmethod
-    async def start(cls, env: dict[str, str], host_json: Path | None, log_path: Path) -> WorkerProcess:
+    async def start(
+        cls,
+        env: dict[str, str],
+        host_json: Path | None,
+        log_path: Path,
+        *,
+        ready_timeout: float | None = None,
+    ) -> WorkerProcess:
         args = [sys.executable, "-m", "bench.worker_proc"]
+        if ready_timeout is not None:
+            args += ["--ready-timeout", str(ready_timeout)]
         if host_json:
             args += ["--host-json", str(host_json)]
         log = open_log(log_path)
@@ -165,7 +174,7 @@ class WorkerProcess:
         if self.ready.get("event") != "ready":
             await self.kill()
             raise RuntimeError(f"worker did not start: {self.ready}; see {log_path}")
-        if len(self.ready["owned_queues"]) < self.ready["partition_count"]:
+        if ready_timeout is None and len(self.ready["owned_queues"]) < self.ready["partition_count"]:
             say(
                 f"  warning: worker owns {self.ready['owned_queues']} of {self.ready['partition_count']} queues"
             )

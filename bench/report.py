@@ -12,6 +12,7 @@ from typing import Any
 from bench.common import (
     CALLS_DEFINITION,
     FLOOR_DEFINITION,
+    ISSUE_TARGETS,
     MAX_CALLS_PER_ACTIVITY,
     MAX_W1_WORKER_MB,
     TARGETS,
@@ -54,6 +55,7 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "pass": mb < MAX_W1_WORKER_MB,
             }
         )
+    verdicts.extend(_issue_verdicts(results["workloads"]))
     r5 = results["workloads"].get("W5")
     if r5 is not None and "skipped" not in r5:
         verdicts.append(
@@ -65,6 +67,47 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return verdicts
+
+
+def _issue_verdicts(work: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 13's targets (keys ``issue.<figure>``; a missed one does not trigger a profile run)."""
+
+    def figure(key: str) -> float | None:
+        name, _, part = key.partition(".")
+        r = work.get(name)
+        if not r or "figure" not in r:
+            return None
+        if part == "calls":
+            return float(r["storage_calls"]["per_activity"])
+        if part == "growth":
+            return float(r["growth_ratio"])
+        return float(r["figure"])
+
+    out = []
+    for key, (op, value) in ISSUE_TARGETS.items():
+        actual = figure(key)
+        if actual is None:
+            continue
+        ok = actual >= value if op == ">=" else actual <= value
+        out.append(
+            {
+                "key": f"issue.{key}",
+                "target": f"issue 13: {key} {op} {value:g}",
+                "actual": round(actual, 3),
+                "pass": ok,
+            }
+        )
+    c2, w3 = figure("C2"), figure("W3")
+    if c2 is not None and w3 is not None:
+        out.append(
+            {
+                "key": "issue.C2",
+                "target": f"issue 13: C2 (fan-out of 5,000) >= W3's rate {w3:.1f}",
+                "actual": round(c2, 2),
+                "pass": c2 >= w3,
+            }
+        )
+    return out
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -117,8 +160,12 @@ def print_table(results: dict[str, Any]) -> None:
         "W5": "W5 idle start -> 1st activity",
         "E1": "E1 client signals to one counter",
         "E2": "E2 entity calls over 100 counters",
+        "C1": "C1 sequential activities (cost growth)",
+        "C2": "C2 fan-out/in (cost growth)",
+        "W1x2": "W1 on 2 worker processes",
+        "W1x4": "W1 on 4 worker processes",
     }
-    for name in ("W1", "W2", "W3", "E1", "E2", "W5"):
+    for name in ("W1", "W1x2", "W1x4", "W2", "W3", "E1", "E2", "C1", "C2", "W5"):
         r = results["workloads"].get(name)
         if r is None:
             continue
@@ -132,6 +179,8 @@ def print_table(results: dict[str, Any]) -> None:
             "W1": f"W1 {r.get('orchestrations')} x HelloSequence5",
             "W2": f"W2 {r.get('activities')} sequential activities",
             "W3": f"W3 fan-out/in of {r.get('activities')}",
+            "C1": f"C1 {r.get('activities')} sequential activities",
+            "C2": f"C2 fan-out/in of {r.get('activities')}",
         }.get(name, labels[name])
         per = r["storage_calls"]["per_activity"] if "storage_calls" in r else None
         target = ""
@@ -142,7 +191,7 @@ def print_table(results: dict[str, Any]) -> None:
             vc = verdict.get(name + ".calls")
             if vc:
                 target += f"; calls<=10 {'PASS' if vc['pass'] else 'MISS'}"
-        elif name in ("W5", "E1", "E2"):
+        elif name in ("W5", "E1", "E2", "C1", "C2", "W1x2", "W1x4"):
             target = "reported" if name == "W5" else "reported (calls per operation)"
         ratio = r["figure"] / f if name != "W5" else float("nan")
         rows.append((label, r["figure"], r["unit"], ratio, per, target))
@@ -164,7 +213,27 @@ def print_table(results: dict[str, Any]) -> None:
             f"W1 worker memory: VmHWM {m['vmhwm']} MB, max sampled VmRSS {m['max_vmrss_sampled']} MB "
             f"(target < {MAX_W1_WORKER_MB:g} MB)"
         )
-    for name in ("W1", "W2", "W3"):
+    r5 = results["workloads"].get("W5")
+    if r5 and "idle_worker_calls_per_hour" in r5:
+        say(
+            f"W5 idle worker: {r5['idle_worker_calls_per_hour']} storage calls per hour (transactions; "
+            f"maxQueuePollingInterval {r5['max_queue_polling_interval_s']} s)"
+        )
+    c1 = results["workloads"].get("C1")
+    if c1 and "growth_ratio" in c1:
+        say(
+            f"C1 cost growth: first {c1['window']} activities {c1['first_100_per_s']:.1f}/s, last "
+            f"{c1['window']} {c1['last_100_per_s']:.1f}/s, ratio {c1['growth_ratio']:.3f} (issue 13: >= 0.95)"
+        )
+    for name in ("W1", "W2", "W3", "C1", "C2"):
+        r = results["workloads"].get(name)
+        if r and "worker_cpu_s_per_100_activities" in r:
+            m = r["worker_memory_mb"]
+            say(
+                f"{name} worker CPU {r['worker_cpu_s_per_100_activities']:.3f} s per 100 activities; peak memory "
+                f"VmHWM {m['vmhwm']} MB"
+            )
+    for name in ("W1", "W2", "W3", "C1", "C2"):
         r = results["workloads"].get(name)
         if r and "storage_calls" in r:
             sc, cpu = r["storage_calls"], r["cpu_utilisation"]

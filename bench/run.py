@@ -39,7 +39,7 @@ from bench.common import (
     Run,
     say,
 )
-from bench.drivers import run_w5, run_workload, w1, w2, w3
+from bench.drivers import c1, c2, run_w5, run_workload, w1, w2, w3
 from bench.entity_drivers import e1, e2
 from bench.floor import measure_floors
 from bench.procs import load_azurite_ctl, other_load, start_azurite, wait_quiet
@@ -112,12 +112,14 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             ("W3", "BenchW3", w3, counts.w3),
             ("E1", "BenchE1", e1, counts.e1),
             ("E2", "BenchE2", e2, counts.e2),
+            ("C1", "BenchC1", c1, counts.c1),
+            ("C2", "BenchC2", c2, counts.c2),
         ]
         for name, hub, fn, n in plan:
             if ns.only and name not in ns.only:
                 continue
             runs: list[dict[str, Any]] = []
-            for rep in range(ns.repeat):
+            for rep in range(ns.repeat if name.startswith("W") else 1):  # E1, E2, C1, C2 once
                 say(f"bench: {name} (n={n}){f' run {rep + 1}/{ns.repeat}' if ns.repeat > 1 else ''} ...")
                 await wait_quiet(ns.quiet_wait)
                 try:
@@ -144,6 +146,22 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
                     ],
                 }
             results["workloads"][name] = best
+        for k in ns.scale:  # W1 on k worker processes of one hub (docs/scaling.md)
+            name = f"W1x{k}"
+            if ns.only and name.upper() not in ns.only:
+                continue
+            say(f"bench: {name} (W1 on {k} worker processes, n={counts.w1}) ...")
+            await wait_quiet(ns.quiet_wait)
+            try:
+                r = await run_workload(run, name, f"BenchW1x{k}", w1, counts.w1, workers=k)
+                say(
+                    f"  {name}: {r['figure']:.2f} {r['unit']}, {r['storage_calls']['per_activity']:.2f} storage "
+                    f"calls/activity, other processes {r['cpu_utilisation']['other_processes']} cores"
+                )
+            except Exception as err:
+                r = {"error": f"{type(err).__name__}: {err}"}
+                say(f"  {name} FAILED: {type(err).__name__}: {err}")
+            results["workloads"][name] = r
         if not ns.skip_w5 and (not ns.only or "W5" in ns.only):
             say(f"bench: W5 ({ns.w5_reps or counts.w5_reps} x {ns.w5_idle:.0f} s idle) ...")
             try:
@@ -159,7 +177,7 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             missed = {
                 v["key"].split(".")[0]
                 for v in results["targets"]
-                if not v["pass"] and v["key"] != "W1.memory"
+                if not v["pass"] and v["key"] != "W1.memory" and not v["key"].startswith("issue")
             }
             for name, hub, fn, n in plan:
                 if name in missed and name in results["workloads"] and "figure" in results["workloads"][name]:
@@ -231,9 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--only",
         type=lambda s: {x.strip().upper() for x in s.split(",")},
-        help="comma-separated subset of W1,W2,W3,E1,E2,W5 (the floor always runs)",
+        help="comma-separated subset of W1,W2,W3,E1,E2,C1,C2,W5 (the floor always runs)",
+    )
+    p.add_argument(
+        "--scale",
+        type=lambda s: [int(x) for x in s.split(",") if x.strip()],
+        default=None,
+        help="also run W1 on these numbers of worker processes (default 2,4; none with --quick)",
     )
     ns = p.parse_args(argv)
+    if ns.scale is None:
+        ns.scale = [] if ns.quick else [2, 4]
     counts = QUICK if ns.quick else FULL
     ns.repeat = ns.repeat or (1 if ns.quick else 3)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
