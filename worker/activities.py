@@ -27,8 +27,9 @@ result is not sent at all: it goes straight into the orchestration's session, ca
 item, which the orchestration's checkpoint deletes once the result is in the history. A crash before
 that makes the work item visible again (after the held visibility, 20 s with the default leases) and
 the activity runs again: at least once, as always; the duplicate completion is dropped by the
-orchestration. Only work items dispatched locally are handed over like this (one received from the
-queue, a first attempt elsewhere or one that came back, sends its result through the control queue). Only activities that have already finished once in this process
+orchestration. Only first attempts (dispatched locally, or received once from the queue) of activities
+that had already finished in this process before are handed over like this; the others send their
+result through the control queue. Only activities that have already finished once in this process
 run locally: the first call of each goes through the queue, so an activity that kills its process is
 always counted by the queue's dequeue count (``poisonMessageThreshold``) and never runs locally.
 """
@@ -243,6 +244,7 @@ class ActivityRunner:
             )
             return False
         try:
+            proven = (event.name or "") in self._proven  # before this run (see the module docstring)
             if m.raw.dequeue_count > self.poison_threshold:
                 result = await self._poisoned(m, event)
             else:
@@ -259,7 +261,7 @@ class ActivityRunner:
             log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
             await self.hub.queues.give_back(m)
             return False
-        if self._local and m.raw.dequeue_count == 0:  # sent here by local dispatch: straight into the session
+        if self._local and proven and m.raw.dequeue_count <= 1:  # straight into the session
             control = self.hub.names.control_queue_for(m.instance.instance_id or "")
             if self.hub.queues.deliver_local(control, Inbound(m.raw, md)):
                 return True

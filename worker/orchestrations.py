@@ -103,6 +103,7 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
     ordered = sorted(messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0))
     new_start: ExecutionStartedEvent | None = None
     completed = _completed_ids(history.events)
+    scheduled: set[int] | None = None  # computed once, on the first completion (not per message)
     for m in ordered:
         ev = m.event
         target_exec = m.instance.execution_id
@@ -149,7 +150,9 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
                 else:
                     t.defer.append((m, "completion before the instance's history"))
                 continue
-            if _completion_id(ev) not in _scheduled_ids(history.events):
+            if scheduled is None:
+                scheduled = _scheduled_ids(history.events)
+            if _completion_id(ev) not in scheduled:
                 t.defer.append((m, f"out of order: no scheduled event {_completion_id(ev)} in history yet"))
                 continue
             if _completion_id(ev) in completed:  # a re-run activity, or a redelivered message (7.7)
