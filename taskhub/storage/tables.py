@@ -11,6 +11,7 @@ from azure.data.tables import UpdateMode
 
 from taskhub.storage.base import StorageBase
 from taskhub.storage.errors import op
+from taskhub.storage.json_rows import query_page_json
 from taskhub.storage.retry import holds, repeat_write
 from taskhub.storage.types import BatchOp, QueryPage, Row, decode_token, encode_token, to_row
 
@@ -75,6 +76,26 @@ class TableOps(StorageBase):
                 rows.append(to_row(entity))
             break
         return QueryPage(rows, encode_token(pages.continuation_token))
+
+    @op
+    async def query_page_lean(
+        self,
+        table: str,
+        query_filter: str | None,
+        *,
+        select: Sequence[str] | None = None,
+        page_size: int = 1000,
+        continuation_token: str | None = None,
+    ) -> QueryPage:
+        """:meth:`query_page` with the reply's JSON read directly (same rows and tokens, a fraction of
+        the SDK's deserialization CPU; see ``json_rows``). For long reads such as a 10,000-event history."""
+        return await query_page_json(
+            self._table(table),
+            query_filter,
+            select=select,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
 
     async def query(
         self, table: str, query_filter: str | None, *, select: Sequence[str] | None = None

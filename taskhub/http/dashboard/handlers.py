@@ -43,6 +43,7 @@ from taskhub.http.dashboard.other_pages import (
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
+from taskhub.hub.history_view import load_history_for_view
 
 __all__ = ["Dashboard", "SCAN_CAP", "html_response"]
 
@@ -249,7 +250,7 @@ class Dashboard:
         if cached is not None and cached[0] == stamp:
             self._histories.move_to_end(key)
             return cached[1]
-        events = (await client.hub.tracking.load_history(state.instance_id)).events
+        events = (await load_history_for_view(client.hub.tracking, state.instance_id)).events
         if state.runtime_status.is_terminal:
             self._histories[key] = (stamp, events)
             while len(self._histories) > _HISTORY_CACHE:
