@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from taskhub.errors import StorageError
@@ -44,6 +44,7 @@ from worker.episode import Episode, Outbound
 
 __all__ = [
     "checkpoint",
+    "process_or_give_back",
     "checkpoint_settled",
     "repair_instance_row",
     "SplitBrainError",
@@ -258,3 +259,29 @@ def _pk(instance_id: str) -> str:
     from taskhub.format.names import escape_partition_key
 
     return escape_partition_key(instance_id)
+
+
+async def process_or_give_back(
+    hub: TaskHub,
+    instance_id: str,
+    messages: Sequence[Inbound],
+    work: Awaitable[None],
+    *,
+    forget: Callable[[Sequence[str]], None],
+    kind: str,
+    worker_id: str,
+) -> None:
+    """Run one work item (an orchestration's or an entity's batch); when it fails, forget what this
+    process cached for the instance and give the whole batch back at once: after a lost checkpoint
+    race without delay, after any other failure with the backoff of runtime.md 7.5, retried while the
+    storage fails. Never left hidden until a visibility timeout."""
+    try:
+        await work
+    except SplitBrainError:
+        forget([instance_id])
+        await asyncio.gather(*(hub.queues.give_back(m, delay=0) for m in messages))
+    except Exception:
+        forget([instance_id])
+        log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
+        await asyncio.gather(*(hub.queues.give_back(m) for m in messages))
+

@@ -43,7 +43,7 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
-from worker.checkpoint import SplitBrainError, checkpoint, repair_instance_row
+from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
 
@@ -195,17 +195,15 @@ class OrchestrationRunner:
         if is_entity_instance(instance_id):
             await self.entities.process(instance_id, messages)
             return
-        try:
-            await self._process(instance_id, messages)
-        except SplitBrainError:
-            self.forget([instance_id])
-            await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in messages))
-        except Exception:
-            self.forget([instance_id])
-            log.exception("orchestration.process_failed instance_id=%s worker_id=%s", instance_id, self.worker_id)
-            # back at once, with the backoff of runtime.md 7.5 (2 s the first time), retried while the
-            # storage fails: never left hidden until a visibility timeout
-            await asyncio.gather(*(self.hub.queues.give_back(m) for m in messages))
+        await process_or_give_back(
+            self.hub,
+            instance_id,
+            messages,
+            self._process(instance_id, messages),
+            forget=self.forget,
+            kind="orchestration",
+            worker_id=self.worker_id,
+        )
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub

@@ -23,7 +23,6 @@ their messages deleted, so a crash between the history write and the deletes app
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import uuid
@@ -49,7 +48,7 @@ from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from taskhub.model.entities import EntityId, run_operation
-from worker.checkpoint import SplitBrainError, checkpoint
+from worker.checkpoint import checkpoint, process_or_give_back
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
 from worker.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
@@ -88,15 +87,15 @@ class EntityRunner:
 
     async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         """As ``OrchestrationRunner.process``: a failed batch goes back at once (with backoff), whole."""
-        try:
-            await self._process(instance_id, messages)
-        except SplitBrainError:
-            self.forget([instance_id])
-            await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in messages))
-        except Exception:
-            self.forget([instance_id])
-            log.exception("entity.process_failed instance_id=%s worker_id=%s", instance_id, self.worker_id)
-            await asyncio.gather(*(self.hub.queues.give_back(m) for m in messages))
+        await process_or_give_back(
+            self.hub,
+            instance_id,
+            messages,
+            self._process(instance_id, messages),
+            forget=self.forget,
+            kind="entity",
+            worker_id=self.worker_id,
+        )
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub
