@@ -102,9 +102,10 @@ async def w1(client: TaskHubClient, n: int) -> dict[str, Any]:
     }
 
 
-async def w2(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any]:
+async def _one_orchestration(client: TaskHubClient, name: str, n: int, limit: float) -> dict[str, Any]:
+    """Start one orchestration of ``n`` activities and time it to its completion (W2, W3)."""
     t0 = time.time()
-    iid = await client.schedule_new_orchestration("Sequence", input=n)
+    iid = await client.schedule_new_orchestration(name, input=n)
     st = await wait_one(client, iid, limit=limit)
     t_end = _ts(st.completed_at)
     return {
@@ -115,21 +116,14 @@ async def w2(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any
         "unit": "activities/s",
         "instance": iid,
     }
+
+
+async def w2(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any]:
+    return await _one_orchestration(client, "Sequence", n, limit)
 
 
 async def w3(client: TaskHubClient, n: int, limit: float = 300) -> dict[str, Any]:
-    t0 = time.time()
-    iid = await client.schedule_new_orchestration("FanOutFanIn", input=n)
-    st = await wait_one(client, iid, limit=limit)
-    t_end = _ts(st.completed_at)
-    return {
-        "activities": n,
-        "completed": int(st.runtime_status is OrchestrationStatus.COMPLETED),
-        "elapsed_s": t_end - t0,
-        "figure": n / (t_end - t0),
-        "unit": "activities/s",
-        "instance": iid,
-    }
+    return await _one_orchestration(client, "FanOutFanIn", n, limit)
 
 
 async def c1(client: TaskHubClient, n: int) -> dict[str, Any]:
