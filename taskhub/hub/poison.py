@@ -8,10 +8,16 @@ processing failed ``poisonMessageThreshold`` times, is put on ``{h}-poison`` as 
 
 (the original body kept verbatim), then deleted from its queue. ``taskhub poison list`` shows them and
 ``taskhub poison requeue ID`` puts one back on its original queue.
+
+A move is a send, then a delete: a process that dies between the two leaves the message on its queue,
+and whoever receives it next moves it again. So a message seen before (dequeued more than once) is
+first looked for on the poison queue by its origin id and, when it is there, only deleted; and ``list``
+and ``requeue`` treat records with the same origin queue and message id as one message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -74,6 +80,11 @@ class PoisonRecord:
         except (ValueError, KeyError, TypeError) as err:
             raise FormatError(f"poison queue message {raw.id} is not a poison record: {err}") from None
 
+    @property
+    def origin(self) -> tuple[str, str] | None:
+        """What identifies the poisoned message itself (two records of one message share it)."""
+        return (self.origin_queue, self.origin_message_id) if self.origin_message_id else None
+
     def summary(self) -> dict[str, object]:
         return {
             "id": self.message_id,
@@ -108,6 +119,19 @@ class PoisonQueue:
         """Put the message on the poison queue with ``reason``, then (unless ``delete=False``, when the
         caller still has something to send first) delete it from its queue."""
         raw = message.raw if isinstance(message, Inbound) else message
+        if raw.dequeue_count > 1:  # a process that died mid-move may have put it there already
+            earlier = next((r for r in await self.list() if r.origin == (raw.queue, raw.id)), None)
+            if earlier is not None:
+                if delete:
+                    await self.queues.delete(raw)
+                log.warning(
+                    "message.poisoned_already hub=%s queue=%s message_id=%s poison_id=%s",
+                    self.names.hub,
+                    raw.queue,
+                    raw.id,
+                    earlier.message_id,
+                )
+                return earlier
         record = PoisonRecord(
             reason=reason,
             origin_queue=raw.queue,
@@ -132,13 +156,19 @@ class PoisonQueue:
         return record
 
     async def list(self) -> list[PoisonRecord]:
-        """Up to 32 poisoned messages (peeked, nothing is taken)."""
+        """Up to 32 poisoned messages (peeked, nothing is taken), oldest first, each message once."""
         if self.queue not in await self.storage.list_queues(self.queue):
             return []
-        return [
-            PoisonRecord.from_message(m)
-            for m in await self.storage.peek_messages(self.queue, max_messages=_PEEK_LIMIT)
-        ]
+        records: list[PoisonRecord] = []
+        seen: set[tuple[str, str]] = set()
+        for m in await self.storage.peek_messages(self.queue, max_messages=_PEEK_LIMIT):
+            record = PoisonRecord.from_message(m)
+            if record.origin is not None:
+                if record.origin in seen:
+                    continue
+                seen.add(record.origin)
+            records.append(record)
+        return records
 
     async def requeue(self, message_id: str) -> PoisonRecord:
         """Put one poisoned message back on the queue it came from (it is retried from scratch)."""
@@ -146,17 +176,23 @@ class PoisonQueue:
         held = await self.storage.receive_messages(
             self.queue, max_messages=_PEEK_LIMIT, visibility_timeout=30
         )
-        found: PoisonRecord | None = None
-        for raw in held:
-            if raw.id == message_id and found is None:
-                found = PoisonRecord.from_message(raw)
-                await self.storage.send_message(found.origin_queue, found.body)
-                await self.storage.delete_message(raw)
-                self.queues.wake(found.origin_queue)
-            else:
-                await self.storage.update_message(raw, visibility_timeout=0)
+        records = [(raw, PoisonRecord.from_message(raw)) for raw in held]
+        found = next((record for raw, record in records if raw.id == message_id), None)
         if found is None:
+            await asyncio.gather(
+                *(self.storage.update_message(raw, visibility_timeout=0) for raw, _ in records)
+            )
             raise LookupError(f"no poisoned message with id {message_id!r} in {self.queue}")
+        # a second record of the same message (a move interrupted by a crash) goes with it
+        ours = [
+            raw for raw, r in records if raw.id == message_id or (found.origin and r.origin == found.origin)
+        ]
+        others = [raw for raw, _ in records if raw not in ours]
+        await asyncio.gather(*(self.storage.update_message(raw, visibility_timeout=0) for raw in others))
+        await self.storage.send_message(found.origin_queue, found.body)
+        for raw in ours:
+            await self.storage.delete_message(raw)
+        self.queues.wake(found.origin_queue)
         log.info(
             "message.requeued hub=%s queue=%s message_id=%s", self.names.hub, found.origin_queue, message_id
         )

@@ -154,7 +154,7 @@ async def test_garbage_and_a_worker_killing_activity_end_in_the_poison_queue(
             "crash_worker_runs": sum(1 for r in runs if r.name == "crash_worker"),
             "later_orchestrations_done_in_s": round(after_latency, 1),
             "earlier_orchestrations_done_after_s": round(before_done, 1),
-            "reasons": {q: r.reason for q, r in by_origin.items()},
+            "poisoned": [(r.origin_queue, r.dequeue_count, r.reason) for r in records],
         }
     )
 
