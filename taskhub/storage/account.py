@@ -47,6 +47,9 @@ class Storage(QueueOps, TableOps, BlobOps):
         self.settings = settings
         self.calls: collections.Counter[str] = collections.Counter()
         self._credentials: list[Any] = []
+        self._transports: dict[str, Any] = {}
+        self._lean: dict[tuple[str, str], Any] = {}
+        self._lean_pipelines: dict[str, Any] = {}
         conn = settings.connection
         tracking = settings.tracking_connection or conn
         self._queues = self._make_client(QueueServiceClient, conn, "queue")
@@ -73,7 +76,8 @@ class Storage(QueueOps, TableOps, BlobOps):
         timeouts = {"connection_timeout": 10, "read_timeout": 30}
         network: dict[str, Any] = {"use_env_settings": False, **timeouts}
         # idle connections are dropped before the server closes them (see taskhub.storage.transport)
-        network["transport"] = KeepAliveTransport(use_env_settings=False, **timeouts)
+        # kept: the seam's own requests (``lean``) go through the same transport and connection pool
+        network["transport"] = self._transports[service] = KeepAliveTransport(use_env_settings=False, **timeouts)
         proxies = _proxies_for(endpoint or "")
         if proxies:
             network["proxies"] = proxies
@@ -108,6 +112,8 @@ class Storage(QueueOps, TableOps, BlobOps):
             await client.close()
         self._queue_clients.clear()
         self._table_clients.clear()
+        self._lean.clear()
+        self._lean_pipelines.clear()
         await self._queues.close()
         await self._tables.close()
         await self._blobs.close()

@@ -1,20 +1,29 @@
-"""What the operation mixins share: the SDK clients and the call counter."""
+"""What the operation mixins share: the SDK clients, the lean request paths and the call counter."""
 
 from __future__ import annotations
 
 import collections
 from typing import Any
 
+from taskhub.storage.lean import LeanPipeline
+from taskhub.storage.lean_queues import LeanQueue
+from taskhub.storage.lean_tables import LeanTable
+
 __all__ = ["StorageBase"]
 
 
 class StorageBase:
+    lean_requests = True
+    """Send the hot calls as the seam's own requests (``lean``); False: through the SDK's operations."""
     calls: collections.Counter[str]
     _queues: Any
     _tables: Any
     _blobs: Any
+    _transports: dict[str, Any]
     _queue_clients: dict[str, Any]
     _table_clients: dict[str, Any]
+    _lean: dict[tuple[str, str], LeanTable | LeanQueue | None]
+    _lean_pipelines: dict[str, LeanPipeline]
 
     def _queue(self, name: str) -> Any:
         client = self._queue_clients.get(name)
@@ -27,3 +36,43 @@ class StorageBase:
         if client is None:
             client = self._table_clients[name] = self._tables.get_table_client(name)
         return client
+
+    def _lean_pipeline(self, service: str) -> LeanPipeline:
+        pipeline = self._lean_pipelines.get(service)
+        if pipeline is None:
+            policies = self._tables._policies if service == "table" else self._queues._pipeline._impl_policies
+            pipeline = self._lean_pipelines[service] = LeanPipeline(policies, self._transports[service])
+        return pipeline
+
+    def _lean_table(self, name: str) -> LeanTable | None:
+        """The table's lean writes (``lean_tables``); None where the SDK path is kept: a SAS in the URL
+        or a Cosmos endpoint (whose merge is sent differently)."""
+        key = ("table", name)
+        if not self.lean_requests:
+            return None
+        if key not in self._lean:
+            client = self._table(name)
+            lean = None
+            if not client._query_str and not client._cosmos_endpoint:
+                url = f"{client.scheme}://{client._primary_hostname}"
+                lean = LeanTable(self._lean_pipeline("table"), url, name, client.api_version)
+            self._lean[key] = lean
+        found = self._lean[key]
+        return found if isinstance(found, LeanTable) else None
+
+    def _lean_queue(self, name: str) -> LeanQueue | None:
+        """The queue's lean message calls (``lean_queues``); None where the SDK path is kept: a SAS in the
+        URL, or a message encoding other than none."""
+        key = ("queue", name)
+        if not self.lean_requests:
+            return None
+        if key not in self._lean:
+            client = self._queue(name)
+            lean = None
+            encode = type(client._message_encode_policy).__name__
+            decode = type(client._message_decode_policy).__name__
+            if not client._query_str and encode == "NoEncodePolicy" and decode == "NoDecodePolicy":
+                lean = LeanQueue(self._lean_pipeline("queue"), client.url, client.api_version)
+            self._lean[key] = lean
+        found = self._lean[key]
+        return found if isinstance(found, LeanQueue) else None

@@ -39,6 +39,10 @@ class QueueOps(StorageBase):
     @op
     async def send_message(self, queue: str, content: str, *, visibility_timeout: int = 0) -> None:
         """Put a message that never expires (ttl -1), invisible for ``visibility_timeout`` seconds."""
+        lean = self._lean_queue(queue)
+        if lean is not None:
+            await lean.put(content, visibility_timeout=visibility_timeout or None)
+            return
         await self._queue(queue).send_message(
             content, visibility_timeout=visibility_timeout or None, time_to_live=-1
         )
@@ -49,6 +53,10 @@ class QueueOps(StorageBase):
         (its id and pop receipt), as if it had been received: the sender can work on it, renew and delete
         it, and if the sender dies it becomes visible to everyone when the visibility runs out."""
         await maybe_fail("send_message", (self, queue, content))  # test faults planned for sends apply too
+        lean = self._lean_queue(queue)
+        if lean is not None:
+            put = await lean.put(content, visibility_timeout=visibility_timeout)
+            return ReceivedMessage(queue, put.id, put.pop_receipt, content, 0, put.inserted_on, put.next_visible_on)
         sent = await self._queue(queue).send_message(content, visibility_timeout=visibility_timeout, time_to_live=-1)
         return ReceivedMessage(
             queue=queue,
@@ -65,6 +73,15 @@ class QueueOps(StorageBase):
         self, queue: str, *, max_messages: int, visibility_timeout: int
     ) -> list[ReceivedMessage]:
         """Dequeue up to ``max_messages`` (one service call), hiding them for ``visibility_timeout`` s."""
+        lean = self._lean_queue(queue)
+        if lean is not None:
+            got = await lean.get(max_messages=max_messages, visibility_timeout=visibility_timeout)
+            return [
+                ReceivedMessage(
+                    queue, m.id, m.pop_receipt, m.content or "", m.dequeue_count, m.inserted_on, m.next_visible_on
+                )
+                for m in got
+            ]
         paged = self._queue(queue).receive_messages(
             messages_per_page=max_messages, max_messages=max_messages, visibility_timeout=visibility_timeout
         )
@@ -88,6 +105,12 @@ class QueueOps(StorageBase):
     @op
     async def update_message(self, message: ReceivedMessage, *, visibility_timeout: int) -> None:
         """Change a held message's visibility; updates ``message.pop_receipt`` and ``next_visible_on``."""
+        lean = self._lean_queue(message.queue)
+        if lean is not None:
+            message.pop_receipt, message.next_visible_on = await lean.update(
+                message.id, message.pop_receipt, visibility_timeout=visibility_timeout
+            )
+            return
         updated = await self._queue(message.queue).update_message(
             message.id, message.pop_receipt, visibility_timeout=visibility_timeout
         )
@@ -97,6 +120,10 @@ class QueueOps(StorageBase):
     @op
     async def delete_message(self, message: ReceivedMessage) -> None:
         """Delete a held message."""
+        lean = self._lean_queue(message.queue)
+        if lean is not None:
+            await lean.delete(message.id, message.pop_receipt)
+            return
         await self._queue(message.queue).delete_message(message.id, message.pop_receipt)
 
     @op

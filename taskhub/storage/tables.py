@@ -128,8 +128,11 @@ class TableOps(StorageBase):
         """Insert-or-merge (or insert-or-replace) a row; returns its ETag."""
         client = self._table(table)
         update_mode = UpdateMode.MERGE if mode == "merge" else UpdateMode.REPLACE
+        lean = self._lean_table(table)
 
         async def call() -> str:  # the same columns written twice leave the same row
+            if lean is not None:
+                return await lean.write(row, method="PATCH" if mode == "merge" else "PUT", if_match=None)
             return str((await client.upsert_entity(row, mode=update_mode)).get("etag"))
 
         return await repeat_write("upsert_entity", call)
@@ -148,8 +151,11 @@ class TableOps(StorageBase):
         if etag:
             kwargs.update(etag=etag, match_condition=MatchConditions.IfNotModified)
         client = self._table(table)
+        lean = self._lean_table(table)
 
         async def call() -> str:
+            if lean is not None:  # unconditional is If-Match *: the row must exist
+                return await lean.write(row, method="PATCH" if mode == "merge" else "PUT", if_match=etag or "*")
             return str((await client.update_entity(row, **kwargs)).get("etag"))
 
         return await repeat_write("update_entity", call, confirm=lambda: self._landed(table, row))
@@ -171,8 +177,9 @@ class TableOps(StorageBase):
     @op
     async def submit_batch(self, table: str, ops: Iterable[BatchOp]) -> list[str | None]:
         """Run an entity-group transaction (<= 100 ops, one PartitionKey), all or nothing; ETags in order."""
+        items = list(ops)
         actions: list[Any] = []
-        for item in ops:
+        for item in items:
             if item.kind == "insert":
                 actions.append(("create", item.row))
             elif item.kind == "upsert_replace":
@@ -197,8 +204,11 @@ class TableOps(StorageBase):
             return []
         client = self._table(table)
         fenced = [a[1] for a in actions if a[0] == "create" or (a[0] == "update" and len(a) > 2)]
+        lean = self._lean_table(table)
 
         async def call() -> list[str | None]:
+            if lean is not None:  # the same transaction, its body built here (``lean_tables``)
+                return await lean.transaction(items)
             results = await client.submit_transaction(actions)
             return [r.get("etag") if r else None for r in results]
 
