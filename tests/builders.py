@@ -7,6 +7,7 @@ builders encode them as JSON text, as storage holds them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ from taskhub.format.history import (
 )
 from taskhub.model.app import App
 from worker.episode import Episode, run_episode
-from worker.replay import ReplayResult, execute
+from worker.replay import Replay, ReplayResult, execute
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 INSTANCE = "inst1"
@@ -166,24 +167,45 @@ def guids() -> Callable[[], str]:
 
 
 class Driver:
-    """Runs episodes of one instance back to back, keeping its history like a checkpoint would."""
+    """Runs episodes of one instance back to back, keeping its history like a checkpoint would.
 
-    def __init__(self, app: App, instance_id: str = INSTANCE) -> None:
+    Every episode runs twice: carrying on from the previous episode (an extended session,
+    ``worker.replay.Replay``) and replayed from the whole history; the two must produce the same
+    episode, so every test written with a driver also checks that carrying on changes nothing.
+    ``sessions=False`` replays only (for orchestrators whose code counts its own runs).
+    """
+
+    def __init__(self, app: App, instance_id: str = INSTANCE, *, sessions: bool = True) -> None:
         self.app = app
         self.instance_id = instance_id
         self.history: list[HistoryEvent] = []
-        self.new_guid = guids()
+        self.new_guid = _Guids()
+        self.sessions = sessions
+        self.session: Replay | None = None
+        self.resumed = 0
         self.episodes: list[Episode] = []
 
     def run(self, *incoming: HistoryEvent, now: datetime = T0) -> Episode:
-        episode = run_episode(
-            self.app,
-            instance_id=self.instance_id,
-            past_events=self.history,
-            incoming_events=incoming,
-            now=now,
-            new_guid=self.new_guid,
-        )
+        def episode_of(session: Replay | None, new_guid: Callable[[], str]) -> Episode:
+            return run_episode(
+                self.app,
+                instance_id=self.instance_id,
+                past_events=self.history,
+                incoming_events=incoming,
+                now=now,
+                new_guid=new_guid,
+                session=session,
+            )
+
+        if self.sessions and self.session is not None:
+            replay_guid = _Guids(self.new_guid.count)
+            episode = episode_of(self.session, self.new_guid)
+            replayed = episode_of(None, replay_guid)
+            self.resumed += 1
+            assert _comparable(episode) == _comparable(replayed), "carrying on differs from a replay"
+        else:
+            episode = episode_of(None, self.new_guid)
+        self.session = episode.replay
         self.history = (
             list(episode.history) if episode.continued_as_new else [*self.history, *episode.history]
         )
@@ -192,3 +214,19 @@ class Driver:
 
     def start(self, name: str, input: Any = None, *, now: datetime = T0, **kwargs: Any) -> Episode:
         return self.run(started(name, input, instance_id=self.instance_id, ts=now, **kwargs), now=now)
+
+
+
+def _comparable(episode: Episode) -> Episode:
+    return dataclasses.replace(episode, replay=None)
+
+
+class _Guids:
+    """``guids()`` that can be copied at a point: two runs of one episode get the same ids."""
+
+    def __init__(self, count: int = 0) -> None:
+        self.count = count
+
+    def __call__(self) -> str:
+        self.count += 1
+        return f"{self.count:032x}"

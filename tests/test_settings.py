@@ -91,7 +91,7 @@ def test_defaults_without_files_or_environment() -> None:
         == s.max_concurrent_orchestrator_functions
         == 10 * (os.cpu_count() or 1)
     )
-    assert s.extended_sessions_enabled is False and s.extended_session_idle_timeout == timedelta(seconds=30)
+    assert s.extended_sessions_enabled is None and s.extended_session_idle_timeout == timedelta(seconds=30)
     assert s.use_app_lease is True and s.app_name == ""
     assert s.connection.is_default and s.connection.connection_string == AZURITE
     assert s.tracking_connection is None and s.source == ()

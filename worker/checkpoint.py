@@ -41,6 +41,7 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad, instance_columns_for_episode
 from worker.episode import Episode, Outbound
+from worker.instance_rows import InstanceRows
 
 __all__ = [
     "checkpoint",
@@ -100,13 +101,25 @@ async def checkpoint(
     loaded: HistoryLoad,
     episode: Episode,
     consumed: Sequence[Inbound],
+    episodes_before: int | None = None,
+    rows: InstanceRows | None = None,
 ) -> CheckpointResult:
-    """Commit one episode in the order of the module docstring; returns the new history state."""
+    """Commit one episode in the order of the module docstring; returns the new history state.
+    ``episodes_before``: the ``OrchestratorStarted`` events in ``loaded`` when the caller knows them;
+    ``rows``: the worker's Instances-row writer, which may let a quiet merge wait (``worker.instance_rows``)."""
     key = (id(hub), instance_id)
     done = asyncio.Event()
     _IN_PROGRESS[key] = done
     try:
-        return await _commit(hub, instance_id=instance_id, loaded=loaded, episode=episode, consumed=consumed)
+        return await _commit(
+            hub,
+            instance_id=instance_id,
+            loaded=loaded,
+            episode=episode,
+            consumed=consumed,
+            episodes_before=episodes_before,
+            rows=rows,
+        )
     finally:
         done.set()
         if _IN_PROGRESS.get(key) is done:
@@ -120,12 +133,16 @@ async def _commit(
     loaded: HistoryLoad,
     episode: Episode,
     consumed: Sequence[Inbound],
+    episodes_before: int | None,
+    rows: InstanceRows | None,
 ) -> CheckpointResult:
     restarted = episode.continued_as_new or episode.execution_id != loaded.execution_id
     past = [] if restarted else loaded.events
     execution_id = episode.new_execution_id or episode.execution_id
     full = [*past, *episode.history]
-    episode_no = sum(1 for e in full if isinstance(e, OrchestratorStartedEvent))
+    if restarted or episodes_before is None:
+        episodes_before = sum(1 for e in past if isinstance(e, OrchestratorStartedEvent))
+    episode_no = episodes_before + sum(1 for e in episode.history if isinstance(e, OrchestratorStartedEvent))
     sender = OrchestrationInstance(instance_id, execution_id)
 
     # 1. outbound messages
@@ -165,7 +182,10 @@ async def _commit(
         now=now,
     )
     await _large_instance_values(hub, instance_id, episode.history, offloaded, columns)
-    await hub.tracking.merge_instance(instance_id, columns)
+    if rows is not None:
+        await rows.merge(instance_id, columns)
+    else:
+        await hub.tracking.merge_instance(instance_id, columns)
     _fault("after_instance")
 
     # 4. the consumed messages. The episode is committed: a message that cannot be deleted (its pop

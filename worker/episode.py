@@ -45,7 +45,7 @@ from taskhub.format.history import (
     TimerFiredEvent,
 )
 from taskhub.model.app import App
-from worker.replay import ReplayResult, execute, failure_details_of
+from worker.replay import Replay, ReplayResult, failure_details_of
 from worker.state import Action, Completion, CreateSubOrchestration, CreateTimer, ScheduleTask
 
 __all__ = ["run_episode", "Episode", "Outbound", "MAX_CONTINUE_AS_NEW_PER_EPISODE", "FIRE_AND_FORGET_TAG"]
@@ -95,6 +95,9 @@ class Episode:
     """Set when the episode continued as new: ``history`` then starts at RowKey 0 of this execution."""
     discarded: list[tuple[HistoryEvent, str]] = field(default_factory=list)
     """Incoming events that were not applied, each with the reason."""
+    replay: Replay | None = None
+    """The orchestrator where this episode left it, when it can carry on in the next episode (pass it as
+    ``session`` with the history this episode's checkpoint wrote); ``None`` when the execution ended."""
 
 
 def run_episode(
@@ -105,9 +108,12 @@ def run_episode(
     incoming_events: Sequence[HistoryEvent],
     now: datetime,
     new_guid: Callable[[], str],
+    session: Replay | None = None,
 ) -> Episode:
     """Run one episode of ``instance_id``; ``now`` (aware) stamps every new event; ``new_guid()`` gives
-    execution ids (32 hex digits) for started sub-orchestrations and continue-as-new."""
+    execution ids (32 hex digits) for started sub-orchestrations and continue-as-new. With ``session``
+    (the ``replay`` of the episode that wrote the end of ``past_events``) the orchestrator carries on
+    from there instead of being replayed from the start."""
     if now.tzinfo is None:
         raise ValueError(f"now must be timezone-aware (UTC), got {now.isoformat()}")
     discarded: list[tuple[HistoryEvent, str]] = []
@@ -118,7 +124,11 @@ def run_episode(
     custom_status: str | None = None
     continues = 0
     while True:
-        result = execute(app, past, new, instance_id=instance_id)
+        if session is not None:
+            replay, result = session, session.resume(past, new)
+            session = None
+        else:
+            replay, result = Replay.start(app, past, new, instance_id=instance_id)
         if result.custom_status is not None:
             custom_status = result.custom_status
         completion = result.completion
@@ -166,6 +176,7 @@ def run_episode(
         continued_as_new=continues > 0,
         new_execution_id=execution_id if continues > 0 else None,
         discarded=discarded,
+        replay=replay if replay.can_resume else None,
     )
 
 

@@ -126,6 +126,7 @@ class Worker:
         await self.partitions.shutdown(DRAIN_TIMEOUT)
         await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
         drained = await self.sessions.drain(DRAIN_TIMEOUT)
+        await self.orchestrations.close()
         await self.activities.stop(DRAIN_TIMEOUT)
         self.listeners.clear()
         await self.hub.queues.stop_holding()

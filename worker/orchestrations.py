@@ -21,21 +21,9 @@ from dataclasses import dataclass, field
 
 from taskhub.format.entities import is_entity_instance
 from taskhub.format.history import (
-    ContinueAsNewEvent,
-    EventSentEvent,
-    ExecutionCompletedEvent,
     ExecutionStartedEvent,
     ExecutionTerminatedEvent,
-    HistoryEvent,
     OrchestrationStatus,
-    SubOrchestrationInstanceCompletedEvent,
-    SubOrchestrationInstanceCreatedEvent,
-    SubOrchestrationInstanceFailedEvent,
-    TaskCompletedEvent,
-    TaskFailedEvent,
-    TaskScheduledEvent,
-    TimerCreatedEvent,
-    TimerFiredEvent,
     utcnow,
 )
 from taskhub.format.rows import InstanceRow
@@ -46,6 +34,10 @@ from taskhub.model.app import App
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
+from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
+from worker.instance_cache import InstanceCache
+from worker.instance_rows import InstanceRows
+from worker.replay import Replay
 
 __all__ = ["OrchestrationRunner", "Triage", "triage"]
 
@@ -56,13 +48,6 @@ ZOMBIE_DEQUEUE_COUNT = 5
 START_DEDUPE_DEQUEUE_COUNT = 10
 """A start message whose Instances row never appears is dropped after this many tries (DTFx 7.3)."""
 
-_COMPLETIONS = (
-    TaskCompletedEvent,
-    TaskFailedEvent,
-    SubOrchestrationInstanceCompletedEvent,
-    SubOrchestrationInstanceFailedEvent,
-    TimerFiredEvent,
-)
 
 
 @dataclass
@@ -74,36 +59,27 @@ class Triage:
     """True when the batch starts a new generation of a finished instance (history is replaced)."""
 
 
-def _completion_id(event: HistoryEvent) -> int:
-    if isinstance(event, TimerFiredEvent):
-        return event.timer_id
-    return int(getattr(event, "task_scheduled_id", -1))
-
-
-def _scheduled_ids(events: Sequence[HistoryEvent]) -> set[int]:
-    kinds = (TaskScheduledEvent, TimerCreatedEvent, SubOrchestrationInstanceCreatedEvent, EventSentEvent)
-    return {e.event_id for e in events if isinstance(e, kinds)}
-
-
-def _completed_ids(events: Sequence[HistoryEvent]) -> set[int]:
-    return {_completion_id(e) for e in events if isinstance(e, _COMPLETIONS)}
-
-
-def _is_terminal(events: Sequence[HistoryEvent]) -> bool:
-    return any(isinstance(e, (ExecutionCompletedEvent, ContinueAsNewEvent)) for e in events)
-
-
-def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_execution_id: str | None = None,
-           instance_row_exists: bool = True, instance_row_status: OrchestrationStatus | None = None) -> Triage:
-    """Sort a batch into run / discard / defer (pure; the rules of runtime.md 7.3-7.4)."""
+def triage(
+    history: HistoryLoad,
+    messages: Sequence[Inbound],
+    *,
+    instance_row_execution_id: str | None = None,
+    instance_row_exists: bool = True,
+    instance_row_status: OrchestrationStatus | None = None,
+    index: HistoryIndex | None = None,
+) -> Triage:
+    """Sort a batch into run / discard / defer (pure; the rules of runtime.md 7.3-7.4). ``index`` is
+    ``HistoryIndex(history.events)``, passed in when the caller keeps one up to date."""
     t = Triage()
-    started = history.started
+    index = index if index is not None else HistoryIndex(history.events)
+    started = index.started
     current = history.execution_id
-    terminal = _is_terminal(history.events)
-    ordered = sorted(messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0))
+    terminal = index.terminal
+    ordered = sorted(
+        messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0)
+    )
     new_start: ExecutionStartedEvent | None = None
-    completed = _completed_ids(history.events)
-    scheduled: set[int] | None = None  # computed once, on the first completion (not per message)
+    completed_now: set[int] = set()
     for m in ordered:
         ev = m.event
         target_exec = m.instance.execution_id
@@ -138,27 +114,29 @@ def triage(history: HistoryLoad, messages: Sequence[Inbound], *, instance_row_ex
                 t.restart = started is not None
                 t.run.append(m)
             continue
-        running_exec = (new_start.orchestration_instance.execution_id if new_start and new_start.orchestration_instance
-                        else current)
+        running_exec = (
+            new_start.orchestration_instance.execution_id
+            if new_start and new_start.orchestration_instance
+            else current
+        )
         if target_exec and running_exec and target_exec != running_exec:
             t.discard.append((m, f"message for execution {target_exec}, current is {running_exec}"))
             continue
-        if isinstance(ev, _COMPLETIONS) and new_start is None:
+        if isinstance(ev, COMPLETIONS) and new_start is None:
             if started is None:
                 if m.raw.dequeue_count > ZOMBIE_DEQUEUE_COUNT:
                     t.discard.append((m, "completion for an instance with no history"))
                 else:
                     t.defer.append((m, "completion before the instance's history"))
                 continue
-            if scheduled is None:
-                scheduled = _scheduled_ids(history.events)
-            if _completion_id(ev) not in scheduled:
-                t.defer.append((m, f"out of order: no scheduled event {_completion_id(ev)} in history yet"))
+            answered = completion_id(ev)
+            if answered not in index.scheduled:
+                t.defer.append((m, f"out of order: no scheduled event {answered} in history yet"))
                 continue
-            if _completion_id(ev) in completed:  # a re-run activity, or a redelivered message (7.7)
-                t.discard.append((m, f"duplicate completion of id {_completion_id(ev)}"))
+            if answered in index.completed or answered in completed_now:  # a re-run, a redelivery (7.7)
+                t.discard.append((m, f"duplicate completion of id {answered}"))
                 continue
-            completed.add(_completion_id(ev))
+            completed_now.add(answered)
         t.run.append(m)
     if started is None and new_start is None:
         for m in list(t.run):
@@ -178,18 +156,25 @@ class OrchestrationRunner:
         self.hub = hub
         self.app = app
         self.worker_id = worker_id
-        self._cache: dict[str, HistoryLoad] = {}
+        settings = hub.settings
+        self._cache = InstanceCache(
+            sessions=settings.extended_sessions_enabled is not False,
+            idle_timeout_s=settings.extended_session_idle_timeout.total_seconds(),
+        )
+        self.rows = InstanceRows(hub)
+        """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
         self.entities = EntityRunner(hub, app, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
         self.entities.forget(instance_ids)
-        if instance_ids is None:
-            self._cache.clear()
-        else:
-            for i in instance_ids:
-                self._cache.pop(i, None)
+        self._cache.forget(instance_ids)
+        self.rows.forget(instance_ids)
+
+    async def close(self) -> None:
+        """Write the Instances-row merges still waiting (a worker that stops)."""
+        await self.rows.close()
 
     async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         if is_entity_instance(instance_id):
@@ -217,9 +202,13 @@ class OrchestrationRunner:
         messages = [m for m in messages if m.raw.dequeue_count <= threshold]
         if not messages:
             return
-        loaded = self._cache.get(instance_id)
-        if loaded is None:
+        cached = self._cache.get(instance_id)
+        session: Replay | None = None
+        if cached is None:
             loaded = await hub.tracking.load_history(instance_id)
+            index = HistoryIndex(loaded.events)
+        else:
+            loaded, index, session = cached.history, cached.index, cached.replay
         row_exists, row_exec, row_status = True, None, None
         starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
         if starts:  # the start dedupe of runtime.md 7.3 compares with the Instances row
@@ -229,23 +218,41 @@ class OrchestrationRunner:
             row_exists = row is not None
             row_exec = row.execution_id if row is not None else None
             row_status = row.runtime_status if row is not None else None
-        t = triage(loaded, messages, instance_row_execution_id=row_exec, instance_row_exists=row_exists,
-                   instance_row_status=row_status)
+        t = triage(
+            loaded,
+            messages,
+            instance_row_execution_id=row_exec,
+            instance_row_exists=row_exists,
+            instance_row_status=row_status,
+            index=index,
+        )
         for m, why in t.defer:
-            log.info("orchestration.defer instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
+            log.info(
+                "orchestration.defer instance_id=%s event=%s reason=%s",
+                instance_id,
+                m.event.event_type.name,
+                why,
+            )
             await hub.queues.abandon(m)
         for m, why in t.discard:
-            log.info("orchestration.discard instance_id=%s event=%s reason=%s", instance_id, m.event.event_type.name, why)
+            log.info(
+                "orchestration.discard instance_id=%s event=%s reason=%s",
+                instance_id,
+                m.event.event_type.name,
+                why,
+            )
         if not t.run:
             await self._terminate_unstarted(instance_id, loaded, t)
-            if _is_terminal(loaded.events):  # a checkpoint may have died before the Instances row
+            if index.terminal:  # a checkpoint may have died before the Instances row
                 await repair_instance_row(hub, instance_id, loaded)
             for m, _ in t.discard:
                 await hub.queues.delete(m)
             return
         past = [] if t.restart else loaded.events
         if t.restart:
-            loaded = HistoryLoad(events=[], etag=loaded.etag, execution_id=None)
+            loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
+            index = HistoryIndex()
+        self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
         episode = run_episode(
             self.app,
             instance_id=instance_id,
@@ -253,12 +260,31 @@ class OrchestrationRunner:
             incoming_events=[m.event for m in t.run],
             now=utcnow(),
             new_guid=lambda: uuid.uuid4().hex,
+            session=session,
         )
-        result = await checkpoint(hub, instance_id=instance_id, loaded=loaded, episode=episode,
-                                  consumed=[*t.run, *(m for m, _ in t.discard)])
-        self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
-        if episode.runtime_status.is_terminal and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW:
-            self._cache.pop(instance_id, None)
+        if session is not None:
+            self._cache.resumed += 1
+        result = await checkpoint(
+            hub,
+            instance_id=instance_id,
+            loaded=loaded,
+            episode=episode,
+            consumed=[*t.run, *(m for m, _ in t.discard)],
+            episodes_before=index.episodes,
+            rows=self.rows,
+        )
+        if not (
+            episode.runtime_status.is_terminal
+            and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW
+        ):
+            if len(result.history) == len(episode.history):  # a new execution: its history is the episode's
+                index = HistoryIndex(result.history)
+            else:
+                index.extend(episode.history)
+            written = HistoryLoad(result.history, result.etag, result.execution_id)
+            self._cache.put(instance_id, written, index, episode.replay)
+        else:
+            self.rows.forget([instance_id])
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "worker_id=%s",

@@ -56,7 +56,7 @@ from worker.entities.orchestration import release_locks
 from worker.handlers import STATE_HANDLERS
 from worker.state import Action, Completion, ReplayState
 
-__all__ = ["execute", "ReplayResult", "failure_details_of"]
+__all__ = ["execute", "Replay", "ReplayResult", "failure_details_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,23 +104,74 @@ def execute(
     Raises ``ValueError`` if neither holds an ``ExecutionStarted`` and ``TypeError`` for an event kind
     without a handler. Everything the orchestrator does wrong ends the execution as Failed instead.
     """
-    started = next((e for e in (*past_events, *new_events) if isinstance(e, ExecutionStartedEvent)), None)
-    if started is None:
-        raise ValueError(
-            f"instance {instance_id!r}: no ExecutionStarted event in the history or the new events"
+    return Replay.start(app, past_events, new_events, instance_id=instance_id)[1]
+
+
+class Replay:
+    """One execution's orchestrator after a replay, able to carry on where it stopped (an extended session).
+
+    ``Replay.start`` replays the whole history. ``resume(history, new_events)`` then takes the history as it
+    stands after the checkpoint: the events it has not seen yet (the decisions and ``OrchestratorCompleted``
+    the episode appended, which confirm the actions the code made) are replayed, then ``new_events`` are
+    processed, without running the code again from its start. That gives the same result as a replay of
+    the whole history for an orchestrator that is deterministic, as every orchestrator must be, in a
+    fraction of the time. Only a replay from history detects non-determinism; a resumed orchestrator
+    meets history again when its session is dropped (idle, another worker, a failed checkpoint).
+    """
+
+    def __init__(self, executor: _Executor) -> None:
+        self._executor = executor
+        self.seen = 0
+        """How many events of the execution the orchestrator has been through."""
+
+    @classmethod
+    def start(
+        cls,
+        app: App,
+        past_events: Sequence[HistoryEvent],
+        new_events: Sequence[HistoryEvent],
+        *,
+        instance_id: str,
+    ) -> tuple[Replay, ReplayResult]:
+        started = next((e for e in (*past_events, *new_events) if isinstance(e, ExecutionStartedEvent)), None)
+        if started is None:
+            raise ValueError(
+                f"instance {instance_id!r}: no ExecutionStarted event in the history or the new events"
+            )
+        state = ReplayState(instance_id=instance_id, current_utc_datetime=_utc(started.timestamp))
+        replay = cls(_Executor(app, state))
+        return replay, replay._run(past_events, new_events)
+
+    @property
+    def can_resume(self) -> bool:
+        """True while the orchestrator waits in its generator and may carry on from here."""
+        executor = self._executor
+        orchestrator = executor.app.get_orchestrator(executor.state.name)
+        return (
+            executor.generator is not None
+            and executor.state.completion is None
+            and not executor.diverged
+            and not getattr(orchestrator, "replays_whole_history", False)
         )
-    state = ReplayState(
-        instance_id=instance_id,
-        current_utc_datetime=_utc(started.timestamp),
-        history=(tuple(past_events), tuple(new_events)),
-    )
-    executor = _Executor(app, state)
-    for event in past_events:
-        executor.process(event)
-    executor.state.is_replaying = False
-    for event in new_events:
-        executor.process(event)
-    return executor.result()
+
+    def resume(self, history: Sequence[HistoryEvent], new_events: Sequence[HistoryEvent]) -> ReplayResult:
+        """Carry on over the rest of ``history`` (which must begin with what was seen) and ``new_events``."""
+        if not self.can_resume or len(history) < self.seen:
+            raise ValueError("this replay cannot carry on over that history; start a new one")
+        return self._run(history, new_events)
+
+    def _run(self, history: Sequence[HistoryEvent], new_events: Sequence[HistoryEvent]) -> ReplayResult:
+        executor = self._executor
+        state = executor.state
+        state.history = (tuple(history), tuple(new_events))
+        state.is_replaying = True
+        for event in history[self.seen :]:
+            executor.process(event)
+        state.is_replaying = False
+        for event in new_events:
+            executor.process(event)
+        self.seen = len(history) + len(new_events)
+        return executor.result()
 
 
 def failure_details_of(exc: BaseException) -> FailureDetails:

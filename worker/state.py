@@ -167,7 +167,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass
 class ReplayState:
-    """Everything one replay of one execution knows. Created fresh for every replay."""
+    """Everything one replay of one execution knows; created by each replay from history, and kept
+    between episodes by an extended session (``worker.replay.Replay``)."""
 
     instance_id: str
     started: ExecutionStartedEvent | None = None

@@ -15,7 +15,8 @@ hubName                                            ``WEBSITE_SITE_NAME`` sanitiz
                                                    the app setting ``Name``)
 maxConcurrentActivityFunctions                     10 x CPU count (> 0)
 maxConcurrentOrchestratorFunctions                 10 x CPU count (> 0)
-extendedSessionsEnabled                            false
+extendedSessionsEnabled                            not set: on for this worker's orchestrators (an SDK
+                                                   app's never carry on; see ``worker.instance_cache``)
 extendedSessionIdleTimeoutInSeconds                30 (> 0)
 useAppLease                                        true
 maxEntityOperationBatchSize                        5000 (> 0)
@@ -82,6 +83,7 @@ from taskhub.config.rules import (
     key,
     parse_timespan,
     sanitize_hub_name,
+    to_bool,
     to_encoding,
     to_int,
     to_seconds,
@@ -118,9 +120,7 @@ class StorageSettings:
 
     connection_name: str = key(("connectionName", "connectionStringName"), "AzureWebJobsStorage", _NOT_EMPTY)
     partition_count: int = key("partitionCount", 4, between(1, 16))
-    control_queue_batch_size: int = key(
-        "controlQueueBatchSize", 32, between(1, 32, " (Azure Queues limit)")
-    )
+    control_queue_batch_size: int = key("controlQueueBatchSize", 32, between(1, 32, " (Azure Queues limit)"))
     control_queue_buffer_threshold: int = key("controlQueueBufferThreshold", 256, between(1, 1000))
     control_queue_visibility_timeout: timedelta = key("controlQueueVisibilityTimeout", _M5, between(_M, _H))  # noqa: RUF009
     work_item_queue_visibility_timeout: timedelta = key("workItemQueueVisibilityTimeout", _M5, _UP_TO_A_WEEK)  # noqa: RUF009
@@ -181,13 +181,13 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     connection: ConnectionInfo = field(default_factory=default_connection)
     tracking_connection: ConnectionInfo | None = None
-    max_concurrent_activity_functions: int = key(
-        "maxConcurrentActivityFunctions", cpus_x10, POSITIVE, to_int
-    )
+    max_concurrent_activity_functions: int = key("maxConcurrentActivityFunctions", cpus_x10, POSITIVE, to_int)
     max_concurrent_orchestrator_functions: int = key(
         "maxConcurrentOrchestratorFunctions", cpus_x10, POSITIVE, to_int
     )
-    extended_sessions_enabled: bool = key("extendedSessionsEnabled", False)
+    extended_sessions_enabled: bool | None = key("extendedSessionsEnabled", None, convert=to_bool)
+    """``None`` (not set) means on: an orchestrator carries on in memory between episodes. Durable Functions
+    defaults to off and forces it off for Python; ``false`` here replays every episode from history."""
     extended_session_idle_timeout: timedelta = key(  # noqa: RUF009
         "extendedSessionIdleTimeoutInSeconds", _S30, POSITIVE, to_seconds
     )
@@ -359,7 +359,9 @@ def _load(host_json: str | os.PathLike[str] | None, env: Mapping[str, str]) -> S
     storage = StorageSettings(**values)
     tracking = storage.tracking_store_connection_name
     notes = tuple(
-        unknown_key_notes(raw_section(root, src.prefix), src.prefix, _known(Settings), _known(StorageSettings))
+        unknown_key_notes(
+            raw_section(root, src.prefix), src.prefix, _known(Settings), _known(StorageSettings)
+        )
     )
     for note in notes:
         log.warning("config.unknown_key %s", note)

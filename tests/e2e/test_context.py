@@ -89,7 +89,12 @@ async def test_custom_status_is_visible_while_running_and_after_completion(e2e: 
     assert state.custom_status == "finished with ok"
 
 
-async def test_time_and_uuids_are_deterministic_across_replays(e2e: E2E) -> None:
+@pytest.mark.app(None)
+@pytest.mark.parametrize("sessions", [False, True], ids=["replayed", "carried-on"])
+async def test_time_and_uuids_are_deterministic_across_replays(e2e: E2E, sessions: bool) -> None:
+    """Replayed every episode (``extendedSessionsEnabled: false``) or carried on in memory (the default):
+    the same times, the same UUIDs; only ``is_replaying`` tells the two apart."""
+    await e2e.start_worker(app, e2e.settings.with_overrides(extended_sessions_enabled=sessions))
     iid = await e2e.client.schedule_new_orchestration(clock_and_ids, instance_id="clock-1")
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=20)
     assert state.runtime_status is OrchestrationStatus.COMPLETED
@@ -102,10 +107,12 @@ async def test_time_and_uuids_are_deterministic_across_replays(e2e: E2E) -> None
     timer = next(e for e in history if e.event_type is EventType.TimerCreated)
     assert timer.fire_at == episodes[1] + timedelta(seconds=1)
     assert episodes[2] >= timer.fire_at
-    # the final run replayed the first two readings and ran the last one live
-    assert out["replaying"] == [True, True, False]
+    if sessions:  # the code ran once, each reading live
+        assert out["replaying"] == [False, False, False]
+    else:  # the final run replayed the first two readings and ran the last one live
+        assert out["replaying"] == [True, True, False]
 
-    # the UUIDs made in episode 1 were made again, equal, in the final replay
+    # the UUIDs made in episode 1 (made again, equal, by a final replay) are those sent then
     assert out["echoed"] == out["uuids"][:2]
     scheduled = next(e for e in history if e.event_type is EventType.TaskScheduled)
     assert scheduled.input == '["{}","{}"]'.format(*out["uuids"][:2])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from taskhub.errors import OrchestrationNotFoundError, TaskFailedError
-from taskhub.format.history import OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
 from tests.e2e.conftest import E2E
@@ -26,7 +26,6 @@ def noop(ctx: ActivityContext, _: Any) -> str:
 
 @app.activity
 def deploy_new_code(ctx: ActivityContext, _: Any) -> str:
-    FLAGS["old_code"] = False  # as if the code changed while the instance waited
     return "deployed"
 
 
@@ -56,6 +55,7 @@ def changes_its_mind(ctx: OrchestrationContext, _: None):  # type: ignore[no-unt
         yield ctx.call_activity(deploy_new_code)
     else:
         yield ctx.call_activity(noop)
+    yield ctx.wait_for_external_event("go")
     return "done"
 
 
@@ -133,9 +133,21 @@ async def test_yielding_something_that_is_not_a_task_fails_saying_what_was_yield
     assert "'yields_a_number'" in message and "int" in message and "42" in message
 
 
-async def test_a_non_deterministic_orchestrator_fails_with_non_determinism_error(e2e: E2E) -> None:
+@pytest.mark.parametrize("sessions", [False, True], ids=["replayed", "carried-on"])
+@pytest.mark.app(None)
+async def test_a_non_deterministic_orchestrator_fails_with_non_determinism_error(e2e: E2E, sessions: bool) -> None:
+    """The code changes while an instance waits (a deploy: the worker stops, new code starts): the next
+    episode replays the history with the new code and fails, whether or not the old worker kept the
+    orchestrator in memory (``extendedSessionsEnabled``)."""
+    settings = e2e.settings.with_overrides(extended_sessions_enabled=sessions)
     FLAGS["old_code"] = True
+    await e2e.start_worker(app, settings)
     iid = await e2e.client.schedule_new_orchestration(changes_its_mind)
+    await e2e.wait_for_event(iid, EventType.TaskCompleted)
+    await e2e.stop_workers()
+    FLAGS["old_code"] = False
+    await e2e.start_worker(app, settings)
+    await e2e.client.raise_orchestration_event(iid, "go")
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=20)
 
     assert state.runtime_status is OrchestrationStatus.FAILED

@@ -224,6 +224,16 @@ async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_r
             0.2,
             message="w1 tried to checkpoint after its freeze",
         )
+        # and its next lease renewal (every 10 s) finds the ownership gone
+        await wait_for(
+            lambda: any(
+                line.event == "partitions.lost" and line.fields.get("kind") == "ownership"
+                for line in parse_log(stale)
+            ),
+            30,
+            0.2,
+            message="w1 noticed it lost the queue",
+        )
         lines = fleet.logs()
 
     assert stale.alive, "w1 should have survived its freeze"

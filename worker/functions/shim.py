@@ -177,6 +177,11 @@ _FIRE_AND_FORGET = (4, 9)
 class SdkOrchestrator:
     """Our orchestrator for one SDK orchestrator function: ``(ctx, input) -> generator``."""
 
+    replays_whole_history = True
+    """The SDK computes its actions from the whole history at once, so it never carries on in memory
+    between episodes (``worker.replay.Replay``): every episode replays, as the extension does for
+    out-of-process workers (Durable Functions forces extended sessions off for Python)."""
+
     def __init__(self, name: str, handle: Callable[[str], Any], names: FunctionNames) -> None:
         self.name = name
         self.handle = handle
