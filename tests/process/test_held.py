@@ -236,15 +236,8 @@ async def _checkpoint_gaps(client: TaskHubClient, instance_id: str) -> float:
     return max((b - a).total_seconds() for a, b in itertools.pairwise(stamps))
 
 
-FAN_OUT_ENV = "TASKHUB_TEST_FAN_OUT_5000"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get(FAN_OUT_ENV),
-    reason=f"a 5,000 fan-out three times takes many minutes on a shared machine; set {FAN_OUT_ENV}=1",
-)
-@pytest.mark.timeout(5400)
+@pytest.mark.timeout(1800)
 async def test_fan_out_of_5000_three_times_without_a_pause(
     azurite_connection_string: str, hub_name: str, tmp_path: Path, figures: dict[str, Any]
 ) -> None:
@@ -257,7 +250,7 @@ async def test_fan_out_of_5000_three_times_without_a_pause(
                 instance_id = f"fan5k-{run}"
                 t0 = time.monotonic()
                 await client.schedule_new_orchestration("big_fan", input=FAN_OUT, instance_id=instance_id)
-                rows = await wait_terminal(client.hub, instance_id, [instance_id], timeout=1700)
+                rows = await wait_terminal(client.hub, instance_id, [instance_id], timeout=500)
                 figures[f"run_{run}_s"] = round(time.monotonic() - t0, 1)
                 assert output_of(rows[instance_id]) == expected("big_fan", FAN_OUT), fleet.tail()
                 gap = await _checkpoint_gaps(client, instance_id)
