@@ -136,7 +136,10 @@ class TaskHubClient(EntityClient):
             timestamp=now,
         )
         md = self.hub.queues.envelope(event, instance)
-        sent = await self._with_hub(lambda: self.hub.queues.send_to_instance(md, visible_at=start_at))
+        # The listeners are woken only once the Instances row is written (below): a worker woken in
+        # between would find no row for the start dedupe (runtime.md 7.3) and hold the start back.
+        queues = self.hub.queues
+        sent = await self._with_hub(lambda: queues.send_to_instance(md, visible_at=start_at, wake=False))
         row_input: str | None = serialized
         if sent.blob_name:  # offloaded: the Instances Input is the message blob's URL (3.6 step 4)
             row_input = self.hub.payloads.message_blob_url(sent.blob_name)
@@ -162,6 +165,9 @@ class TaskHubClient(EntityClient):
         except StorageError as err:  # DTFx swallows 409/412 here: the worker's checkpoint wins
             if not (err.conflict or err.precondition_failed):
                 raise
+        finally:
+            if sent.due:  # now the hub's listeners on this machine may come for it
+                queues.notify(sent.queue)
         return instance_id
 
     # -- read ---------------------------------------------------------------------------------------

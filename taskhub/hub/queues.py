@@ -85,6 +85,8 @@ class Sent:
 
     queue: str
     blob_name: str | None = None
+    due: bool = True
+    """Visible at once (not delayed until a timer or a scheduled start)."""
 
 
 @dataclass
@@ -173,6 +175,12 @@ class HubQueues:
         for cb in list(self._wakeups.get(queue, ())):
             cb()
 
+    def notify(self, queue: str) -> None:
+        """Wake the listeners of ``queue`` here and in the hub's other processes on this machine (what
+        a visible send does, for a sender that sent with ``wake=False`` and is now ready for them)."""
+        self.wake(queue)
+        self.peers.poke(queue)
+
     @property
     def peers(self) -> Wakeups:
         """Wake-ups to and from the other processes of this hub on this machine."""
@@ -209,10 +217,18 @@ class HubQueues:
         )
 
     async def send(
-        self, queue: str, md: MessageData, *, visible_at: datetime | None = None, local: bool = False
+        self,
+        queue: str,
+        md: MessageData,
+        *,
+        visible_at: datetime | None = None,
+        local: bool = False,
+        wake: bool = True,
     ) -> Sent:
         """Put ``md`` on ``queue``, hidden until ``visible_at`` (capped at 7 days). With ``local``, a
-        message due now goes to this process's consumer of the queue if it has room (local delivery)."""
+        message due now goes to this process's consumer of the queue if it has room (local delivery).
+        ``wake=False``: wake no listener (pollers still find it); the caller calls :meth:`notify` once
+        what the message needs is in place (a start's Instances row)."""
         delay = 0
         if visible_at is not None:
             seconds = (visible_at - utcnow()).total_seconds()
@@ -230,18 +246,18 @@ class HubQueues:
             consumer.take(Inbound(raw, md))
             return Sent(queue, blob)
         await self.storage.send_message(queue, body, visibility_timeout=delay)
-        if delay == 0:
-            self.wake(queue)
-            self.peers.poke(queue)
-        return Sent(queue, blob)
+        if delay == 0 and wake:
+            self.notify(queue)
+        return Sent(queue, blob, due=delay == 0)
 
     async def send_to_instance(
-        self, md: MessageData, *, visible_at: datetime | None = None, local: bool = False
+        self, md: MessageData, *, visible_at: datetime | None = None, local: bool = False, wake: bool = True
     ) -> Sent:
         """Send to the control queue of the message's target instance."""
         assert md.task_message is not None
         instance_id = md.task_message.orchestration_instance.instance_id or ""
-        return await self.send(self.names.control_queue_for(instance_id), md, visible_at=visible_at, local=local)
+        queue = self.names.control_queue_for(instance_id)
+        return await self.send(queue, md, visible_at=visible_at, local=local, wake=wake)
 
     async def send_work_item(self, md: MessageData, *, local: bool = False) -> Sent:
         return await self.send(self.names.work_item_queue, md, local=local)

@@ -4,7 +4,8 @@ A worker process that listens on a hub's queues binds a Unix datagram socket in 
 after the hub's work-item queue URL (so: one directory per account and hub), under the temporary
 directory, private to the user. Whoever sends a message that is visible at once (a client starting an
 orchestration or raising an event, another worker) puts the queue's name into every socket of that
-directory: the listener of that queue then polls at once instead of at the end of its backoff. It is
+directory: the listener of that queue then polls at once instead of at the end of its backoff (a
+client's start wakes it once the Instances row is written too, so that the start dedupe finds it). It is
 only a hint: a datagram that is lost, a socket of a dead process (removed by the next sender) or a
 worker on another machine fall back to polling, as before. Nothing is stored, no storage transaction.
 
