@@ -10,8 +10,13 @@
    another worker checkpointed this instance first: :class:`SplitBrainError`, nothing of this batch is
    committed, and the caller abandons the messages. The outbound messages already sent are harmless
    duplicates (the receivers drop completions they have seen and messages of other executions).
-3. **Merge the Instances row** with the status, output and custom status the episode produced.
-4. **Delete the consumed queue messages.**
+3. **Merge the Instances row** with the status, output and custom status the episode produced (a quiet
+   merge, nothing but ``LastUpdatedTime`` new, may wait up to 1 s: ``worker.instance_rows``).
+4. **Delete the consumed queue messages**, in the background: they stay held (hidden) until deleted,
+   and the next episode need not wait for it.
+
+Activities that this process's checkpoint scheduled wait until it has returned (``checkpoint_settled``):
+a crash during the checkpoint then never leaves one of them half run.
 
 A crash between any two steps leaves the instance recoverable: the messages reappear after their
 visibility timeout and the episode is replayed from the history that did commit.
@@ -188,18 +193,10 @@ async def _commit(
         await hub.tracking.merge_instance(instance_id, columns)
     _fault("after_instance")
 
-    # 4. the consumed messages. The episode is committed: a message that cannot be deleted (its pop
-    # receipt changed, say) only comes back later and is then discarded as a duplicate.
+    # 4. the consumed messages, deleted off the critical path (they stay held until then). The episode
+    # is committed: a message that cannot be deleted only comes back later, discarded as a duplicate.
     _fault("before_delete")
-    deleted = await asyncio.gather(*(hub.queues.delete(m) for m in consumed), return_exceptions=True)
-    for m, outcome in zip(consumed, deleted, strict=True):
-        if isinstance(outcome, Exception):
-            log.warning(
-                "checkpoint.delete_failed instance_id=%s message_id=%s error=%s",
-                instance_id,
-                m.raw.id,
-                outcome,
-            )
+    hub.queues.delete_soon(consumed, why=f"checkpoint instance_id={instance_id}")
     return CheckpointResult(etag, execution_id, full)
 
 

@@ -202,17 +202,24 @@ class OrchestrationRunner:
         messages = [m for m in messages if m.raw.dequeue_count <= threshold]
         if not messages:
             return
+        starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
+        # the start dedupe of runtime.md 7.3 compares with the Instances row: read it beside the history
+        row_read = asyncio.ensure_future(hub.tracking.get_instance(instance_id)) if starts else None
         cached = self._cache.get(instance_id)
         session: Replay | None = None
-        if cached is None:
-            loaded = await hub.tracking.load_history(instance_id)
-            index = HistoryIndex(loaded.events)
-        else:
-            loaded, index, session = cached.history, cached.index, cached.replay
+        try:
+            if cached is None:
+                loaded = await hub.tracking.load_history(instance_id)
+                index = HistoryIndex(loaded.events)
+            else:
+                loaded, index, session = cached.history, cached.index, cached.replay
+        except BaseException:
+            if row_read is not None:
+                row_read.cancel()
+            raise
         row_exists, row_exec, row_status = True, None, None
-        starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
-        if starts:  # the start dedupe of runtime.md 7.3 compares with the Instances row
-            row = await hub.tracking.get_instance(instance_id)
+        if row_read is not None:
+            row = await row_read
             if row is None and loaded.started is None and any(s.parent_instance is None for s in starts):
                 row = await self._row_written_soon(instance_id)
             row_exists = row is not None

@@ -142,6 +142,7 @@ class HubQueues:
         self._keeper: asyncio.Task[None] | None = None
         self.renewals = 0
         """Renewals of held messages so far (storage calls)."""
+        self._deleting: set[asyncio.Task[None]] = set()
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
@@ -289,7 +290,10 @@ class HubQueues:
             self._keeper = asyncio.create_task(self._keep(), name="held-messages")
 
     async def stop_holding(self) -> None:
-        """Stop renewing everything (worker shutdown): what is still held reappears on its own."""
+        """Finish the deletes under way, then stop renewing everything (worker shutdown): what is still
+        held reappears on its own."""
+        while self._deleting:
+            await asyncio.gather(*self._deleting, return_exceptions=True)
         if self._peers is not None:
             self._peers.close()
         self._held.clear()
@@ -396,6 +400,23 @@ class HubQueues:
         if h is not None and h.raw is raw and h.busy is not None:
             await asyncio.wait({h.busy})
         await self.storage.update_message(raw, visibility_timeout=int(visibility_timeout.total_seconds()))
+
+    def delete_soon(self, messages: Iterable[Inbound], *, why: str) -> None:
+        """Delete messages whose work is committed, off the caller's path: until then they stay held
+        (hidden); a failed delete is logged and the message comes back later, to be dropped as a
+        duplicate. :meth:`stop_holding` waits for these deletes."""
+        batch = list(messages)
+        if not batch:
+            return
+        task = asyncio.create_task(self._delete_all(batch, why))
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    async def _delete_all(self, messages: list[Inbound], why: str) -> None:
+        outcomes = await asyncio.gather(*(self.delete(m) for m in messages), return_exceptions=True)
+        for m, outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("queue.delete_failed %s message_id=%s error=%s", why, m.raw.id, outcome)
 
     async def delete(self, inbound: Inbound | ReceivedMessage) -> bool:
         """Delete a held message; False (logged) if it was already gone or re-received elsewhere."""
