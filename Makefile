@@ -29,7 +29,7 @@ demo: bootstrap
 	@$(AZURITE_CTL) start >/dev/null
 	@scripts/demo
 
-# The benchmark starts (and stops) its own in-memory Azurite; BENCH_ARGS='--quick --skip-w5' for a smoke run.
+# The benchmark starts (and stops) its own Azurite (on disk, in a temporary directory); BENCH_ARGS='--quick --skip-w5' for a smoke run.
 BENCH_ARGS ?=
 bench: bootstrap
 	@$(PYTHON) -m bench $(BENCH_ARGS)

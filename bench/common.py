@@ -50,7 +50,7 @@ class Counts:
 FULL = Counts(300, 100, 30, 10, 100, 100, 500, 3)
 QUICK = Counts(60, 20, 6, 3, 20, 25, 100, 1, e1=200, e2=200, c1=200, c2=500)
 
-ISSUE_TARGETS = {  # issue 13's targets (2 cores, Azurite in memory); judged beside TARGETS
+ISSUE_TARGETS = {  # issue 13's targets (2 cores, Azurite on the same machine); judged beside TARGETS
     "W1": (">=", 80.0),
     "W2": (">=", 450.0),
     "W3": (">=", 320.0),

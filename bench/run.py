@@ -1,6 +1,6 @@
 """The benchmark driver: ``python -m bench [--quick] [--out PATH] [--skip-w5]`` (see bench/README.md).
 
-One run starts its own in-memory Azurite on free ports (``azurite/azurite_ctl.py``) in a temporary run
+One run starts its own Azurite (on disk in the run directory) on free ports (``azurite/azurite_ctl.py``) in a temporary run
 directory, measures the floor (raw queue round trips and table batch writes through the storage seam),
 runs W1, W2, W3 and W5, each on its own task hub with its own worker process
 (``python -m bench.worker_proc``), prints a table and saves everything as JSON, then stops Azurite.
@@ -69,7 +69,7 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             "loadavg_at_start": list(os.getloadavg()),
         },
         "settings": {
-            "azurite": "in memory (--inMemoryPersistence), free ports, started by the bench",
+            "azurite": "on disk (--location in the run directory), free ports, started by the bench",
             "W1-W3": "no host.json; defaults plus "
             + ", ".join(f"{k}={v}" for k, v in THROUGHPUT_SETTINGS.items())
             + " (for throughput); each workload on its own hub and its own worker process",
@@ -222,7 +222,7 @@ def _mem_total_mb() -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m bench", description="Task hub benchmark on a fresh in-memory Azurite"
+        prog="python -m bench", description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)"
     )
     p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run); W5 once")
     p.add_argument("--out", type=Path, help="result JSON (default bench/results/<timestamp>.json)")

@@ -1,8 +1,8 @@
 """Fixtures for the Azurite tier (style.md "Tests").
 
 - ``azurite_connection_string`` (session): ``TASKHUB_TEST_CONNECTION_STRING`` when set; otherwise an
-  in-memory Azurite on free ports, started from the project's azurite/ folder in a session temp run
-  dir (never the demo's azurite/.run) and stopped at session end.
+  Azurite (on disk, not in memory: docs/azurite-stalls.md) on free ports, started from the project's
+  azurite/ folder in a session temp run dir (never the demo's azurite/.run) and stopped at session end.
 - ``hub_name`` (function): a fresh task hub name per test.
 - ``settings`` (function): ``taskhub.Settings`` for that hub on that storage.
 
