@@ -51,6 +51,14 @@ _BATCH_VERBS: dict[str, tuple[str, bool, bool]] = {
 }
 
 
+def _too_large(response: Any, reason: str) -> HttpResponseError:
+    """The SDK's error for a transaction over the service's size limit (a whole batch or one part)."""
+    return service_error(
+        413, reason, response.headers, response.content, cls=RequestTooLargeError, response=response,
+        message=_TOO_LARGE,
+    )
+
+
 def _base64(value: bytes | str) -> str:
     return base64.b64encode(value.encode("utf-8") if isinstance(value, str) else value).decode("utf-8")
 
@@ -276,15 +284,7 @@ class LeanTable:
         response = await self._pipeline.send(request)
         status, reason = response.status_code, response.reason or ""
         if status == 413:
-            raise service_error(
-                413,
-                reason,
-                response.headers,
-                response.content,
-                cls=RequestTooLargeError,
-                response=response,
-                message=_TOO_LARGE,
-            )
+            raise _too_large(response, reason)
         if status != 202:
             raise_error(response)
         try:
@@ -293,15 +293,7 @@ class LeanTable:
             raise HttpResponseError(message=f"unreadable batch answer: {err}", response=response) from None
         for status, reason, part_headers, part_body in parts:
             if status == 413:
-                raise service_error(
-                    413,
-                    reason,
-                    response.headers,
-                    response.content,
-                    cls=RequestTooLargeError,
-                    response=response,
-                    message=_TOO_LARGE,
-                )
+                raise _too_large(response, reason)
             if not 200 <= status < 300:
                 raise service_error(
                     status, reason, part_headers, part_body, cls=TableTransactionError, response=response
