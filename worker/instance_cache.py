@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from taskhub.hub.tracking import HistoryLoad
@@ -39,12 +39,20 @@ class Cached:
 
 class InstanceCache:
     def __init__(
-        self, *, sessions: bool, idle_timeout_s: float, max_events: int = DEFAULT_MAX_EVENTS
+        self,
+        *,
+        sessions: bool,
+        idle_timeout_s: float,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self.sessions = sessions
         self.idle_timeout_s = idle_timeout_s
         self.max_events = max_events
         self._entries: OrderedDict[str, Cached] = OrderedDict()
+        self._with_replay: OrderedDict[str, float] = OrderedDict()
+        """Instances whose entry holds an orchestrator, oldest use first (what ``_let_idle_go`` walks)."""
         self._events = 0
         self.resumed = 0
         """Episodes that carried on in memory instead of replaying (for tests and the benchmark)."""
@@ -62,9 +70,13 @@ class InstanceCache:
         if entry is None:
             return None
         self._entries.move_to_end(instance_id)
-        now = time.monotonic()
+        now = self._clock()
         if entry.replay is not None and now - entry.used_at > self.idle_timeout_s:
             entry.replay = None
+            self._with_replay.pop(instance_id, None)
+        elif entry.replay is not None:
+            self._with_replay[instance_id] = now
+            self._with_replay.move_to_end(instance_id)
         entry.used_at = now
         return entry
 
@@ -72,7 +84,10 @@ class InstanceCache:
         """What the last checkpoint wrote; the orchestrator is kept only with extended sessions on."""
         self.pop(instance_id)
         kept = replay if self.sessions else None
-        self._entries[instance_id] = Cached(history, index, kept, time.monotonic())
+        now = self._clock()
+        self._entries[instance_id] = Cached(history, index, kept, now)
+        if kept is not None:
+            self._with_replay[instance_id] = now
         self._events += len(history.events)
         while self._events > self.max_events and len(self._entries) > 1:
             oldest = next(iter(self._entries))
@@ -80,6 +95,7 @@ class InstanceCache:
         self._let_idle_go()
 
     def pop(self, instance_id: str) -> None:
+        self._with_replay.pop(instance_id, None)
         entry = self._entries.pop(instance_id, None)
         if entry is not None:
             self._events -= len(entry.history.events)
@@ -88,15 +104,19 @@ class InstanceCache:
         """Drop everything (a lost lease) or some instances (a failed episode)."""
         if instance_ids is None:
             self._entries.clear()
+            self._with_replay.clear()
             self._events = 0
             return
         for instance_id in instance_ids:
             self.pop(instance_id)
 
     def _let_idle_go(self) -> None:
-        """Orchestrators idle past the timeout are let go; the oldest-used come first, so stop early."""
-        cutoff = time.monotonic() - self.idle_timeout_s
-        for entry in self._entries.values():
-            if entry.used_at > cutoff:
+        """Orchestrators idle past the timeout are let go (their histories stay). The oldest-used come
+        first and leave the walk once let go, so a call costs what it lets go, not the cache's size."""
+        cutoff = self._clock() - self.idle_timeout_s
+        while self._with_replay:
+            instance_id, used_at = next(iter(self._with_replay.items()))
+            if used_at > cutoff:
                 break
-            entry.replay = None
+            del self._with_replay[instance_id]
+            self._entries[instance_id].replay = None

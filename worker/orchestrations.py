@@ -49,7 +49,6 @@ START_DEDUPE_DEQUEUE_COUNT = 10
 """A start message whose Instances row never appears is dropped after this many tries (DTFx 7.3)."""
 
 
-
 @dataclass
 class Triage:
     run: list[Inbound] = field(default_factory=list)
