@@ -98,6 +98,13 @@ async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
     if not 0 < ns.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {ns.port}")
     settings, functions = _load(ns, settings)
+    if settings.extended_sessions_enabled:
+        print(
+            "taskhub func start: warning: extendedSessionsEnabled is ignored: a Durable Functions Python app "
+            "replays every episode (the extension turns extended sessions off for Python too)",
+            file=sys.stderr,
+            flush=True,
+        )
     hosted = build_app(functions)
     shown = f"[{ns.bind}]" if ":" in ns.bind else ns.bind
     origin = f"http://{'localhost' if ns.bind in ('127.0.0.1', '::1') else shown}:{ns.port}"

@@ -102,14 +102,16 @@ class FuncHost:
             return self.proc.communicate(timeout=10)
 
 
-def start_func(app: str, tmp: Path, conn: str, hub: str) -> FuncHost:
+def start_func(
+    app: str, tmp: Path, conn: str, hub: str, extra_env: dict[str, str] | None = None
+) -> FuncHost:
     """Copy tests/functions/apps/<app> to ``tmp`` and run ``taskhub func start`` in it."""
     app_dir = tmp / app
     shutil.copytree(APPS / app, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskhub", "func", "start", "--port", str(port)],
-        env=env(conn, hub),
+        env={**env(conn, hub), **(extra_env or {})},
         cwd=app_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -168,3 +168,16 @@ def test_listing_shows_routes_and_skipped_functions(func: FuncHost, tmp_path: Pa
     assert "hello_sequence: orchestrationTrigger" in out
     assert "shout: activityTrigger" in out and "Counter: entityTrigger" in out
     assert "process_order: queueTrigger (skipped: queueTrigger functions are not run" in out
+
+
+def test_extended_sessions_asked_for_are_ignored_with_a_warning_and_the_app_still_replays(
+    azurite_connection_string: str, tmp_path: Path
+) -> None:
+    switch = {"AzureFunctionsJobHost__extensions__durableTask__extendedSessionsEnabled": "true"}
+    host = start_func("v2", tmp_path, azurite_connection_string, "fv2x" + uuid.uuid4().hex[:10], switch)
+    try:
+        status = host.run("hello_sequence")
+    finally:
+        _out, err = host.stop()
+    assert status["output"] == ["Hello Tokyo", "Hello Seattle", "LONDON!"]
+    assert "warning: extendedSessionsEnabled is ignored" in err
