@@ -35,9 +35,10 @@ test-py313:
 	exit $$rc
 
 # A wheel of this checkout in dist/ (taskhub_durable-VERSION-py3-none-any.whl), to install elsewhere.
-wheel: bootstrap
+# Needs only python3 with pip (no .venv, no Azurite).
+wheel:
 	@rm -rf build dist/taskhub_durable-*.whl
-	@$(PYTHON) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation -q -w dist .
+	@python3 -m pip wheel --disable-pip-version-check --no-deps -q -w dist .
 	@rm -rf build
 	@ls dist/taskhub_durable-*.whl
 
