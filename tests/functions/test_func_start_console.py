@@ -27,6 +27,7 @@ def _recorded_azurite(tmp: Path, conn: str) -> Path:
     return run_dir
 
 
+@pytest.mark.front_door
 async def test_a_sample_without_settings_runs_and_the_console_says_what_failed(
     azurite_connection_string: str, tmp_path: Path
 ) -> None:
