@@ -107,3 +107,34 @@ def test_make_wheel_builds_a_wheel_with_both_packages_the_command_and_the_extra(
     assert "Name: taskhub-durable" in metadata and "Provides-Extra: functions" in metadata
     assert "Classifier: Programming Language :: Python :: 3.13" in metadata
     assert "taskhub = taskhub.cli:main" in entry_points and "func = worker.func_cli" in entry_points
+
+
+def _recipe(target: str) -> list[str]:
+    done = subprocess.run(["make", "-n", target], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_make_demo_runs_nothing_that_installs_outside_the_folder() -> None:
+    demo = _recipe("demo")
+    assert demo[0] == "scripts/bootstrap" and "scripts/demo" in demo
+    assert not any("browser-tier" in line or "apt-get" in line for line in demo)
+    for script in ("scripts/bootstrap", "scripts/demo", "azurite/azurite_ctl.py"):
+        text = (REPO_ROOT / script).read_text()
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert "browser-tier" not in code and "apt-get" not in code and "sudo" not in code, script
+    assert "scripts/browser-tier" in _recipe("test")  # the tests need the browser; the demo does not
+
+
+def test_the_browser_tier_installs_nothing_when_told_not_to(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "TASKHUB_BROWSER_TIER": "0", "CHROMIUM": str(tmp_path / "none")}
+    # PATH holds no apt-get and no chromium: were it to try, it would say so instead
+    done = subprocess.run(
+        ["/bin/bash", str(REPO_ROOT / "scripts" / "browser-tier")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stderr.strip() == (
+        "browser tier skipped: TASKHUB_BROWSER_TIER=0 (nothing installed; the browser tests skip)"
+    )
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "TASKHUB_BROWSER_TIER=0 make test" in readme and "apt-get install chromium" in readme
