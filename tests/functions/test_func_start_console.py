@@ -54,6 +54,8 @@ async def test_a_sample_without_settings_runs_and_the_console_says_what_failed(
     try:
         ok = host.run("storage_account")
         assert (ok["runtimeStatus"], ok["output"]) == ("Completed", "devstoreaccount1")
+        counted = host.run("count_twice")
+        assert (counted["runtimeStatus"], counted["output"]) == ("Completed", 5)
         failed_check = host.start("broken_order", 42)
         failed = host.wait(failed_check["statusQueryGetUri"])
         assert failed["runtimeStatus"] == "Failed"
@@ -93,3 +95,11 @@ async def test_a_sample_without_settings_runs_and_the_console_says_what_failed(
     )
     assert re.search(r"Executed 'Functions\.http_start' \(Succeeded, Id=[0-9a-f-]+, Duration=\d+ms\)\n", out)
     assert "Reason='POST /api/orchestrators/broken_order'" in out
+    operations = re.findall(
+        r"Executing 'Functions\.tally' \(Reason='operation add on @tally@k', Id=([0-9a-f-]+)\)", out
+    )
+    assert len(operations) == 2, out
+    for op_id in operations:
+        assert re.search(rf"Executed 'Functions\.tally' \(Succeeded, Id={op_id}, Duration=\d+ms\)\n", out), (
+            out
+        )

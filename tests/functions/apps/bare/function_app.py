@@ -36,3 +36,17 @@ def account_name(unused: str) -> str:
 @app.activity_trigger(input_name="order")
 def load_order(order: int) -> str:
     raise ValueError(f"no such order: {order}\nsecond line of the message")
+
+
+@app.orchestration_trigger(context_name="context")
+def count_twice(context: df.DurableOrchestrationContext):
+    tally = df.EntityId("tally", "k")
+    yield context.call_entity(tally, "add", 2)
+    return (yield context.call_entity(tally, "add", 3))
+
+
+@app.entity_trigger(context_name="context")
+def tally(context: df.DurableEntityContext):
+    value = context.get_state(lambda: 0) + context.get_input()
+    context.set_state(value)
+    context.set_result(value)
