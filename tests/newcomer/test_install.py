@@ -110,7 +110,15 @@ def test_make_wheel_builds_a_wheel_with_both_packages_the_command_and_the_extra(
 
 
 def _recipe(target: str) -> list[str]:
-    done = subprocess.run(["make", "-n", target], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under make
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
