@@ -51,7 +51,8 @@ def _clean_env(home: Path) -> dict[str, str]:
     """No virtual environment active, the project not importable from anywhere but the install."""
     python_dir = str(Path(sys.base_prefix) / "bin")  # a python3 >= 3.11, as the README asks
     keep = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_", "LANG", "LC_"))}
-    return {**keep, "HOME": str(home), "PATH": f"{python_dir}:/usr/bin:/bin"}
+    cache = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")  # the user's, not HOME's
+    return {**keep, "PIP_CACHE_DIR": cache, "HOME": str(home), "PATH": f"{python_dir}:/usr/bin:/bin"}
 
 
 def test_the_readme_install_lines_give_the_taskhub_command_in_a_fresh_venv(tmp_path: Path) -> None:
