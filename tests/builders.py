@@ -1,6 +1,6 @@
 """Small history builders and an in-memory episode driver for the pure replay tests.
 
-Builders return DTFx history events as ``worker.episode`` writes them (EventId = action id for
+Builders return DTFx history events as ``worker.engine.episode`` writes them (EventId = action id for
 decisions, -1 for everything that arrives from outside). Payload arguments are Python values; the
 builders encode them as JSON text, as storage holds them.
 """
@@ -37,8 +37,9 @@ from taskhub.format.history import (
     TimerFiredEvent,
 )
 from taskhub.model.app import App
-from worker.episode import Episode, run_episode
-from worker.replay import Replay, ReplayResult, execute
+from worker.engine.episode import Episode, run_episode
+from worker.engine.replay import ReplayResult, execute
+from worker.registry import executor_for
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 INSTANCE = "inst1"
@@ -170,23 +171,25 @@ class Driver:
     """Runs episodes of one instance back to back, keeping its history like a checkpoint would.
 
     Every episode runs twice: carrying on from the previous episode (an extended session,
-    ``worker.replay.Replay``) and replayed from the whole history; the two must produce the same
+    ``worker.engine.replay.Replay``) and replayed from the whole history; the two must produce the same
     episode, so every test written with a driver also checks that carrying on changes nothing.
-    ``sessions=False`` replays only (for orchestrators whose code counts its own runs).
+    ``sessions=False`` replays only (for orchestrators whose code counts its own runs); by default the
+    driver carries on when the app's executor keeps sessions (``worker.registry.executor_for``).
     """
 
-    def __init__(self, app: App, instance_id: str = INSTANCE, *, sessions: bool = True) -> None:
+    def __init__(self, app: App, instance_id: str = INSTANCE, *, sessions: bool | None = None) -> None:
         self.app = app
         self.instance_id = instance_id
         self.history: list[HistoryEvent] = []
         self.new_guid = _Guids()
-        self.sessions = sessions
-        self.session: Replay | None = None
+        self.keeps_sessions = executor_for(app).keeps_sessions
+        self.sessions = self.keeps_sessions if sessions is None else sessions
+        self.session: object | None = None
         self.resumed = 0
         self.episodes: list[Episode] = []
 
     def run(self, *incoming: HistoryEvent, now: datetime = T0) -> Episode:
-        def episode_of(session: Replay | None, new_guid: Callable[[], str]) -> Episode:
+        def episode_of(session: object | None, new_guid: Callable[[], str]) -> Episode:
             return run_episode(
                 self.app,
                 instance_id=self.instance_id,
@@ -195,6 +198,7 @@ class Driver:
                 now=now,
                 new_guid=new_guid,
                 session=session,
+                keeps_sessions=self.keeps_sessions,
             )
 
         if self.sessions and self.session is not None:
@@ -205,7 +209,7 @@ class Driver:
             assert _comparable(episode) == _comparable(replayed), "carrying on differs from a replay"
         else:
             episode = episode_of(None, self.new_guid)
-        self.session = episode.replay
+        self.session = episode.session
         self.history = (
             list(episode.history) if episode.continued_as_new else [*self.history, *episode.history]
         )
@@ -218,7 +222,7 @@ class Driver:
 
 
 def _comparable(episode: Episode) -> Episode:
-    return dataclasses.replace(episode, replay=None)
+    return dataclasses.replace(episode, session=None)
 
 
 class _Guids:

@@ -7,7 +7,7 @@ from typing import Any
 from taskhub.model.app import App
 from taskhub.model.tasks import when_all
 from tests.builders import Driver, at, task_completed, timer_fired
-from worker.history_index import HistoryIndex
+from worker.engine.history_index import HistoryIndex
 
 app = App()
 

@@ -7,9 +7,9 @@ from typing import Any
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from tests.builders import Driver
-from worker.history_index import HistoryIndex
-from worker.instance_cache import InstanceCache
-from worker.replay import Replay
+from worker.engine.history_index import HistoryIndex
+from worker.engine.replay import Replay
+from worker.pipeline.instance_cache import InstanceCache
 
 app = App()
 
@@ -29,8 +29,8 @@ class Clock:
 
 def waiting(instance_id: str) -> tuple[HistoryLoad, HistoryIndex, Replay]:
     episode = Driver(app, instance_id).start("waits")
-    assert episode.replay is not None
-    return HistoryLoad(list(episode.history), "etag", "e1"), HistoryIndex(episode.history), episode.replay
+    assert episode.session is not None
+    return HistoryLoad(list(episode.history), "etag", "e1"), HistoryIndex(episode.history), episode.session
 
 
 def test_an_idle_orchestrator_is_let_go_and_its_history_kept() -> None:
@@ -43,19 +43,19 @@ def test_an_idle_orchestrator_is_let_go_and_its_history_kept() -> None:
     cache.put("c", *waiting("c"))  # every put lets the idle ones go
 
     a, b = cache.get("a"), cache.get("b")
-    assert a is not None and a.replay is None and a.history.etag == "etag"
-    assert b is not None and b.replay is not None
+    assert a is not None and a.session is None and a.history.etag == "etag"
+    assert b is not None and b.session is not None
 
     clock.now += 31
     b = cache.get("b")  # idle 31 s since it was last used
-    assert b is not None and b.replay is None
+    assert b is not None and b.session is None
 
 
 def test_with_sessions_off_only_histories_are_kept() -> None:
     cache = InstanceCache(sessions=False, idle_timeout_s=30, clock=Clock())
     cache.put("a", *waiting("a"))
     a = cache.get("a")
-    assert a is not None and a.replay is None and len(a.history.events) > 0
+    assert a is not None and a.session is None and len(a.history.events) > 0
 
 
 def test_past_max_events_the_least_recently_used_go_first() -> None:

@@ -10,7 +10,7 @@ import pytest
 from taskhub import Settings, TaskHub
 from taskhub.format.history import utcnow
 from tests.helpers import wait_for
-from worker.instance_rows import InstanceRows
+from worker.backends.azure_storage.instance_rows import InstanceRows
 
 pytestmark = [pytest.mark.azurite]
 

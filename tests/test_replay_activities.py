@@ -17,7 +17,7 @@ from tests.builders import (
     task_failed,
     task_scheduled,
 )
-from worker.state import ScheduleTask
+from worker.engine.state import ScheduleTask
 
 app = App()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import worker.episode
+import worker.engine.episode
 from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionCompletedEvent,
@@ -117,7 +117,7 @@ def test_continue_after_waiting_starts_a_fresh_history_with_the_same_identity() 
 
 
 def test_endless_immediate_continues_fail_instead_of_spinning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker.episode, "MAX_CONTINUE_AS_NEW_PER_EPISODE", 3)
+    monkeypatch.setattr(worker.engine.episode, "MAX_CONTINUE_AS_NEW_PER_EPISODE", 3)
     local = App()
 
     @local.orchestrator

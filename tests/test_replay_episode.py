@@ -22,7 +22,7 @@ from taskhub.format.history import (
 )
 from taskhub.model.app import App
 from tests.builders import Driver, at, event_raised, guids, started, task_completed
-from worker.episode import run_episode
+from worker.engine.episode import run_episode
 
 app = App()
 

@@ -15,7 +15,7 @@ from tests.builders import (
     task_completed,
     task_scheduled,
 )
-from worker.state import SendEvent
+from worker.engine.state import SendEvent
 
 app = App()
 

@@ -21,7 +21,7 @@ from tests.builders import (
     timer_created,
     timer_fired,
 )
-from worker.state import CreateTimer, ScheduleTask
+from worker.engine.state import CreateTimer, ScheduleTask
 
 app = App()
 outcomes: list[Any] = []

@@ -12,7 +12,7 @@ from taskhub.format.history import OrchestrationStatus
 from taskhub.model.app import App
 from taskhub.model.tasks import when_all
 from tests.builders import Driver, at, event_raised, task_completed
-from worker.episode import run_episode
+from worker.engine.episode import run_episode
 
 app = App()
 RUNS: list[str] = []
@@ -49,7 +49,7 @@ def test_a_chain_runs_each_step_of_its_code_once_when_it_carries_on() -> None:
     RUNS.clear()
     carried = Driver(app, sessions=False)
     first = carried.start("counted_chain", 4)
-    session = first.replay
+    session = first.session
     history = list(first.history)
     for i in range(4):
         episode = run_episode(
@@ -62,7 +62,7 @@ def test_a_chain_runs_each_step_of_its_code_once_when_it_carries_on() -> None:
             session=session,
         )
         history += episode.history
-        session = episode.replay
+        session = episode.session
 
     assert episode.runtime_status is OrchestrationStatus.COMPLETED and episode.output == "6"
     assert session is None  # nothing to carry on once the execution ended
@@ -90,9 +90,9 @@ def test_an_episode_with_only_an_event_nobody_waits_for_yet_carries_on() -> None
 def test_a_session_refuses_a_history_shorter_than_what_it_has_seen() -> None:
     driver = Driver(app)
     first = driver.start("waits")
-    assert first.replay is not None
+    assert first.session is not None
     try:
-        first.replay.resume([], [])
+        first.session.resume([], [])
     except ValueError as err:
         assert "start a new one" in str(err)
     else:

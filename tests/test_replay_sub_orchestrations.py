@@ -25,7 +25,7 @@ from tests.builders import (
     sub_failed,
     terminated,
 )
-from worker.state import CreateSubOrchestration
+from worker.engine.state import CreateSubOrchestration
 
 app = App()
 errors: list[TaskFailedError] = []

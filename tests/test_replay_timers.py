@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-import worker.context
+import worker.engine.context
 from taskhub.format.history import OrchestrationStatus, TimerCreatedEvent, TimerFiredEvent
 from taskhub.model.app import App
 from tests.builders import T0, Driver, at, orchestrator_started, replay, started, timer_created, timer_fired
-from worker.state import CreateTimer
+from worker.engine.state import CreateTimer
 
 app = App()
 
@@ -96,8 +96,8 @@ def test_ten_day_timer_is_carried_by_a_chain_of_three_day_links() -> None:
 
 
 def test_chain_constants_can_be_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker.context, "MAXIMUM_SHORT_TIMER_DURATION", timedelta(hours=1))
-    monkeypatch.setattr(worker.context, "LONG_RUNNING_TIMER_INTERVAL", timedelta(minutes=30))
+    monkeypatch.setattr(worker.engine.context, "MAXIMUM_SHORT_TIMER_DURATION", timedelta(hours=1))
+    monkeypatch.setattr(worker.engine.context, "LONG_RUNNING_TIMER_INTERVAL", timedelta(minutes=30))
     driver = Driver(app)
     fired: list[datetime] = []
     episode = driver.start("sleeper", 2 / 24)

@@ -1,7 +1,7 @@
 """The runtime that executes a task hub's orchestrations and activities.
 
-Pure parts: ``worker.replay`` (history -> actions), ``worker.context`` (the orchestration context over a
-``worker.state.ReplayState``) and ``worker.episode`` (one orchestration episode -> history rows and
+Pure parts: ``worker.engine.replay`` (history -> actions), ``worker.engine.context`` (the orchestration context over a
+``worker.engine.state.ReplayState``) and ``worker.engine.episode`` (one orchestration episode -> history rows and
 outbound messages). The I/O parts (sessions, checkpoints, partitions, the ``Worker``) build on them.
 """
 
@@ -14,7 +14,7 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that importing the pure modules (worker.replay) does not import the Azure SDKs.
+    # Lazy, so that importing the pure modules (worker.engine) does not import the Azure SDKs.
     if name in __all__:
         value = getattr(importlib.import_module("worker.host"), name)
         globals()[name] = value

@@ -25,10 +25,12 @@ from taskhub.errors import ConfigurationError
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.model.app import App
-from worker.activities import ActivityRunner
-from worker.orchestrations import OrchestrationRunner
-from worker.partitions import PartitionManager
-from worker.sessions import ControlQueueListener, Sessions
+from worker.backends.azure_storage.partitions import PartitionManager
+from worker.executors.base import Executor
+from worker.pipeline.activities import ActivityRunner
+from worker.pipeline.orchestrations import OrchestrationRunner
+from worker.pipeline.sessions import ControlQueueListener, Sessions
+from worker.registry import executor_for
 
 __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
@@ -67,7 +69,14 @@ def default_worker_id() -> str:
 class Worker:
     """Runs the orchestrations and activities of ``app`` against one task hub."""
 
-    def __init__(self, app: App, settings: Settings | None = None, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: Settings | None = None,
+        *,
+        worker_id: str | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         if not isinstance(app, App):
             raise TypeError(f"Worker needs a taskhub.App, got {type(app).__name__}")
         self.app = app
@@ -76,13 +85,17 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.state = WorkerState.CREATED
         self.hub = TaskHub(self.settings)
-        self.orchestrations = OrchestrationRunner(self.hub, app, self.worker_id)
+        self.executor = executor if executor is not None else executor_for(app, self.settings)
+        """Runs the app's code (``worker.executors.base``); ``worker.registry`` picks it for the app."""
+        self.orchestrations = OrchestrationRunner(self.hub, self.executor, self.worker_id)
         self.sessions = Sessions(
             self.orchestrations.process,
             max_concurrent=self.settings.max_concurrent_orchestrator_functions,
             queues=self.hub.queues,
         )
-        self.activities = ActivityRunner(self.hub, app, self.worker_id, on_bad_message=self._bad_message)
+        self.activities = ActivityRunner(
+            self.hub, self.executor, self.worker_id, on_bad_message=self._bad_message
+        )
         self.partitions = PartitionManager(
             self.hub,
             self.worker_id,
@@ -128,6 +141,7 @@ class Worker:
         drained = await self.sessions.drain(DRAIN_TIMEOUT)
         await self.orchestrations.close()
         await self.activities.stop(DRAIN_TIMEOUT)
+        self.executor.close()
         self.listeners.clear()
         await self.hub.queues.stop_holding()
         await self.hub.close()

@@ -36,7 +36,7 @@ from taskhub.format.history import (
 )
 from taskhub.format.messages import event_from_json_obj
 from taskhub.model.app import App
-from worker.replay import ReplayResult, execute
+from worker.engine.replay import ReplayResult, execute
 
 __all__ = ["ReplayCheck", "assert_replays", "load_history_json", "replay_history"]
 
@@ -104,7 +104,7 @@ def load_history_json(source: str | Path | Sequence[Any]) -> list[HistoryEvent]:
 
 @contextmanager
 def _quiet_replay() -> Iterator[None]:
-    logger = logging.getLogger("worker.replay")
+    logger = logging.getLogger("worker.engine.replay")
     level = logger.level
     logger.setLevel(logging.ERROR)  # the divergence is reported here, not logged as a worker warning
     try:

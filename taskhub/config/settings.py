@@ -16,7 +16,7 @@ hubName                                            ``WEBSITE_SITE_NAME`` sanitiz
 maxConcurrentActivityFunctions                     10 x CPU count (> 0)
 maxConcurrentOrchestratorFunctions                 10 x CPU count (> 0)
 extendedSessionsEnabled                            not set: on for this worker's orchestrators (an SDK
-                                                   app's never carry on; see ``worker.instance_cache``)
+                                                   app's never carry on; see ``worker.pipeline.instance_cache``)
 extendedSessionIdleTimeoutInSeconds                30 (> 0)
 useAppLease                                        true
 maxEntityOperationBatchSize                        5000 (> 0)

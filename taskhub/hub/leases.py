@@ -1,7 +1,7 @@
 """Partition lease blobs of the safe blob partition manager (storage-format.md 1.3, runtime.md 7.8).
 
 Pure: :func:`plan` (the lease blob JSON itself is :mod:`taskhub.format.leases`), which decides what a
-worker does with its leases this round. The I/O loop (``worker.partitions``) reads every lease blob,
+worker does with its leases this round. The I/O loop (``worker.backends.azure_storage.partitions``) reads every lease blob,
 calls ``plan`` and applies the returned actions in order.
 
 Each control queue has two lease blobs. ``intent/{queue}`` says who *should* own the queue: it is

@@ -1,7 +1,7 @@
 """What orchestrator and activity code receives as ``ctx``.
 
 :class:`OrchestrationContext` is declared here and implemented by the worker's replay engine
-(``worker.context``); user code only ever sees this interface. :class:`ActivityContext` is concrete.
+(``worker.engine.context``); user code only ever sees this interface. :class:`ActivityContext` is concrete.
 """
 
 from __future__ import annotations

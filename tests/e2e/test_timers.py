@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import worker.context
+import worker.engine.context
 from taskhub.format.history import EventType, OrchestrationStatus
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
@@ -49,8 +49,8 @@ async def test_a_long_timer_is_carried_by_a_chain_of_shorter_ones(
     e2e: E2E, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # scaled down: "long" = more than 2 s away, carried by links of at most 1 s (6 days / 3 days in production)
-    monkeypatch.setattr(worker.context, "MAXIMUM_SHORT_TIMER_DURATION", timedelta(seconds=2))
-    monkeypatch.setattr(worker.context, "LONG_RUNNING_TIMER_INTERVAL", timedelta(seconds=1))
+    monkeypatch.setattr(worker.engine.context, "MAXIMUM_SHORT_TIMER_DURATION", timedelta(seconds=2))
+    monkeypatch.setattr(worker.engine.context, "LONG_RUNNING_TIMER_INTERVAL", timedelta(seconds=1))
     iid = await e2e.client.schedule_new_orchestration(sleeps_until, input=3.5)
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
 

@@ -1,7 +1,7 @@
 """Drives every orchestrator of the SDK's own test suite (shipped in its wheel) through this host.
 
 Run in a subprocess by ``test_sdk_suite.py`` with the wheel's ``tests`` package importable (it would
-clash with this project's). Each orchestrator runs episode after episode on ``worker.episode``: activities
+clash with this project's). Each orchestrator runs episode after episode on ``worker.engine.episode``: activities
 answer ``"Hello <input>!"``, timers fire when due, sub-orchestrations and entity calls answer, and an
 awaited external event is raised. Prints one JSON line per orchestrator: its outcome and the failure text.
 """
@@ -29,7 +29,7 @@ from taskhub.format.history import (
     TaskScheduledEvent,
     TimerFiredEvent,
 )
-from worker.episode import run_episode
+from worker.engine.episode import run_episode
 from worker.functions.app import FunctionsApp
 from worker.functions.history_json import orchestrator_context
 from worker.functions.reply import invoke_orchestrator

@@ -239,7 +239,7 @@ async def test_get_runtime_status_shows_the_input_unless_told_not_to(e2e, tmp_pa
 
 
 def test_worker_takes_a_file_path_and_hints_at_module_app(monkeypatch: pytest.MonkeyPatch) -> None:
-    from worker.cli import load_app
+    from worker.cli.worker import load_app
 
     monkeypatch.chdir(REPO_ROOT)
     assert "approval_workflow" in load_app("examples/all.py").orchestrator_names

@@ -65,7 +65,7 @@ def test_the_readme_install_lines_give_the_taskhub_command_in_a_fresh_venv(tmp_p
         "set -e\n"
         + "\n".join(commands)
         + (
-            "\ncd /\npython -c 'import taskhub, worker.func_cli, azure.durable_functions; print(taskhub.__file__)'"
+            "\ncd /\npython -c 'import taskhub, worker.cli.func, azure.durable_functions; print(taskhub.__file__)'"
             "\npip show taskhub-durable | sed -n 1,2p\n"
         )
     )
@@ -101,13 +101,13 @@ def test_make_wheel_builds_a_wheel_with_both_packages_the_command_and_the_extra(
         entry_points = whl.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert {
         "taskhub/__init__.py",
-        "worker/func_cli.py",
+        "worker/cli/func.py",
         "taskhub/http/dashboard/static/dashboard.css",
     } <= names
     assert not any(n.startswith("tests/") for n in names)
     assert "Name: taskhub-durable" in metadata and "Provides-Extra: functions" in metadata
     assert "Classifier: Programming Language :: Python :: 3.13" in metadata
-    assert "taskhub = taskhub.cli:main" in entry_points and "func = worker.func_cli" in entry_points
+    assert "taskhub = taskhub.cli:main" in entry_points and "func = worker.cli.func" in entry_points
 
 
 def _recipe(target: str) -> list[str]:

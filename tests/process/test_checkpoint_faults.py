@@ -1,4 +1,4 @@
-"""Kill the worker at each step of the ordered checkpoint (worker.checkpoint), then restart the fleet.
+"""Kill the worker at each step of the ordered checkpoint (worker.backends.azure_storage.checkpoint), then restart the fleet.
 
 The test-only fault hook (``TASKHUB_TEST_FAULT``) makes a worker process exit at one step of its first
 checkpoint: (1) after the outbound messages were sent, (2) after the history batch, (3) after the

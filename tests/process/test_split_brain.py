@@ -44,8 +44,9 @@ from tests.process.harness import (
     wait_ownership,
     wait_terminal,
 )
-from worker.activities import ActivityRunner
-from worker.orchestrations import OrchestrationRunner
+from worker.executors.app import AppExecutor
+from worker.pipeline.activities import ActivityRunner
+from worker.pipeline.orchestrations import OrchestrationRunner
 
 pytestmark = [pytest.mark.slow]
 
@@ -100,7 +101,7 @@ async def _race(
     barrier = asyncio.Barrier(2)
     hubs = [TaskHub(settings), TaskHub(settings)]
     spies = [_Spy(h, barrier) for h in hubs]
-    runners = [OrchestrationRunner(h, app, name) for h, name in zip(hubs, ("A", "B"), strict=True)]
+    runners = [OrchestrationRunner(h, AppExecutor(app), name) for h, name in zip(hubs, ("A", "B"), strict=True)]
     caplog.clear()
     try:
         await asyncio.gather(*(r.process(instance_id, batch) for r in runners))
@@ -150,7 +151,7 @@ async def test_two_runners_one_checkpoint_wins_then_a_worker_completes_once(
         assert len(work_items) == 2
 
         # run one copy of the activity by hand; leave the other for the worker below
-        runner = ActivityRunner(hub, app, "manual")
+        runner = ActivityRunner(hub, AppExecutor(app), "manual")
         done = await runner.execute(work_items[0], work_items[0].event)  # type: ignore[arg-type]
         await runner.stop(0)
         md = hub.queues.envelope(done, work_items[0].instance, sender=work_items[0].instance, episode=1)

@@ -1,10 +1,10 @@
-"""Durable entities in the worker.
+"""Durable entities' own logic, pure (no storage, no asyncio, nothing else of the worker).
 
-Pure (no storage, no asyncio): ``sorter`` (the message sorter: labels, reordering, dedup), ``scheduler``
-(incoming messages -> the scheduler state -> the next batch; the lock protocol) and ``batch`` (operations run
-one at a time, each rolled back alone when it fails; responses and signals). ``orchestration`` is the
-orchestration side (call, signal, lock, release) over ``worker.state``. ``runner`` is the I/O part: a
-control-queue work item of an entity -> one checkpoint.
+``sorter`` (the message sorter: labels, reordering, dedup), ``scheduler`` (incoming messages -> the
+scheduler state -> the next batch; the lock protocol) and ``batch`` (operations run one at a time, each
+rolled back alone when it fails; responses and signals). The orchestration side of entities (call,
+signal, lock, release) is ``worker.engine.entity_calls``; an entity work item runs through the pipeline
+(``worker.pipeline.entities``).
 """
 
 __all__: list[str] = []

@@ -29,7 +29,7 @@ from typing import Any
 from taskhub.errors import FunctionAppError
 from taskhub.model.entities import EntityId
 from taskhub.model.tasks import CompletableTask, Task, TimerTask, when_all, when_any
-from worker.context import ReplayContext
+from worker.engine.context import ReplayContext
 from worker.functions.history_json import orchestrator_context
 from worker.functions.reply import ACTION_TYPES, SdkReply, invoke_orchestrator
 from worker.functions.retry import RetryOptions, RetryTask
@@ -176,12 +176,9 @@ _FIRE_AND_FORGET = (4, 9)
 
 
 class SdkOrchestrator:
-    """Our orchestrator for one SDK orchestrator function: ``(ctx, input) -> generator``."""
-
-    replays_whole_history = True
-    """The SDK computes its actions from the whole history at once, so it never carries on in memory
-    between episodes (``worker.replay.Replay``): every episode replays, as the extension does for
-    out-of-process workers (Durable Functions forces extended sessions off for Python)."""
+    """Our orchestrator for one SDK orchestrator function: ``(ctx, input) -> generator``. It is called
+    with the whole history every episode: it runs through ``worker.functions.executor.FunctionsExecutor``,
+    which never carries an orchestrator on between episodes."""
 
     def __init__(
         self, name: str, handle: Callable[[str], Any], names: FunctionNames, runlog: RunLog | None = None

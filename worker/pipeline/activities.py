@@ -20,7 +20,7 @@ configured ``workItemQueueVisibilityTimeout``. When completing fails (the result
 send is retried with backoff, then the work item is given back at once (abandoned with backoff,
 runtime.md 7.5) rather than left hidden.
 
-**Local dispatch** (on unless ``TASKHUB_LOCAL_DISPATCH=0``, see ``worker.polling``): a work item this
+**Local dispatch** (on unless ``TASKHUB_LOCAL_DISPATCH=0``, see ``worker.pipeline.polling``): a work item this
 process's checkpoint sends is written hidden and held, and runs here at once when there is room (no
 receive, no polling delay). When the orchestration's control queue is owned by this process too, the
 result is not sent at all: it goes straight into the orchestration's session, carried by the held work
@@ -37,30 +37,23 @@ always counted by the queue's dequeue count (``poisonMessageThreshold``) and nev
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from taskhub.format.history import (
     FailureDetails,
     HistoryEvent,
-    TaskCompletedEvent,
     TaskFailedEvent,
     TaskScheduledEvent,
 )
 from taskhub.format.messages import MessageData
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
-from taskhub.model.app import App
-from taskhub.model.context import ActivityContext
-from taskhub.model.values import from_json, to_json
-from worker.checkpoint import checkpoint_settled
-from worker.polling import Backoff, local_dispatch_enabled
+from worker.backends.azure_storage.checkpoint import checkpoint_settled
+from worker.executors.base import ActivityExecutor, ActivityWork
+from worker.pipeline.polling import Backoff, local_dispatch_enabled
 
-__all__ = ["ActivityRunner", "failure_of"]
+__all__ = ["ActivityRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +61,14 @@ COMPLETE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between the attempts to send an activity's result (about 15 s in all)."""
 
 
-def failure_of(err: BaseException) -> FailureDetails:
-    """FailureDetails for a Python exception (type name, message, stack trace)."""
-    cls = type(err)
-    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    stack = "".join(traceback.format_exception(cls, err, err.__traceback__))
-    return FailureDetails(error_type=name, message=str(err), stack_trace=stack)
-
-
 class ActivityRunner:
     """Dequeues work items and runs activities until stopped."""
 
-    def __init__(self, hub: TaskHub, app: App, worker_id: str, *, on_bad_message: Any = None) -> None:
+    def __init__(
+        self, hub: TaskHub, executor: ActivityExecutor, worker_id: str, *, on_bad_message: Any = None
+    ) -> None:
         self.hub = hub
-        self.app = app
+        self.executor = executor
         self.worker_id = worker_id
         self.on_bad_message = on_bad_message
         settings = hub.settings
@@ -95,7 +82,6 @@ class ActivityRunner:
         self.backoff = Backoff(settings.storage.max_queue_polling_interval)
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._running: set[asyncio.Task[None]] = set()
-        self._pool = ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="activity")
         self._stop = asyncio.Event()
         self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
@@ -130,7 +116,6 @@ class ActivityRunner:
             _done, pending = await asyncio.wait(self._running, timeout=timeout)
             for task in pending:  # left running past the deadline: their work items reappear later
                 task.cancel()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved
@@ -312,40 +297,10 @@ class ActivityRunner:
         return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(details), failure_details=details)
 
     async def execute(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
-        """Run the activity; its outcome as TaskCompleted or TaskFailed."""
+        """Run the activity through the executor; its outcome as TaskCompleted or TaskFailed."""
         name = event.name or ""
-        fn = self.app.get_activity(name)
-        if fn is None:
-            known = ", ".join(self.app.activity_names) or "(none)"
-            err = LookupError(f"activity {name!r} is not registered with this worker; registered: {known}")
-            return TaskFailedEvent(
-                task_scheduled_id=event.event_id, reason=str(err), failure_details=failure_of(err)
-            )
-        ctx = ActivityContext(
-            orchestration_id=m.instance.instance_id or "", task_id=event.event_id, name=name
-        )
-        self.started_count += 1
-        log.debug(
-            "activity.start name=%s instance_id=%s task_id=%d", name, ctx.orchestration_id, event.event_id
-        )
-        try:
-            value = from_json(event.input)
-            if inspect.iscoroutinefunction(fn):
-                output = await fn(ctx, value)
-            else:
-                loop = asyncio.get_running_loop()
-                output = await loop.run_in_executor(self._pool, functools.partial(fn, ctx, value))
-                if inspect.isawaitable(output):
-                    output = await output
-            result = to_json(output, what=f"output of activity {name!r}")
-        except Exception as err:
-            self._proven.add(name)  # it failed, but its process lived
-            details = failure_of(err)
-            return TaskFailedEvent(
-                task_scheduled_id=event.event_id,
-                reason=str(details),
-                details=details.stack_trace,
-                failure_details=details,
-            )
-        self._proven.add(name)
-        return TaskCompletedEvent(task_scheduled_id=event.event_id, result=result)
+        outcome = await self.executor.run_activity(ActivityWork(m.instance.instance_id or "", event))
+        if outcome.ran:
+            self.started_count += 1
+            self._proven.add(name)  # it ran (perhaps failed), and its process lived
+        return outcome.event

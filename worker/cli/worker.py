@@ -100,7 +100,7 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 
 @verb("replay", "replay stored histories against MODULE:APP and report non-determinism", _replay_args)
 async def replay_verb(ns: argparse.Namespace, settings: Settings) -> None:
-    from worker.replay_cli import replay_stored
+    from worker.cli.replay import replay_stored
 
     await replay_stored(load_app(ns.app), settings, ns)
 

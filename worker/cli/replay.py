@@ -65,12 +65,12 @@ async def replay_stored(app: App, settings: Settings, ns: argparse.Namespace) ->
                 continue
             check = replay_history(app, history, instance_id=iid)
             checks.append(check)
-            print(json.dumps(check.summary()), flush=True)  # noqa: T201
+            print(json.dumps(check.summary()), flush=True)
     bad = [c for c in checks if not c.ok]
     if bad:
         raise NonDeterminismError(
             f"replay: {len(bad)} of {len(checks)} instance(s) diverge from the current code "
             f"(first: {bad[0].instance_id!r})"
         )
-    print(f"taskhub replay: {len(checks)} instance(s) replay cleanly", file=sys.stderr)  # noqa: T201
+    print(f"taskhub replay: {len(checks)} instance(s) replay cleanly", file=sys.stderr)
     return checks

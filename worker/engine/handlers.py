@@ -9,7 +9,7 @@
   the next link.
 - ``EventRaised`` goes to the oldest waiter of that (case-insensitive) name, or is buffered.
 
-The executor (``worker.replay``) resumes the generator after each handler; these never touch it.
+The executor (``worker.engine.replay``) resumes the generator after each handler; these never touch it.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from taskhub.format.history import (
     TimerFiredEvent,
 )
 from taskhub.model.tasks import TimerTask
-from worker.context import complete_from_json, deliver_event, schedule_call, schedule_timer_link
-from worker.state import (
+from worker.engine.context import complete_from_json, deliver_event, schedule_call, schedule_timer_link
+from worker.engine.state import (
     CallTask,
     CreateSubOrchestration,
     CreateTimer,

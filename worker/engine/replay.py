@@ -7,7 +7,7 @@ history does not hold yet, plus how the execution ended if it did. No clock, no 
 
 Each history event kind has one short handler in the ``_HANDLERS`` table: lifecycle events here
 (``_on_execution_started``, ``_on_execution_terminated``, ...), decisions and completions in
-``worker.handlers`` (``_on_task_completed``, ``_on_timer_fired``, ...); a kind without a handler raises. The generator is resumed (``send``/``throw``)
+``worker.engine.handlers`` (``_on_task_completed``, ``_on_timer_fired``, ...); a kind without a handler raises. The generator is resumed (``send``/``throw``)
 only when the task it yielded is complete.
 
 Decision events in history (``TaskScheduled``, ``TimerCreated``, ``SubOrchestrationInstanceCreated``,
@@ -51,10 +51,10 @@ from taskhub.format.history import (
 from taskhub.model.app import App
 from taskhub.model.tasks import CancellableTask, Task
 from taskhub.model.values import from_json, to_json
-from worker.context import ReplayContext
-from worker.entities.orchestration import release_locks
-from worker.handlers import STATE_HANDLERS
-from worker.state import Action, Completion, ReplayState
+from worker.engine.context import ReplayContext
+from worker.engine.entity_calls import release_locks
+from worker.engine.handlers import STATE_HANDLERS
+from worker.engine.state import Action, Completion, ReplayState
 
 __all__ = ["execute", "Replay", "ReplayResult", "failure_details_of"]
 
@@ -146,13 +146,7 @@ class Replay:
     def can_resume(self) -> bool:
         """True while the orchestrator waits in its generator and may carry on from here."""
         executor = self._executor
-        orchestrator = executor.app.get_orchestrator(executor.state.name)
-        return (
-            executor.generator is not None
-            and executor.state.completion is None
-            and not executor.diverged
-            and not getattr(orchestrator, "replays_whole_history", False)
-        )
+        return executor.generator is not None and executor.state.completion is None and not executor.diverged
 
     def resume(self, history: Sequence[HistoryEvent], new_events: Sequence[HistoryEvent]) -> ReplayResult:
         """Carry on over the rest of ``history`` (which must begin with what was seen) and ``new_events``."""
@@ -407,7 +401,7 @@ _HANDLERS: dict[type[HistoryEvent], Callable[[_Executor, Any], None]] = {
     HistoryStateEvent: _Executor._ignore,
     **{kind: _state_only(handler) for kind, handler in STATE_HANDLERS.items()},
 }
-"""One handler per event kind; decisions and completions live in ``worker.handlers``."""
+"""One handler per event kind; decisions and completions live in ``worker.engine.handlers``."""
 
 
 def _utc(moment: datetime) -> datetime:

@@ -2,7 +2,8 @@
 
 For each instance: the history as its last checkpoint wrote it (with the sentinel ETag, so the next
 episode needs no read; a stale entry only costs a refused checkpoint, after which it is dropped) and,
-with extended sessions, the orchestrator itself where that episode left it (``worker.replay.Replay``),
+with extended sessions, the executor's session: the orchestrator where that episode left it
+(``worker.engine.decisions``),
 so the next episode carries on instead of replaying the whole history.
 
 Bounded two ways: an orchestrator not used for ``extendedSessionIdleTimeoutInSeconds`` is let go (its
@@ -18,8 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from taskhub.hub.tracking import HistoryLoad
-from worker.history_index import HistoryIndex
-from worker.replay import Replay
+from worker.engine.history_index import HistoryIndex
 
 __all__ = ["InstanceCache", "Cached", "DEFAULT_MAX_EVENTS"]
 
@@ -31,9 +31,9 @@ DEFAULT_MAX_EVENTS = 200_000
 class Cached:
     history: HistoryLoad
     index: HistoryIndex
-    """Kept up to date with ``history`` (``worker.history_index``)."""
-    replay: Replay | None
-    """The orchestrator where the last episode left it, or ``None`` (sessions off, idle, ended)."""
+    """Kept up to date with ``history`` (``worker.engine.history_index``)."""
+    session: object | None
+    """The executor's session where the last episode left it, or ``None`` (sessions off, idle, ended)."""
     used_at: float
 
 
@@ -71,19 +71,19 @@ class InstanceCache:
             return None
         self._entries.move_to_end(instance_id)
         now = self._clock()
-        if entry.replay is not None and now - entry.used_at > self.idle_timeout_s:
-            entry.replay = None
+        if entry.session is not None and now - entry.used_at > self.idle_timeout_s:
+            entry.session = None
             self._with_replay.pop(instance_id, None)
-        elif entry.replay is not None:
+        elif entry.session is not None:
             self._with_replay[instance_id] = now
             self._with_replay.move_to_end(instance_id)
         entry.used_at = now
         return entry
 
-    def put(self, instance_id: str, history: HistoryLoad, index: HistoryIndex, replay: Replay | None) -> None:
+    def put(self, instance_id: str, history: HistoryLoad, index: HistoryIndex, session: object | None) -> None:
         """What the last checkpoint wrote; the orchestrator is kept only with extended sessions on."""
         self.pop(instance_id)
-        kept = replay if self.sessions else None
+        kept = session if self.sessions else None
         now = self._clock()
         self._entries[instance_id] = Cached(history, index, kept, now)
         if kept is not None:
@@ -119,4 +119,4 @@ class InstanceCache:
             if used_at > cutoff:
                 break
             del self._with_replay[instance_id]
-            self._entries[instance_id].replay = None
+            self._entries[instance_id].session = None

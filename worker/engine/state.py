@@ -30,7 +30,7 @@ from taskhub.format.history import (
     OrchestrationStatus,
 )
 from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy
-from worker.entities.calls_state import EntityCalls
+from worker.engine.calls_state import EntityCalls
 
 __all__ = [
     "ScheduleTask",
@@ -168,7 +168,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass
 class ReplayState:
     """Everything one replay of one execution knows; created by each replay from history, and kept
-    between episodes by an extended session (``worker.replay.Replay``)."""
+    between episodes by an extended session (``worker.engine.replay.Replay``)."""
 
     instance_id: str
     started: ExecutionStartedEvent | None = None

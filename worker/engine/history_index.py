@@ -1,6 +1,6 @@
 """What the sorting of a batch needs to know about an execution's history, kept up to date as it grows.
 
-Sorting a batch (``worker.orchestrations.triage``) asks: has the execution started, has it ended, which
+Sorting a batch (``worker.pipeline.orchestrations.triage``) asks: has the execution started, has it ended, which
 ids have a decision event (a completion for any other id is early), which have a completion already (a
 second one is a duplicate)? Scanning the history for that on every batch costs time that grows with the
 history. The index answers from sets; a worker builds it once when it reads a history and extends it

@@ -11,7 +11,7 @@ orchestration runner hands every instance id starting with ``@`` to :meth:`Entit
    scheduled messages, redeliveries dropped) and takes the next batch (``scheduler.take_batch``);
 3. runs the operations one at a time, each rolled back alone when it fails (``batch``), then grants or
    forwards a lock request that ended the batch;
-4. checkpoints like a continue-as-new (``worker.checkpoint``): the outbox first (responses, signals, lock
+4. checkpoints like a continue-as-new (``worker.backends.azure_storage.checkpoint``): the outbox first (responses, signals, lock
    messages, orchestration starts, ``continue``), then ``[OrchestratorStarted, ExecutionStarted(Name=id,
    Input=state, new ExecutionId), OrchestratorCompleted]`` from RowKey 0 under the sentinel ETag, the
    Instances row (Input = state, CustomStatus = EntityStatus, Running), then the consumed messages are
@@ -23,14 +23,12 @@ their messages deleted, so a crash between the history write and the deletes app
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from taskhub.format.entities import parse_entity_instance_id, stamp_datetime, stamp_of
+from taskhub.format.entities import stamp_datetime, stamp_of
 from taskhub.format.entity_state import SchedulerState, entity_status_json
 from taskhub.format.history import (
     EventRaisedEvent,
@@ -46,12 +44,12 @@ from taskhub.format.history import (
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
-from taskhub.model.app import App
-from taskhub.model.entities import EntityId, run_operation
-from worker.checkpoint import checkpoint, process_or_give_back
+from taskhub.model.entities import EntityId
+from worker.backends.azure_storage.checkpoint import checkpoint, process_or_give_back
+from worker.engine.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
-from worker.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
+from worker.executors.base import EntityExecutor, EntityWork
 
 __all__ = ["EntityRunner"]
 
@@ -65,9 +63,9 @@ def _window_ticks(hub: TaskHub) -> int:
 class EntityRunner:
     """Processes entity work items of one worker; keeps a history cache for the entities it owns."""
 
-    def __init__(self, hub: TaskHub, app: App, worker_id: str) -> None:
+    def __init__(self, hub: TaskHub, executor: EntityExecutor, worker_id: str) -> None:
         self.hub = hub
-        self.app = app
+        self.executor = executor
         self.worker_id = worker_id
         self._cache: dict[str, HistoryLoad] = {}
         self._deleted: dict[str, int] = {}
@@ -143,7 +141,7 @@ class EntityRunner:
             state, max_operations=hub.settings.max_entity_operation_batch_size, self_id=instance_id
         )
         batch = EntityBatch(EntityId.parse(instance_id), state, now)
-        await self._run(instance_id, batch, ops)
+        await self.executor.run_entity_batch(EntityWork(instance_id, batch, ops))
         outbox = [*accepted.outbox, *batch.finish(window=window)]
         if lock is not None:
             outbox.append(grant_lock(state, lock, now=now, window=window))
@@ -171,39 +169,6 @@ class EntityRunner:
             self.hub.settings.storage.control_queue_visibility_timeout.total_seconds() * 10_000_000
         )
         state.recent = [g for g in state.recent if int(g.at) != deleted and now - g.at <= keep_for]
-
-    async def _run(self, instance_id: str, batch: EntityBatch, ops: list[Any]) -> None:
-        name, _ = parse_entity_instance_id(instance_id)
-        fn = self.app.get_entity(name)
-        for request in ops:
-            try:
-                ctx, value = batch.begin(request)
-            except ValueError as exc:
-                batch.fail(None, ValueError(f"input of operation {request.op!r} is not JSON: {exc}"), request)
-                continue
-            if fn is None:
-                registered = ", ".join(repr(n) for n in self.app.entity_names) or "none"
-                batch.fail(
-                    ctx,
-                    ValueError(
-                        f"entity {name!r} is not registered with this App; registered entities: {registered}"
-                    ),
-                )
-                continue
-            try:
-                result = run_operation(fn, ctx, value)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                log.info(
-                    "entity.operation_failed instance_id=%s operation=%s error=%s",
-                    instance_id,
-                    request.op,
-                    exc,
-                )
-                batch.fail(ctx, exc)
-                continue
-            batch.succeed(ctx, result)
 
     def _episode(
         self,

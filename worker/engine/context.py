@@ -23,8 +23,8 @@ from taskhub.model.context import FunctionRef, OrchestrationContext
 from taskhub.model.entities import EntityId, EntityLock
 from taskhub.model.tasks import CompletableTask, ExternalEventTask, RetryPolicy, Task, TimerTask
 from taskhub.model.values import from_json, to_json
-from worker.entities import orchestration as entity_calls
-from worker.state import (
+from worker.engine import entity_calls
+from worker.engine.state import (
     CallTask,
     ContinueAsNewRequest,
     CreateSubOrchestration,
@@ -190,7 +190,7 @@ class ReplayContext(OrchestrationContext):
     def create_replay_safe_logger(self, logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
         return ReplaySafeLogger(logger, self._state)
 
-    # --- entities (worker.entities.orchestration) -----------------------------------------------
+    # --- entities (worker.engine.entity_calls) -----------------------------------------------
 
     def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
         return entity_calls.call_entity(self._state, EntityId.of(entity_id), operation, input, self.new_uuid())

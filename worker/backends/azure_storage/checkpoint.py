@@ -11,7 +11,7 @@
    committed, and the caller abandons the messages. The outbound messages already sent are harmless
    duplicates (the receivers drop completions they have seen and messages of other executions).
 3. **Merge the Instances row** with the status, output and custom status the episode produced (a quiet
-   merge, nothing but ``LastUpdatedTime`` new, may wait up to 1 s: ``worker.instance_rows``).
+   merge, nothing but ``LastUpdatedTime`` new, may wait up to 1 s: ``worker.backends.azure_storage.instance_rows``).
 4. **Delete the consumed queue messages**, in the background: they stay held (hidden) until deleted,
    and the next episode need not wait for it.
 
@@ -45,8 +45,8 @@ from taskhub.format.rows import MAX_PROPERTY_UTF16_BYTES, utf16_size
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad, instance_columns_for_episode
-from worker.episode import Episode, Outbound
-from worker.instance_rows import InstanceRows
+from worker.backends.azure_storage.instance_rows import InstanceRows
+from worker.engine.episode import Episode, Outbound
 
 __all__ = [
     "checkpoint",
@@ -111,7 +111,7 @@ async def checkpoint(
 ) -> CheckpointResult:
     """Commit one episode in the order of the module docstring; returns the new history state.
     ``episodes_before``: the ``OrchestratorStarted`` events in ``loaded`` when the caller knows them;
-    ``rows``: the worker's Instances-row writer, which may let a quiet merge wait (``worker.instance_rows``)."""
+    ``rows``: the worker's Instances-row writer, which may let a quiet merge wait (``worker.backends.azure_storage.instance_rows``)."""
     key = (id(hub), instance_id)
     done = asyncio.Event()
     _IN_PROGRESS[key] = done

@@ -8,7 +8,7 @@ instances on queues it owns), sorts each message into
 * **defer**: messages that arrived before what they answer was committed (abandoned with backoff, so
   they come back after the sender's checkpoint lands);
 
-runs the episode (pure, ``worker.episode``) and commits it (``worker.checkpoint``).
+runs the episode (pure, ``worker.engine.episode``) and commits it (``worker.backends.azure_storage.checkpoint``).
 """
 
 from __future__ import annotations
@@ -30,14 +30,13 @@ from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
-from taskhub.model.app import App
-from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
-from worker.entities.runner import EntityRunner
-from worker.episode import run_episode
-from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
-from worker.instance_cache import InstanceCache
-from worker.instance_rows import InstanceRows
-from worker.replay import Replay
+from worker.backends.azure_storage.checkpoint import checkpoint, process_or_give_back, repair_instance_row
+from worker.backends.azure_storage.instance_rows import InstanceRows
+from worker.engine.episode import EpisodeBuilder, decide_episode
+from worker.engine.history_index import COMPLETIONS, HistoryIndex, completion_id
+from worker.executors.base import Executor
+from worker.pipeline.entities import EntityRunner
+from worker.pipeline.instance_cache import InstanceCache
 
 __all__ = ["OrchestrationRunner", "Triage", "triage"]
 
@@ -151,18 +150,18 @@ def triage(
 class OrchestrationRunner:
     """Processes work items of one worker; keeps a history cache for the instances it owns."""
 
-    def __init__(self, hub: TaskHub, app: App, worker_id: str) -> None:
+    def __init__(self, hub: TaskHub, executor: Executor, worker_id: str) -> None:
         self.hub = hub
-        self.app = app
+        self.executor = executor
         self.worker_id = worker_id
         settings = hub.settings
         self._cache = InstanceCache(
-            sessions=settings.extended_sessions_enabled is not False,
+            sessions=settings.extended_sessions_enabled is not False and executor.keeps_sessions,
             idle_timeout_s=settings.extended_session_idle_timeout.total_seconds(),
         )
         self.rows = InstanceRows(hub)
-        """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
-        self.entities = EntityRunner(hub, app, worker_id)
+        """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.backends.azure_storage.instance_rows``)."""
+        self.entities = EntityRunner(hub, executor, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
@@ -205,13 +204,13 @@ class OrchestrationRunner:
         # the start dedupe of runtime.md 7.3 compares with the Instances row: read it beside the history
         row_read = asyncio.ensure_future(hub.tracking.get_instance(instance_id)) if starts else None
         cached = self._cache.get(instance_id)
-        session: Replay | None = None
+        session: object | None = None
         try:
             if cached is None:
                 loaded = await hub.tracking.load_history(instance_id)
                 index = HistoryIndex(loaded.events)
             else:
-                loaded, index, session = cached.history, cached.index, cached.replay
+                loaded, index, session = cached.history, cached.index, cached.session
         except BaseException:
             if row_read is not None:
                 row_read.cancel()
@@ -259,15 +258,14 @@ class OrchestrationRunner:
             loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
             index = HistoryIndex()
         self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
-        episode = run_episode(
-            self.app,
+        builder = EpisodeBuilder(
             instance_id=instance_id,
             past_events=past,
             incoming_events=[m.event for m in t.run],
             now=utcnow(),
             new_guid=lambda: uuid.uuid4().hex,
-            session=session,
         )
+        episode = await decide_episode(self.executor.decide, builder, session)
         if session is not None:
             self._cache.resumed += 1
         result = await checkpoint(
@@ -288,7 +286,7 @@ class OrchestrationRunner:
             else:
                 index.extend(episode.history)
             written = HistoryLoad(result.history, result.etag, result.execution_id)
-            self._cache.put(instance_id, written, index, episode.replay)
+            self._cache.put(instance_id, written, index, episode.session)
         else:
             self.rows.forget([instance_id])
         log.info(

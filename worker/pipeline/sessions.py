@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import HubQueues, Inbound, LocalConsumer, held_visibility
-from worker.polling import Backoff, local_dispatch_enabled
+from worker.pipeline.polling import Backoff, local_dispatch_enabled
 
 __all__ = ["Sessions", "ControlQueueListener"]
 

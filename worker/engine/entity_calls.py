@@ -25,10 +25,10 @@ from taskhub.format.history import FailureDetails
 from taskhub.model.entities import EntityId, EntityLock
 from taskhub.model.tasks import ExternalEventTask
 from taskhub.model.values import from_json, to_json
-from worker.entities.calls_state import CriticalSection
+from worker.engine.calls_state import CriticalSection
+from worker.engine.state import ReplayState, SendEvent
 from worker.entities.scheduler import capped_delivery
 from worker.entities.sorter import DEFAULT_REORDER_WINDOW, label
-from worker.state import ReplayState, SendEvent
 
 __all__ = [
     "EntityResponseTask",
