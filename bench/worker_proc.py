@@ -82,7 +82,7 @@ class Driven:
     def snapshot(self) -> dict[str, Any]:
         w = self.worker
         return {
-            "calls": dict(w.hub.storage.calls),
+            "calls": dict(w.backend.hub.storage.calls),  # type: ignore[attr-defined]
             "activities_started": w.activities.started_count,
             "owned_queues": w.owned_queues,
             "pid": os.getpid(),

@@ -112,6 +112,25 @@ def test_pure_modules_import_no_storage_and_no_asyncio() -> None:
     assert offenders == {}
 
 
+# The worker's core: it reaches storage only through the backend seam (worker.backends.base).
+CORE = ("worker.engine", "worker.entities", "worker.executors", "worker.pipeline", "worker.backends.base", "worker.host")
+STORAGE_ROOM = ("azure", "taskhub.storage", "taskhub.hub", "worker.backends.azure_storage")
+
+
+def test_the_worker_core_reaches_storage_only_through_the_backend_seam() -> None:
+    offenders = {}
+    for name, path in MODULES.items():
+        if any(name == c or name.startswith(c + ".") for c in CORE):
+            bad = sorted(
+                m
+                for m in _imports(path, with_type_checking=True)
+                if any(m == f or m.startswith(f + ".") for f in STORAGE_ROOM)
+            )
+            if bad:
+                offenders[name] = bad
+    assert offenders == {}
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     cycles: list[list[str]] = []
     state: dict[str, int] = {}

@@ -2,8 +2,12 @@
 
 Lifecycle (``WorkerState``): CREATED -> STARTED -> DRAINING -> STOPPED.
 
-* start: create the hub if needed, start the partition-lease loop and the activity loop; each control
+* start: create the hub if needed, start the partition manager and the activity loop; each control
   queue whose lease is won gets a listener.
+
+The worker is composed of two seams: the executor that runs the app's code (``worker.executors``) and
+the backend that holds the hub (``worker.backends``), both picked in ``worker.registry``; between them
+the pipeline (``worker.pipeline``) and the pure engine (``worker.engine``).
 * stop (graceful, also on SIGINT/SIGTERM in :meth:`Worker.run`): stop taking new messages, let running
   sessions checkpoint and running activities finish, then release the leases.
 """
@@ -22,15 +26,16 @@ from typing import Any
 
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
 from taskhub.model.app import App
-from worker.backends.azure_storage.partitions import PartitionManager
+from worker.backends.base import Backend, Listener, PartitionEvents
 from worker.executors.base import Executor
 from worker.pipeline.activities import ActivityRunner
+from worker.pipeline.entities import EntityRunner
+from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.orchestrations import OrchestrationRunner
-from worker.pipeline.sessions import ControlQueueListener, Sessions
-from worker.registry import executor_for
+from worker.pipeline.sessions import Sessions
+from worker.pipeline.workitem import ControlQueueWork
+from worker.registry import backend_for, executor_for
 
 __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
@@ -76,6 +81,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         executor: Executor | None = None,
+        backend: Backend | None = None,
     ) -> None:
         if not isinstance(app, App):
             raise TypeError(f"Worker needs a taskhub.App, got {type(app).__name__}")
@@ -84,35 +90,50 @@ class Worker:
         _check_partition_manager(self.settings)
         self.worker_id = worker_id or default_worker_id()
         self.state = WorkerState.CREATED
-        self.hub = TaskHub(self.settings)
         self.executor = executor if executor is not None else executor_for(app, self.settings)
         """Runs the app's code (``worker.executors.base``); ``worker.registry`` picks it for the app."""
-        self.orchestrations = OrchestrationRunner(self.hub, self.executor, self.worker_id)
+        self.backend = backend if backend is not None else backend_for(self.settings)
+        """Holds the hub (``worker.backends.base``); ``worker.registry`` picks it for the settings."""
+        self.work = self._pipeline()
         self.sessions = Sessions(
-            self.orchestrations.process,
+            self.work.process,
             max_concurrent=self.settings.max_concurrent_orchestrator_functions,
-            queues=self.hub.queues,
+            items=self.backend.orchestrations,
         )
         self.activities = ActivityRunner(
-            self.hub, self.executor, self.worker_id, on_bad_message=self._bad_message
+            self.backend.activities, self.executor, self.worker_id, settings=self.settings
         )
-        self.partitions = PartitionManager(
-            self.hub,
-            self.worker_id,
+        events = PartitionEvents(
             start_listening=self._start_listening,
             stop_listening=self._stop_listening,
             ownership_lost=self._ownership_lost,
             is_busy=self._is_busy,
             peer_gone=self._peer_gone,
         )
-        self.listeners: dict[str, ControlQueueListener] = {}
+        self.partitions = self.backend.partition_manager(self.worker_id, events)
+        self.listeners: dict[str, Listener] = {}
+
+    def _pipeline(self) -> ControlQueueWork:
+        """The control queues' work items: orchestrations and entities, over one history cache."""
+        s = self.settings
+        cache = InstanceCache(
+            sessions=s.extended_sessions_enabled is not False and self.executor.keeps_sessions,
+            idle_timeout_s=s.extended_session_idle_timeout.total_seconds(),
+        )
+        items = self.backend.orchestrations
+        threshold = s.storage.poison_message_threshold
+        orchestrations = OrchestrationRunner(
+            items, self.executor, self.worker_id, cache, poison_threshold=threshold
+        )
+        entities = EntityRunner(items, self.executor, self.worker_id, cache, settings=s)
+        return ControlQueueWork(orchestrations, entities)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.state is not WorkerState.CREATED:
             raise RuntimeError(f"a worker starts once; this one is {self.state.value}")
-        await self.hub.create_if_not_exists()
+        await self.backend.start()
         self.state = WorkerState.STARTED
         log.info(
             "worker.start worker_id=%s hub=%s partitions=%d orchestrators=%s activities=%s",
@@ -131,7 +152,8 @@ class Worker:
             return
         if self.state is WorkerState.CREATED:
             self.state = WorkerState.STOPPED
-            await self.hub.close()
+            self.executor.close()
+            await self.backend.close()
             return
         self.state = WorkerState.DRAINING
         log.info("worker.draining worker_id=%s", self.worker_id)
@@ -139,12 +161,11 @@ class Worker:
         await self.partitions.shutdown(DRAIN_TIMEOUT)
         await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
         drained = await self.sessions.drain(DRAIN_TIMEOUT)
-        await self.orchestrations.close()
+        await self.backend.orchestrations.flush()
         await self.activities.stop(DRAIN_TIMEOUT)
         self.executor.close()
         self.listeners.clear()
-        await self.hub.queues.stop_holding()
-        await self.hub.close()
+        await self.backend.close()
         self.state = WorkerState.STOPPED
         log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
 
@@ -178,9 +199,7 @@ class Worker:
     async def _start_listening(self, queue: str) -> None:
         if self.state is not WorkerState.STARTED or queue in self.listeners:
             return
-        listener = ControlQueueListener(
-            self.hub, queue, self.sessions, worker_id=self.worker_id, on_bad_message=self._bad_message
-        )
+        listener = self.backend.listener(queue, self.sessions, worker_id=self.worker_id)
         self.listeners[queue] = listener
         listener.start()
 
@@ -197,23 +216,14 @@ class Worker:
         """The ownership lease is gone: stop at once and drop batches that have not started."""
         await self._stop_listening(queue)
         dropped = self.sessions.drop_queue(queue)
-        self.orchestrations.forget()
-        # visible again at once, for the new owner
-        await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in dropped))
+        self.work.forget()
+        await self.backend.orchestrations.give_back(dropped, at_once=True)  # for the new owner
 
     def _peer_gone(self) -> None:
         """Another worker's lease went away: poll now for the work it held (it is visible again)."""
         self.activities.backoff.wake()
         for listener in self.listeners.values():
-            listener.backoff.wake()
-
-    async def _bad_message(self, m: Inbound) -> None:
-        """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
-        try:
-            await self.hub.poison.move(m, f"cannot be decoded: {m.error}")
-        except Exception:
-            log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
-            await self.hub.queues.abandon(m)
+            listener.wake()
 
     def describe(self) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "state": self.state.value, "queues": self.owned_queues}

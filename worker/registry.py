@@ -13,9 +13,10 @@ from typing import Any
 
 from taskhub.config.settings import Settings
 from taskhub.model.app import App
+from worker.backends.base import Backend
 from worker.executors.base import Executor
 
-__all__ = ["executor_for", "EXECUTORS"]
+__all__ = ["executor_for", "backend_for", "EXECUTORS", "BACKENDS", "DEFAULT_BACKEND"]
 
 EXECUTORS: list[tuple[str, str]] = [
     ("worker.functions.app:FunctionsApp", "worker.functions.executor:FunctionsExecutor"),
@@ -37,3 +38,20 @@ def executor_for(app: App, settings: Settings | None = None) -> Executor:
             make: Callable[..., Executor] = _load(executor_type)
             return make(app, max_threads=threads)
     raise TypeError(f"no executor is registered for {type(app).__name__}")
+
+
+BACKENDS: dict[str, str] = {
+    "AzureStorage": "worker.backends.azure_storage.backend:AzureStorageBackend",
+}
+"""host.json ``storageProvider.type`` -> the backend that implements it."""
+DEFAULT_BACKEND = "AzureStorage"
+
+
+def backend_for(settings: Settings, provider: str = DEFAULT_BACKEND) -> Backend:
+    """The registered backend for ``provider``, over the hub ``settings`` name."""
+    path = BACKENDS.get(provider)
+    if path is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise ValueError(f"storage provider {provider!r} has no backend here; registered: {known}")
+    backend: Backend = _load(path)(settings)
+    return backend

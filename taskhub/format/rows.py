@@ -19,13 +19,20 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from taskhub.errors import FormatError
-from taskhub.format.history import EVENT_CLASSES, EventType, HistoryEvent, OrchestrationStatus
+from taskhub.format.history import (
+    EVENT_CLASSES,
+    EventType,
+    ExecutionStartedEvent,
+    HistoryEvent,
+    OrchestrationStatus,
+)
 from taskhub.format.messages import decode_value, dumps, encode_value, loads
 from taskhub.format.names import SENTINEL_ROW_KEY, escape_partition_key, row_key, unescape_partition_key
 from taskhub.format.timefmt import parse_datetime, to_utc
 
 __all__ = [
     "Row",
+    "HistoryLoad",
     "event_to_row",
     "row_to_event",
     "sentinel_row",
@@ -359,3 +366,21 @@ class InstanceRow:
             etag=etag if isinstance(etag, str) else None,
             **kwargs,
         )
+
+
+@dataclass
+class HistoryLoad:
+    """An execution's history as read: its events, the sentinel row's ETag a commit must match, and
+    when it was last checkpointed (``taskhub.hub.tracking.Tracking.load_history``)."""
+
+    events: list[HistoryEvent] = field(default_factory=list)
+    etag: str | None = None
+    execution_id: str | None = None
+    last_checkpoint: datetime | None = None
+
+    @property
+    def started(self) -> ExecutionStartedEvent | None:
+        for e in self.events:
+            if isinstance(e, ExecutionStartedEvent):
+                return e
+        return None

@@ -111,6 +111,19 @@ class Inbound:
     def queue(self) -> str:
         return self.raw.queue
 
+    @property
+    def message_id(self) -> str:
+        return self.raw.id
+
+    @property
+    def dequeue_count(self) -> int:
+        return self.raw.dequeue_count
+
+    @property
+    def order_key(self) -> tuple[datetime, int]:
+        """Where it sorts in a batch: when it was enqueued, then the sender's sequence number."""
+        return (self.raw.inserted_on or utcnow(), self.data.sequence_number if self.data else 0)
+
 
 @dataclass
 class LocalConsumer:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,14 @@ from taskhub.format.history import (
     utcnow,
 )
 from taskhub.format.names import SENTINEL_ROW_KEY, HubNames, escape_partition_key
-from taskhub.format.rows import InstanceRow, event_to_row, row_to_event, sentinel_row, split_history_batches
+from taskhub.format.rows import (
+    HistoryLoad,
+    InstanceRow,
+    event_to_row,
+    row_to_event,
+    sentinel_row,
+    split_history_batches,
+)
 from taskhub.hub.payloads import Payloads
 from taskhub.storage import BatchOp, QueryPage, Row, Storage
 
@@ -42,23 +48,6 @@ log = logging.getLogger(__name__)
 def odata_quote(value: str) -> str:
     """A string literal for an OData filter."""
     return "'" + value.replace("'", "''") + "'"
-
-
-@dataclass
-class HistoryLoad:
-    """What :meth:`Tracking.load_history` found."""
-
-    events: list[HistoryEvent] = field(default_factory=list)
-    etag: str | None = None
-    execution_id: str | None = None
-    last_checkpoint: datetime | None = None
-
-    @property
-    def started(self) -> ExecutionStartedEvent | None:
-        for e in self.events:
-            if isinstance(e, ExecutionStartedEvent):
-                return e
-        return None
 
 
 class Tracking:
@@ -206,6 +195,20 @@ class Tracking:
         if etag:
             return await self.storage.update_entity(self.instances_table, row, etag=etag)
         return await self.storage.upsert_entity(self.instances_table, row, mode="merge")
+
+    async def mark_terminated(
+        self, instance_id: str, *, reason: str, at: datetime | None, completed: datetime
+    ) -> None:
+        """Mark the Instances row Terminated (an instance terminated before it started, runtime.md 7.4)."""
+        await self.merge_instance(
+            instance_id,
+            {
+                "RuntimeStatus": OrchestrationStatus.TERMINATED.value,
+                "LastUpdatedTime": at,
+                "CompletedTime": completed,
+                "Output": reason,
+            },
+        )
 
     async def delete_instance(self, instance_id: str) -> bool:
         return await self.storage.delete_entity(self.instances_table, escape_partition_key(instance_id), "")

@@ -26,7 +26,7 @@ import pytest
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
-from taskhub.format.history import EventType, OrchestrationStatus
+from taskhub.format.history import EventType, OrchestrationStatus, TaskScheduledEvent
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from tests.helpers import wait_for
@@ -44,8 +44,11 @@ from tests.process.harness import (
     wait_ownership,
     wait_terminal,
 )
+from worker.backends.azure_storage.checkpoint import CheckpointsInProgress
+from worker.backends.azure_storage.work_items import AzureOrchestrationItems
 from worker.executors.app import AppExecutor
-from worker.pipeline.activities import ActivityRunner
+from worker.executors.base import ActivityWork
+from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.orchestrations import OrchestrationRunner
 
 pytestmark = [pytest.mark.slow]
@@ -76,6 +79,14 @@ class _Spy:
         hub.queues.abandon = spy_abandon  # type: ignore[method-assign]
 
 
+def _runner(hub: TaskHub, worker_id: str) -> OrchestrationRunner:
+    """The orchestration pipeline of one worker over ``hub`` (as ``worker.host.Worker`` composes it)."""
+    items = AzureOrchestrationItems(hub, CheckpointsInProgress())
+    cache = InstanceCache(sessions=True, idle_timeout_s=30)
+    threshold = hub.settings.storage.poison_message_threshold
+    return OrchestrationRunner(items, AppExecutor(app), worker_id, cache, poison_threshold=threshold)
+
+
 async def _receive(
     hub: TaskHub, queue: str, count: int, event_type: EventType | None = None
 ) -> list[Inbound]:
@@ -101,7 +112,7 @@ async def _race(
     barrier = asyncio.Barrier(2)
     hubs = [TaskHub(settings), TaskHub(settings)]
     spies = [_Spy(h, barrier) for h in hubs]
-    runners = [OrchestrationRunner(h, AppExecutor(app), name) for h, name in zip(hubs, ("A", "B"), strict=True)]
+    runners = [_runner(h, name) for h, name in zip(hubs, ("A", "B"), strict=True)]
     caplog.clear()
     try:
         await asyncio.gather(*(r.process(instance_id, batch) for r in runners))
@@ -151,9 +162,11 @@ async def test_two_runners_one_checkpoint_wins_then_a_worker_completes_once(
         assert len(work_items) == 2
 
         # run one copy of the activity by hand; leave the other for the worker below
-        runner = ActivityRunner(hub, AppExecutor(app), "manual")
-        done = await runner.execute(work_items[0], work_items[0].event)  # type: ignore[arg-type]
-        await runner.stop(0)
+        executor = AppExecutor(app)
+        event = work_items[0].event
+        assert isinstance(event, TaskScheduledEvent)
+        done = (await executor.run_activity(ActivityWork(instance_id, event))).event
+        executor.close()
         md = hub.queues.envelope(done, work_items[0].instance, sender=work_items[0].instance, episode=1)
         await hub.queues.send_to_instance(md)
         await hub.queues.delete(work_items[0])

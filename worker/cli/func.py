@@ -134,9 +134,12 @@ def _emit(line: str) -> None:
 
 
 async def _warn_foreign(worker: Worker, hosted: HostedApp) -> None:
+    from worker.backends.azure_storage.backend import AzureStorageBackend
     from worker.functions.hubcheck import foreign_warning, query_foreign_orchestrators
 
-    foreign, capped = await query_foreign_orchestrators(worker.hub, hosted.app.orchestrator_names)
+    if not isinstance(worker.backend, AzureStorageBackend):  # the check reads an Azure Storage hub's rows
+        return
+    foreign, capped = await query_foreign_orchestrators(worker.backend.hub, hosted.app.orchestrator_names)
     warning = foreign_warning(worker.settings.hub_name, foreign, capped)
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)

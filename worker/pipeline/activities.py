@@ -12,7 +12,7 @@ alone, once the activities running beside it have finished, so that a crash char
 dequeue count: the activities that happened to run beside it are not moved to the poison queue with
 it. The first comeback runs as usual: it is most often a work item whose worker died (SIGKILL, a
 deploy), and running those one at a time would hold a dead worker's work back by 3 s per item. An activity never starts while this process
-is still checkpointing the orchestration that scheduled it (``checkpoint_settled``).
+is still checkpointing the orchestration that scheduled it (``ActivityWorkItems.settled``).
 
 A work item is taken with a short visibility (``held_visibility``: 20 s with the default leases) and
 renewed while its activity runs, so a dead worker's work items come back within that, not the
@@ -38,18 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from taskhub.config.settings import Settings
 from taskhub.format.history import (
-    FailureDetails,
     HistoryEvent,
-    TaskFailedEvent,
     TaskScheduledEvent,
 )
-from taskhub.format.messages import MessageData
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
-from worker.backends.azure_storage.checkpoint import checkpoint_settled
+from worker.backends.base import ActivityWorkItems, WorkMessage
 from worker.executors.base import ActivityExecutor, ActivityWork
 from worker.pipeline.polling import Backoff, local_dispatch_enabled
 
@@ -57,33 +52,20 @@ __all__ = ["ActivityRunner"]
 
 log = logging.getLogger(__name__)
 
-COMPLETE_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Waits between the attempts to send an activity's result (about 15 s in all)."""
-
-
 class ActivityRunner:
     """Dequeues work items and runs activities until stopped."""
 
     def __init__(
-        self, hub: TaskHub, executor: ActivityExecutor, worker_id: str, *, on_bad_message: Any = None
+        self, items: ActivityWorkItems, executor: ActivityExecutor, worker_id: str, *, settings: Settings
     ) -> None:
-        self.hub = hub
+        self.items = items
         self.executor = executor
         self.worker_id = worker_id
-        self.on_bad_message = on_bad_message
-        settings = hub.settings
         self.max_concurrent = settings.max_concurrent_activity_functions
-        self.visibility = held_visibility(
-            settings.storage.work_item_queue_visibility_timeout,
-            settings.storage.lease_interval,
-            settings.storage.lease_renew_interval,
-        )
-        self.queue = hub.names.work_item_queue
         self.backoff = Backoff(settings.storage.max_queue_polling_interval)
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._running: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
-        self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
         self.poison_threshold = settings.storage.poison_message_threshold
@@ -92,13 +74,11 @@ class ActivityRunner:
         self._proven: set[str] = set()
         """Activities that have finished at least once in this process (only they run locally)."""
         """Slots kept for work items being sent locally (local dispatch, ``HubQueues.on_local``)."""
-        self._unlocal = (
-            hub.queues.on_local(
-                self.queue,
-                LocalConsumer(int(self.visibility.total_seconds()), self._reserve, self._take, self._release),
-            )
-            if self._local
-            else (lambda: None)
+        self._unsubscribe = items.subscribe(
+            wake=self.backoff.wake,
+            reserve=self._reserve if self._local else None,
+            take=self._take,
+            release=self._release,
         )
 
     def start(self) -> None:
@@ -109,7 +89,6 @@ class ActivityRunner:
         self._stop.set()
         self.backoff.wake()
         self._unsubscribe()
-        self._unlocal()
         if self._task is not None:
             await self._task
         if self._running:
@@ -120,17 +99,15 @@ class ActivityRunner:
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved
 
-    def _reserve(self, data: MessageData) -> bool:
+    def _reserve(self, name: str) -> bool:
         """Local dispatch: take this work item here (an activity that has finished here before, and
         room for one more; the room is kept until taken or released)?"""
-        event = data.task_message.event if data.task_message is not None else None
-        name = event.name if isinstance(event, TaskScheduledEvent) else None
         if self._stop.is_set() or self._free() <= 0 or name not in self._proven:
             return False
         self._reserved += 1
         return True
 
-    def _take(self, m: Inbound) -> None:
+    def _take(self, m: WorkMessage) -> None:
         self._reserved -= 1
         self._spawn(m)
 
@@ -149,12 +126,7 @@ class ActivityRunner:
                 continue
             asked = 1 if careful else min(free, 32)
             try:
-                batch = await self.hub.queues.receive(
-                    self.queue,
-                    max_messages=asked,
-                    visibility_timeout=self.visibility,
-                    hold=True,
-                )
+                batch = await self.items.fetch(asked)
             except Exception:
                 log.exception("activities.receive_failed worker_id=%s", self.worker_id)
                 await self.backoff.wait(self._stop)
@@ -170,23 +142,23 @@ class ActivityRunner:
                 if not any(m is x for x in suspects):
                     self._spawn(m)
             if suspects:
-                for m in suspects[1:]:  # back at once, to be taken (and run alone) one at a time
-                    await self.hub.queues.give_back(m, delay=0)
+                # back at once, to be taken (and run alone) one at a time
+                await self.items.give_back(suspects[1:], at_once=True)
                 await self._run_alone(suspects[0])
             elif len(batch) < asked:  # the queue is (nearly) drained: no empty poll right away
                 await self.backoff.after_partial(self._stop)
 
-    def _spawn(self, m: Inbound) -> asyncio.Task[None]:
+    def _spawn(self, m: WorkMessage) -> asyncio.Task[None]:
         task = asyncio.create_task(self._handle(m))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return task
 
-    def _suspect(self, m: Inbound) -> bool:
+    def _suspect(self, m: WorkMessage) -> bool:
         """A work item taken twice before that never finished: its activity may kill its process."""
-        return m.data is not None and 2 < m.raw.dequeue_count <= self.poison_threshold
+        return 2 < m.dequeue_count <= self.poison_threshold
 
-    async def _run_alone(self, m: Inbound) -> None:
+    async def _run_alone(self, m: WorkMessage) -> None:
         """Run a suspect with nothing else running or held in this process, so that if it kills the
         process again, only its own dequeue count grows: the activities that happened to run beside
         it are not poisoned with it."""
@@ -195,108 +167,46 @@ class ActivityRunner:
             while self._running and not self._stop.is_set():
                 await asyncio.wait({*self._running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if self._stop.is_set():  # not started: give it back for whoever runs next
-                await self.hub.queues.give_back(m, delay=0)
+                await self.items.give_back([m], at_once=True)
                 return
             # stop() waits for it (with its timeout) like for any running activity
             await asyncio.wait({self._spawn(m), stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
 
-    async def _handle(self, m: Inbound) -> None:
+    async def _handle(self, m: WorkMessage) -> None:
         handed = False
         try:
             handed = await self._handle_held(m)
         except Exception:
-            log.exception("activities.handle_failed id=%s", m.raw.id)
-            await self.hub.queues.give_back(m)
+            log.exception("activities.handle_failed id=%s", m.message_id)
+            await self.items.give_back([m])
         finally:
             if not handed:  # handed over: the session holds it now
-                self.hub.queues.let_go([m])
+                self.items.release([m])
 
-    async def _handle_held(self, m: Inbound) -> bool:
+    async def _handle_held(self, m: WorkMessage) -> bool:
         """Run one work item; True when its result was handed to a local session with the item."""
-        if m.data is None:
-            if self.on_bad_message is not None:
-                await self.on_bad_message(m)
-            else:
-                log.error("activities.bad_message id=%s error=%s", m.raw.id, m.error)
-                await self.hub.queues.abandon(m)
-            return False
         event = m.event
         if not isinstance(event, TaskScheduledEvent):
-            await self.hub.poison.move(
-                m, f"a {event.event_type.name} event does not belong on the work-item queue"
-            )
+            await self.items.poison(m, f"a {event.event_type.name} event does not belong on the work-item queue")
             return False
         try:
             proven = (event.name or "") in self._proven  # before this run (see the module docstring)
-            if m.raw.dequeue_count > self.poison_threshold:
-                result = await self._poisoned(m, event)
+            if m.dequeue_count > self.poison_threshold:
+                result = await self.items.fail_poisoned(m, event)
             else:
-                # not before this process's checkpoint that scheduled it is complete (see checkpoint_settled)
-                await checkpoint_settled(self.hub, m.instance.instance_id or "")
+                # not before this process's checkpoint that scheduled it is complete (see the module docstring)
+                await self.items.settled(m.instance.instance_id or "")
                 result = await self.execute(m, event)
-            md = self.hub.queues.envelope(
-                result,
-                m.instance,
-                sender=m.instance,
-                episode=m.data.episode if m.data.episode is not None else -1,
-            )
         except Exception:
-            log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
-            await self.hub.queues.give_back(m)
+            log.exception("activities.run_failed id=%s name=%s", m.message_id, event.name)
+            await self.items.give_back([m])
             return False
-        if self._local and proven and m.raw.dequeue_count <= 1:  # straight into the session
-            control = self.hub.names.control_queue_for(m.instance.instance_id or "")
-            if self.hub.queues.deliver_local(control, Inbound(m.raw, md)):
-                return True
-        await self._complete(m, md, event)
-        return False
+        hand_over = self._local and proven and m.dequeue_count <= 1  # straight into the session
+        return await self.items.complete(m, result, hand_over=hand_over)
 
-    async def _complete(self, m: Inbound, md: Any, event: TaskScheduledEvent) -> None:
-        """Send the result, then delete the work item (runtime.md 7.6). The work item stays held while
-        a failing send is retried with backoff; if it never goes through, the work item goes back at
-        once (abandoned with backoff). A repeated send after a timeout may duplicate the completion:
-        the orchestration drops completions it has seen."""
-        for attempt, wait in enumerate((*COMPLETE_DELAYS, None), start=1):
-            try:
-                await self.hub.queues.send_to_instance(md, local=True)
-                break
-            except Exception as err:
-                if wait is None:
-                    log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, event.name, err)
-                    await self.hub.queues.give_back(m)
-                    return
-                log.warning(
-                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
-                )
-                await asyncio.sleep(wait)
-        for wait in (*COMPLETE_DELAYS[:3], None):
-            try:
-                await self.hub.queues.delete(m)
-                return
-            except Exception as err:  # it reappears and runs again; its completion is then dropped
-                if wait is None:
-                    log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
-                    return
-                await asyncio.sleep(wait)
-
-    async def _poisoned(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
-        """Move a work item that failed too often aside; the orchestration gets a TaskFailed it can handle."""
-        n = m.raw.dequeue_count - 1
-        reason = (
-            f"activity {event.name!r} (task {event.event_id}) was moved to the poison queue after {n} "
-            "attempts that never completed (it failed or crashed its worker each time)"
-        )
-        record = await self.hub.poison.move(m, reason, delete=False)  # deleted once the TaskFailed is sent
-        details = FailureDetails(
-            error_type="taskhub.PoisonMessage",
-            message=f"{reason}; poison message id {record.message_id or record.origin_message_id}",
-            is_non_retriable=True,
-        )
-        return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(details), failure_details=details)
-
-    async def execute(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
+    async def execute(self, m: WorkMessage, event: TaskScheduledEvent) -> HistoryEvent:
         """Run the activity through the executor; its outcome as TaskCompleted or TaskFailed."""
         name = event.name or ""
         outcome = await self.executor.run_activity(ActivityWork(m.instance.instance_id or "", event))

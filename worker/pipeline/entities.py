@@ -2,7 +2,8 @@
 (entities.md 1.3, checklist 7).
 
 Entities live on the control queues like orchestrations: the same partitions, sessions and leases; the
-orchestration runner hands every instance id starting with ``@`` to :meth:`EntityRunner.process`, which
+pipeline (``worker.pipeline.workitem.ControlQueueWork``) hands every instance id starting with ``@`` to
+:meth:`EntityRunner.process`, which
 
 1. loads the entity's history (3 rows + sentinel; none before its first batch: the entity auto-starts) or
    takes it from the cache it keeps for entities on queues this worker owns, and reads the SchedulerState
@@ -11,7 +12,7 @@ orchestration runner hands every instance id starting with ``@`` to :meth:`Entit
    scheduled messages, redeliveries dropped) and takes the next batch (``scheduler.take_batch``);
 3. runs the operations one at a time, each rolled back alone when it fails (``batch``), then grants or
    forwards a lock request that ended the batch;
-4. checkpoints like a continue-as-new (``worker.backends.azure_storage.checkpoint``): the outbox first (responses, signals, lock
+4. commits like a continue-as-new (``worker.backends.base.OrchestrationWorkItems.commit``): the outbox first (responses, signals, lock
    messages, orchestration starts, ``continue``), then ``[OrchestratorStarted, ExecutionStarted(Name=id,
    Input=state, new ExecutionId), OrchestratorCompleted]`` from RowKey 0 under the sentinel ETag, the
    Instances row (Input = state, CustomStatus = EntityStatus, Running), then the consumed messages are
@@ -26,8 +27,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from taskhub.config.settings import Settings
 from taskhub.format.entities import stamp_datetime, stamp_of
 from taskhub.format.entity_state import SchedulerState, entity_status_json
 from taskhub.format.history import (
@@ -41,33 +43,43 @@ from taskhub.format.history import (
     ParentInstance,
     utcnow,
 )
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
-from taskhub.hub.tracking import HistoryLoad
+from taskhub.format.rows import HistoryLoad
 from taskhub.model.entities import EntityId
-from worker.backends.azure_storage.checkpoint import checkpoint, process_or_give_back
+from worker.backends.base import OrchestrationWorkItems, WorkMessage
 from worker.engine.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
+from worker.engine.history_index import HistoryIndex
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
 from worker.executors.base import EntityExecutor, EntityWork
+from worker.pipeline.instance_cache import InstanceCache
+from worker.pipeline.workitem import admit, run_or_give_back
 
 __all__ = ["EntityRunner"]
 
 log = logging.getLogger(__name__)
 
 
-def _window_ticks(hub: TaskHub) -> int:
-    return int(hub.settings.entity_message_reorder_window.total_seconds() * 10_000_000)
+def _ticks(span: timedelta) -> int:
+    return int(span.total_seconds() * 10_000_000)
 
 
 class EntityRunner:
-    """Processes entity work items of one worker; keeps a history cache for the entities it owns."""
+    """Processes the entity work items of one worker; shares the worker's history cache."""
 
-    def __init__(self, hub: TaskHub, executor: EntityExecutor, worker_id: str) -> None:
-        self.hub = hub
+    def __init__(
+        self,
+        items: OrchestrationWorkItems,
+        executor: EntityExecutor,
+        worker_id: str,
+        cache: InstanceCache,
+        *,
+        settings: Settings,
+    ) -> None:
+        self.items = items
         self.executor = executor
         self.worker_id = worker_id
-        self._cache: dict[str, HistoryLoad] = {}
+        self.settings = settings
+        self.cache = cache
         self._deleted: dict[str, int] = {}
         """Per entity, the ``taskhubRecent`` group (by its time, in ticks) of the last batch this process
         committed and whose messages it deleted. Only such a group may be forgotten at once: a group this
@@ -75,39 +87,23 @@ class EntityRunner:
         can no longer come back (two visibility timeouts)."""
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
+        self.cache.forget(instance_ids)
         if instance_ids is None:
-            self._cache.clear()
             self._deleted.clear()
             return
         for i in instance_ids:
-            self._cache.pop(i, None)
             self._deleted.pop(i, None)
 
-    async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
+    async def process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
         """As ``OrchestrationRunner.process``: a failed batch goes back at once (with backoff), whole."""
-        await process_or_give_back(
-            self.hub,
-            instance_id,
-            messages,
-            self._process(instance_id, messages),
-            forget=self.forget,
-            kind="entity",
-            worker_id=self.worker_id,
+        work = self._process(instance_id, messages)
+        await run_or_give_back(
+            self.items, instance_id, messages, work, forget=self.forget, kind="entity", worker_id=self.worker_id
         )
 
-    async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
-        hub = self.hub
-        threshold = hub.settings.storage.poison_message_threshold
-        for m in [m for m in messages if m.raw.dequeue_count > threshold]:
-            reason = (
-                f"{m.event.event_type.name} for entity {instance_id!r} was dequeued {m.raw.dequeue_count} times "
-                f"without being processed (poisonMessageThreshold is {threshold})"
-            )
-            await hub.poison.move(m, reason)
-        messages = sorted(
-            (m for m in messages if m.raw.dequeue_count <= threshold),
-            key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0),
-        )
+    async def _process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
+        threshold = self.settings.storage.poison_message_threshold
+        messages = await admit(self.items, instance_id, messages, threshold=threshold, what="entity")
         run = [m for m in messages if isinstance(m.event, EventRaisedEvent)]
         for m in messages:
             if m not in run:
@@ -116,16 +112,16 @@ class EntityRunner:
                     instance_id,
                     m.event.event_type.name,
                 )
-        loaded = self._cache.get(instance_id) or await hub.tracking.load_history(instance_id)
+        cached = self.cache.get(instance_id)
+        loaded = cached.history if cached is not None else await self.items.load_history(instance_id)
         if not run:
-            for m in messages:
-                await hub.queues.delete(m)
+            await self.items.discard(messages)
             return
         started = loaded.started
         state = SchedulerState.from_json(started.input if started is not None else None)
         now_dt = utcnow()
         now = stamp_of(now_dt)
-        window = _window_ticks(hub)
+        window = _ticks(self.settings.entity_message_reorder_window)
         self._prune_recent(instance_id, state, int(now))
 
         accepted = accept(
@@ -138,7 +134,7 @@ class EntityRunner:
         for name, why in accepted.discarded:
             log.info("entity.discard instance_id=%s event=%s reason=%s", instance_id, name, why)
         ops, lock, out = take_batch(
-            state, max_operations=hub.settings.max_entity_operation_batch_size, self_id=instance_id
+            state, max_operations=self.settings.max_entity_operation_batch_size, self_id=instance_id
         )
         batch = EntityBatch(EntityId.parse(instance_id), state, now)
         await self.executor.run_entity_batch(EntityWork(instance_id, batch, ops))
@@ -149,10 +145,9 @@ class EntityRunner:
 
         execution_id = uuid.uuid4().hex
         episode = self._episode(instance_id, execution_id, state, outbox, batch.starts, now_dt)
-        result = await checkpoint(
-            hub, instance_id=instance_id, loaded=loaded, episode=episode, consumed=messages
-        )
-        self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
+        result = await self.items.commit(instance_id, loaded=loaded, episode=episode, consumed=messages)
+        written = HistoryLoad(result.history, result.etag, result.execution_id)
+        self.cache.put(instance_id, written, HistoryIndex(result.history), None)
         self._deleted[instance_id] = int(now)
         log.info(
             "entity.checkpoint instance_id=%s execution_id=%s operations=%d failed=%d queued=%d locked_by=%s "
@@ -165,9 +160,7 @@ class EntityRunner:
         """Forget the request ids of the last batch this process committed and deleted the messages of,
         and ids older than two control-queue visibility timeouts (their messages cannot come back)."""
         deleted = self._deleted.get(instance_id)
-        keep_for = 2 * int(
-            self.hub.settings.storage.control_queue_visibility_timeout.total_seconds() * 10_000_000
-        )
+        keep_for = 2 * _ticks(self.settings.storage.control_queue_visibility_timeout)
         state.recent = [g for g in state.recent if int(g.at) != deleted and now - g.at <= keep_for]
 
     def _episode(

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from taskhub.hub.tracking import HistoryLoad
+from taskhub.format.rows import HistoryLoad
 from worker.engine.history_index import HistoryIndex
 
 __all__ = ["InstanceCache", "Cached", "DEFAULT_MAX_EVENTS"]

@@ -1,14 +1,13 @@
-"""One work item: the messages of one instance from one control-queue batch (runtime.md 7.3, 7.4).
+"""An orchestration work item: the messages of one instance from one control-queue batch, through the
+pipeline (runtime.md 7.3, 7.4):
 
-:meth:`OrchestrationRunner.process` loads the history (or takes it from the cache this worker keeps for
-instances on queues it owns), sorts each message into
-
-* **run**: events the orchestrator should see in this episode;
-* **discard**: duplicates and messages for executions or instances that no longer exist (deleted);
-* **defer**: messages that arrived before what they answer was committed (abandoned with backoff, so
-  they come back after the sender's checkpoint lands);
-
-runs the episode (pure, ``worker.engine.episode``) and commits it (``worker.backends.azure_storage.checkpoint``).
+1. **admit**: poison what was taken too often (``worker.pipeline.workitem``);
+2. **load**: the history, from the backend or from the one cache this worker keeps for the instances on
+   the queues it owns (``worker.pipeline.instance_cache``), and the Instances row beside it when the
+   batch starts an execution;
+3. **triage**: run / discard / defer (``worker.pipeline.triage``);
+4. **decide**: the episode, by the executor (``worker.executors``) and the engine (``worker.engine.episode``);
+5. **commit**: through the backend, in order (``worker.backends.base.OrchestrationWorkItems.commit``).
 """
 
 from __future__ import annotations
@@ -17,319 +16,182 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from taskhub.format.entities import is_entity_instance
 from taskhub.format.history import (
     ExecutionStartedEvent,
     ExecutionTerminatedEvent,
     OrchestrationStatus,
     utcnow,
 )
-from taskhub.format.rows import InstanceRow
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
-from taskhub.hub.tracking import HistoryLoad
-from worker.backends.azure_storage.checkpoint import checkpoint, process_or_give_back, repair_instance_row
-from worker.backends.azure_storage.instance_rows import InstanceRows
-from worker.engine.episode import EpisodeBuilder, decide_episode
-from worker.engine.history_index import COMPLETIONS, HistoryIndex, completion_id
-from worker.executors.base import Executor
-from worker.pipeline.entities import EntityRunner
+from taskhub.format.rows import HistoryLoad, InstanceRow
+from worker.backends.base import Committed, OrchestrationWorkItems, WorkMessage
+from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
+from worker.engine.history_index import HistoryIndex
+from worker.executors.base import OrchestrationExecutor
 from worker.pipeline.instance_cache import InstanceCache
+from worker.pipeline.triage import Triage, triage
+from worker.pipeline.workitem import admit, run_or_give_back
 
-__all__ = ["OrchestrationRunner", "Triage", "triage"]
+__all__ = ["OrchestrationRunner"]
 
 log = logging.getLogger(__name__)
 
-ZOMBIE_DEQUEUE_COUNT = 5
-"""A completion for an instance with no history, seen more often than this, is dropped (DTFx 7.4)."""
-START_DEDUPE_DEQUEUE_COUNT = 10
-"""A start message whose Instances row never appears is dropped after this many tries (DTFx 7.3)."""
-
 
 @dataclass
-class Triage:
-    run: list[Inbound] = field(default_factory=list)
-    discard: list[tuple[Inbound, str]] = field(default_factory=list)
-    defer: list[tuple[Inbound, str]] = field(default_factory=list)
-    restart: bool = False
-    """True when the batch starts a new generation of a finished instance (history is replaced)."""
-
-
-def triage(
-    history: HistoryLoad,
-    messages: Sequence[Inbound],
-    *,
-    instance_row_execution_id: str | None = None,
-    instance_row_exists: bool = True,
-    instance_row_status: OrchestrationStatus | None = None,
-    index: HistoryIndex | None = None,
-) -> Triage:
-    """Sort a batch into run / discard / defer (pure; the rules of runtime.md 7.3-7.4). ``index`` is
-    ``HistoryIndex(history.events)``, passed in when the caller keeps one up to date."""
-    t = Triage()
-    index = index if index is not None else HistoryIndex(history.events)
-    started = index.started
-    current = history.execution_id
-    terminal = index.terminal
-    ordered = sorted(
-        messages, key=lambda m: (m.raw.inserted_on or utcnow(), m.data.sequence_number if m.data else 0)
-    )
-    new_start: ExecutionStartedEvent | None = None
-    completed_now: set[int] = set()
-    for m in ordered:
-        ev = m.event
-        target_exec = m.instance.execution_id
-        if isinstance(ev, ExecutionStartedEvent):
-            exec_id = ev.orchestration_instance.execution_id if ev.orchestration_instance else target_exec
-            if new_start is not None:
-                t.discard.append((m, "a second ExecutionStarted in one batch"))
-            elif started is not None and not terminal:
-                t.discard.append((m, "duplicate ExecutionStarted: the instance is already running"))
-            elif started is not None and terminal and exec_id == current:
-                t.discard.append((m, "duplicate ExecutionStarted of a finished execution"))
-            elif ev.parent_instance is None and not instance_row_exists:
-                if m.raw.dequeue_count >= START_DEDUPE_DEQUEUE_COUNT:
-                    t.discard.append((m, "start message whose Instances row never appeared"))
-                else:
-                    t.defer.append((m, "start message before its Instances row"))
-            elif (
-                ev.parent_instance is None
-                and instance_row_execution_id is not None
-                and instance_row_execution_id != exec_id
-            ):
-                t.discard.append((m, "start message superseded by a newer start of the same id"))
-            elif (
-                ev.parent_instance is None
-                and started is None
-                and instance_row_status is OrchestrationStatus.TERMINATED
-                and instance_row_execution_id == exec_id
-            ):  # a scheduled start whose instance was terminated while it waited (5, item 3)
-                t.discard.append((m, "start message of an instance terminated before it started"))
-            else:
-                new_start = ev
-                t.restart = started is not None
-                t.run.append(m)
-            continue
-        running_exec = (
-            new_start.orchestration_instance.execution_id
-            if new_start and new_start.orchestration_instance
-            else current
-        )
-        if target_exec and running_exec and target_exec != running_exec:
-            t.discard.append((m, f"message for execution {target_exec}, current is {running_exec}"))
-            continue
-        if isinstance(ev, COMPLETIONS) and new_start is None:
-            if started is None:
-                if m.raw.dequeue_count > ZOMBIE_DEQUEUE_COUNT:
-                    t.discard.append((m, "completion for an instance with no history"))
-                else:
-                    t.defer.append((m, "completion before the instance's history"))
-                continue
-            answered = completion_id(ev)
-            if answered not in index.scheduled:
-                t.defer.append((m, f"out of order: no scheduled event {answered} in history yet"))
-                continue
-            if answered in index.completed or answered in completed_now:  # a re-run, a redelivery (7.7)
-                t.discard.append((m, f"duplicate completion of id {answered}"))
-                continue
-            completed_now.add(answered)
-        t.run.append(m)
-    if started is None and new_start is None:
-        for m in list(t.run):
-            t.run.remove(m)
-            t.discard.append((m, "no such instance"))
-    elif terminal and new_start is None:
-        for m in list(t.run):
-            t.run.remove(m)
-            t.discard.append((m, "the instance has finished"))
-    return t
+class _Loaded:
+    history: HistoryLoad
+    index: HistoryIndex
+    session: object | None
+    row: InstanceRow | None
+    row_read: bool
 
 
 class OrchestrationRunner:
-    """Processes work items of one worker; keeps a history cache for the instances it owns."""
+    """Processes the orchestration work items of one worker."""
 
-    def __init__(self, hub: TaskHub, executor: Executor, worker_id: str) -> None:
-        self.hub = hub
+    def __init__(
+        self,
+        items: OrchestrationWorkItems,
+        executor: OrchestrationExecutor,
+        worker_id: str,
+        cache: InstanceCache,
+        *,
+        poison_threshold: int,
+    ) -> None:
+        self.items = items
         self.executor = executor
         self.worker_id = worker_id
-        settings = hub.settings
-        self._cache = InstanceCache(
-            sessions=settings.extended_sessions_enabled is not False and executor.keeps_sessions,
-            idle_timeout_s=settings.extended_session_idle_timeout.total_seconds(),
-        )
-        self.rows = InstanceRows(hub)
-        """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.backends.azure_storage.instance_rows``)."""
-        self.entities = EntityRunner(hub, executor, worker_id)
-        """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
+        self.cache = cache
+        self.poison_threshold = poison_threshold
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
-        self.entities.forget(instance_ids)
-        self._cache.forget(instance_ids)
-        self.rows.forget(instance_ids)
+        self.cache.forget(instance_ids)
+        self.items.forget(instance_ids)
 
-    async def close(self) -> None:
-        """Write the Instances-row merges still waiting (a worker that stops)."""
-        await self.rows.close()
-
-    async def process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
-        if is_entity_instance(instance_id):
-            await self.entities.process(instance_id, messages)
-            return
-        await process_or_give_back(
-            self.hub,
-            instance_id,
-            messages,
-            self._process(instance_id, messages),
-            forget=self.forget,
-            kind="orchestration",
-            worker_id=self.worker_id,
+    async def process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
+        work = self._process(instance_id, messages)
+        await run_or_give_back(
+            self.items, instance_id, messages, work, forget=self.forget, kind="orchestration", worker_id=self.worker_id
         )
 
-    async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
-        hub = self.hub
-        threshold = hub.settings.storage.poison_message_threshold
-        for m in [m for m in messages if m.raw.dequeue_count > threshold]:
-            await hub.poison.move(
-                m,
-                f"{m.event.event_type.name} for instance {instance_id!r} was dequeued {m.raw.dequeue_count} times "
-                "without being processed (poisonMessageThreshold is " + str(threshold) + ")",
-            )
-        messages = [m for m in messages if m.raw.dequeue_count <= threshold]
-        if not messages:
+    async def _process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
+        admitted = await admit(self.items, instance_id, messages, threshold=self.poison_threshold, what="instance")
+        if not admitted:
             return
+        loaded = await self._load(instance_id, admitted)
+        t = self._triage(instance_id, loaded, admitted)
+        for m, _why in t.defer:
+            await self.items.defer(m)
+        if not t.run:
+            await self._nothing_to_run(instance_id, loaded, t)
+            return
+        if t.restart:  # a new generation of a finished instance: its history is replaced
+            history = HistoryLoad(events=[], etag=loaded.history.etag, execution_id=None)
+            loaded = _Loaded(history, HistoryIndex(), None, loaded.row, loaded.row_read)
+        self.cache.pop(instance_id)  # the session moves on below; a failed commit must not leave it
+        episode = await self._decide(instance_id, loaded, t)
+        committed = await self.items.commit(
+            instance_id,
+            loaded=loaded.history,
+            episode=episode,
+            consumed=[*t.run, *(m for m, _ in t.discard)],
+            episodes_before=loaded.index.episodes,
+            coalesce=True,
+        )
+        self._remember(instance_id, loaded.index, episode, committed)
+        log.info(
+            "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
+            "worker_id=%s",
+            instance_id, committed.execution_id, episode.runtime_status.value,
+            len(committed.history) - len(episode.history), len(episode.history), len(episode.outbound),
+            self.worker_id,
+        )  # fmt: skip
+
+    async def _load(self, instance_id: str, messages: Sequence[WorkMessage]) -> _Loaded:
+        """The history (cached or read) and, when the batch starts an execution, the Instances row,
+        read beside it (the start dedupe of runtime.md 7.3 compares with it)."""
         starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
-        # the start dedupe of runtime.md 7.3 compares with the Instances row: read it beside the history
-        row_read = asyncio.ensure_future(hub.tracking.get_instance(instance_id)) if starts else None
-        cached = self._cache.get(instance_id)
-        session: object | None = None
+        row_read = asyncio.ensure_future(self.items.read_instance(instance_id)) if starts else None
         try:
+            cached = self.cache.get(instance_id)
             if cached is None:
-                loaded = await hub.tracking.load_history(instance_id)
-                index = HistoryIndex(loaded.events)
+                history = await self.items.load_history(instance_id)
+                loaded = _Loaded(history, HistoryIndex(history.events), None, None, False)
             else:
-                loaded, index, session = cached.history, cached.index, cached.session
+                loaded = _Loaded(cached.history, cached.index, cached.session, None, False)
         except BaseException:
             if row_read is not None:
                 row_read.cancel()
             raise
-        row_exists, row_exec, row_status = True, None, None
         if row_read is not None:
-            row = await row_read
-            if row is None and loaded.started is None and any(s.parent_instance is None for s in starts):
-                row = await self._row_written_soon(instance_id)
-            row_exists = row is not None
-            row_exec = row.execution_id if row is not None else None
-            row_status = row.runtime_status if row is not None else None
+            loaded.row, loaded.row_read = await row_read, True
+            unparented = any(s.parent_instance is None for s in starts)
+            if loaded.row is None and loaded.history.started is None and unparented:
+                loaded.row = await self._row_written_soon(instance_id)
+        return loaded
+
+    def _triage(self, instance_id: str, loaded: _Loaded, messages: Sequence[WorkMessage]) -> Triage:
+        row = loaded.row
         t = triage(
-            loaded,
+            loaded.history,
             messages,
-            instance_row_execution_id=row_exec,
-            instance_row_exists=row_exists,
-            instance_row_status=row_status,
-            index=index,
+            instance_row_execution_id=row.execution_id if row is not None else None,
+            instance_row_exists=row is not None or not loaded.row_read,
+            instance_row_status=row.runtime_status if row is not None else None,
+            index=loaded.index,
         )
-        for m, why in t.defer:
-            log.info(
-                "orchestration.defer instance_id=%s event=%s reason=%s",
-                instance_id,
-                m.event.event_type.name,
-                why,
-            )
-            await hub.queues.abandon(m)
-        for m, why in t.discard:
-            log.info(
-                "orchestration.discard instance_id=%s event=%s reason=%s",
-                instance_id,
-                m.event.event_type.name,
-                why,
-            )
-        if not t.run:
-            await self._terminate_unstarted(instance_id, loaded, t)
-            if index.terminal:  # a checkpoint may have died before the Instances row
-                await repair_instance_row(hub, instance_id, loaded)
-            for m, _ in t.discard:
-                await hub.queues.delete(m)
-            return
-        past = [] if t.restart else loaded.events
-        if t.restart:
-            loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
-            index = HistoryIndex()
-        self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
+        for kind, items in (("defer", t.defer), ("discard", t.discard)):
+            for m, why in items:
+                log.info(
+                    "orchestration.%s instance_id=%s event=%s reason=%s",
+                    kind, instance_id, m.event.event_type.name, why,
+                )  # fmt: skip
+        return t
+
+    async def _nothing_to_run(self, instance_id: str, loaded: _Loaded, t: Triage) -> None:
+        """Nothing to run: mark an instance terminated before it started, repair the Instances row of a
+        finished one (a commit may have died before it), and delete what was discarded."""
+        if loaded.history.started is None:
+            terminate = next((m.event for m, _ in t.discard if isinstance(m.event, ExecutionTerminatedEvent)), None)
+            if terminate is not None and await self.items.terminate_unstarted(instance_id, terminate):
+                log.info("orchestration.terminated_before_start instance_id=%s", instance_id)
+        if loaded.index.terminal:
+            await self.items.repair_instance(instance_id, loaded.history)
+        await self.items.discard([m for m, _ in t.discard])
+
+    async def _decide(self, instance_id: str, loaded: _Loaded, t: Triage) -> Episode:
         builder = EpisodeBuilder(
             instance_id=instance_id,
-            past_events=past,
+            past_events=loaded.history.events,
             incoming_events=[m.event for m in t.run],
             now=utcnow(),
             new_guid=lambda: uuid.uuid4().hex,
         )
-        episode = await decide_episode(self.executor.decide, builder, session)
-        if session is not None:
-            self._cache.resumed += 1
-        result = await checkpoint(
-            hub,
-            instance_id=instance_id,
-            loaded=loaded,
-            episode=episode,
-            consumed=[*t.run, *(m for m, _ in t.discard)],
-            episodes_before=index.episodes,
-            rows=self.rows,
-        )
-        if not (
-            episode.runtime_status.is_terminal
-            and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW
-        ):
-            if len(result.history) == len(episode.history):  # a new execution: its history is the episode's
-                index = HistoryIndex(result.history)
-            else:
-                index.extend(episode.history)
-            written = HistoryLoad(result.history, result.etag, result.execution_id)
-            self._cache.put(instance_id, written, index, episode.session)
+        if loaded.session is not None:
+            self.cache.resumed += 1
+        return await decide_episode(self.executor.decide, builder, loaded.session)
+
+    def _remember(self, instance_id: str, index: HistoryIndex, episode: Episode, committed: Committed) -> None:
+        """Keep the committed history (and the session) for the next episode, while the instance runs."""
+        status = episode.runtime_status
+        if status.is_terminal and status is not OrchestrationStatus.CONTINUED_AS_NEW:
+            self.items.forget([instance_id])
+            return
+        if len(committed.history) == len(episode.history):  # a new execution: its history is the episode's
+            index = HistoryIndex(committed.history)
         else:
-            self.rows.forget([instance_id])
-        log.info(
-            "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
-            "worker_id=%s",
-            instance_id,
-            result.execution_id,
-            episode.runtime_status.value,
-            len(result.history) - len(episode.history),
-            len(episode.history),
-            len(episode.outbound),
-            self.worker_id,
-        )
+            index.extend(episode.history)
+        written = HistoryLoad(committed.history, committed.etag, committed.execution_id)
+        self.cache.put(instance_id, written, index, episode.session)
 
     async def _row_written_soon(self, instance_id: str) -> InstanceRow | None:
         """A client sends the start message first and writes the Instances row right after: a start
         that arrives in between would be deferred (hidden ~2 s). Look again a few times within ~0.4 s."""
         for delay in (0.05, 0.1, 0.25):
             await asyncio.sleep(delay)
-            row = await self.hub.tracking.get_instance(instance_id)
+            row = await self.items.read_instance(instance_id)
             if row is not None:
                 return row
         return None
-
-    async def _terminate_unstarted(self, instance_id: str, loaded: HistoryLoad, t: Triage) -> None:
-        """Terminating an instance that never started: mark its Instances row (runtime.md 7.4)."""
-        if loaded.started is not None:
-            return
-        for m, _ in t.discard:
-            ev = m.event
-            if isinstance(ev, ExecutionTerminatedEvent):
-                row = await self.hub.tracking.get_instance(instance_id)
-                if row is None or row.runtime_status is not OrchestrationStatus.PENDING:
-                    return
-                now = utcnow()
-                await self.hub.tracking.merge_instance(
-                    instance_id,
-                    {
-                        "RuntimeStatus": OrchestrationStatus.TERMINATED.value,
-                        "LastUpdatedTime": ev.timestamp,
-                        "CompletedTime": now,
-                        "Output": ev.input or "",
-                    },
-                )
-                log.info("orchestration.terminated_before_start instance_id=%s", instance_id)
-                return

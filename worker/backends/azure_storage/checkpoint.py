@@ -15,7 +15,7 @@
 4. **Delete the consumed queue messages**, in the background: they stay held (hidden) until deleted,
    and the next episode need not wait for it.
 
-Activities that this process's checkpoint scheduled wait until it has returned (``checkpoint_settled``):
+Activities that this process's checkpoint scheduled wait until it has returned (``CheckpointsInProgress``):
 a crash during the checkpoint then never leaves one of them half run.
 
 A crash between any two steps leaves the instance recoverable: the messages reappear after their
@@ -28,8 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
 from taskhub.errors import StorageError
 from taskhub.format.history import (
@@ -46,12 +45,12 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad, instance_columns_for_episode
 from worker.backends.azure_storage.instance_rows import InstanceRows
+from worker.backends.base import CommitConflict, Committed
 from worker.engine.episode import Episode, Outbound
 
 __all__ = [
     "checkpoint",
-    "process_or_give_back",
-    "checkpoint_settled",
+    "CheckpointsInProgress",
     "repair_instance_row",
     "SplitBrainError",
     "CheckpointResult",
@@ -65,15 +64,12 @@ FAULT_ENV = "TASKHUB_TEST_FAULT"
 before_delete). Never set in production."""
 
 
-class SplitBrainError(Exception):
+class SplitBrainError(CommitConflict):
     """Another worker committed this instance's history first; this episode must be abandoned."""
 
 
-@dataclass
-class CheckpointResult:
-    etag: str | None
-    execution_id: str
-    history: list[HistoryEvent]
+CheckpointResult = Committed
+"""What a checkpoint left: the history the next episode starts from."""
 
 
 def _fault(step: str) -> None:
@@ -82,21 +78,35 @@ def _fault(step: str) -> None:
         os._exit(86)
 
 
-_IN_PROGRESS: dict[tuple[int, str], asyncio.Event] = {}
-"""Checkpoints running in this process, by (id of the hub object, instance id)."""
+class CheckpointsInProgress:
+    """The checkpoints running in this process, by instance id: one object shared by the backend's
+    commits and its activity loop (``settled``), passed explicitly."""
 
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Event] = {}
 
-async def checkpoint_settled(hub: TaskHub, instance_id: str, timeout: float = 60.0) -> None:
-    """Wait while this process is checkpointing ``instance_id`` (at most ``timeout`` s).
+    @contextlib.contextmanager
+    def running(self, instance_id: str) -> Iterator[None]:
+        done = asyncio.Event()
+        self._running[instance_id] = done
+        try:
+            yield
+        finally:
+            done.set()
+            if self._running.get(instance_id) is done:
+                del self._running[instance_id]
 
-    The activity loop calls it before running an activity: the work item is sent in step 1, and an
-    activity that ran (and crashed this process) before step 2 would leave its orchestration with no
-    record of having scheduled it, so the orchestration would schedule it again and again.
-    """
-    done = _IN_PROGRESS.get((id(hub), instance_id))
-    if done is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), timeout)
+    async def settled(self, instance_id: str, timeout: float = 60.0) -> None:
+        """Wait while this process is checkpointing ``instance_id`` (at most ``timeout`` s).
+
+        The activity loop calls it before running an activity: the work item is sent in step 1, and an
+        activity that ran (and crashed this process) before step 2 would leave its orchestration with no
+        record of having scheduled it, so the orchestration would schedule it again and again.
+        """
+        done = self._running.get(instance_id)
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout)
 
 
 async def checkpoint(
@@ -108,14 +118,14 @@ async def checkpoint(
     consumed: Sequence[Inbound],
     episodes_before: int | None = None,
     rows: InstanceRows | None = None,
+    in_progress: CheckpointsInProgress | None = None,
 ) -> CheckpointResult:
     """Commit one episode in the order of the module docstring; returns the new history state.
     ``episodes_before``: the ``OrchestratorStarted`` events in ``loaded`` when the caller knows them;
-    ``rows``: the worker's Instances-row writer, which may let a quiet merge wait (``worker.backends.azure_storage.instance_rows``)."""
-    key = (id(hub), instance_id)
-    done = asyncio.Event()
-    _IN_PROGRESS[key] = done
-    try:
+    ``rows``: the worker's Instances-row writer, which may let a quiet merge wait (``instance_rows``);
+    ``in_progress``: where this process's activity loop looks before running an activity."""
+    running = in_progress.running(instance_id) if in_progress is not None else contextlib.nullcontext()
+    with running:
         return await _commit(
             hub,
             instance_id=instance_id,
@@ -125,10 +135,6 @@ async def checkpoint(
             episodes_before=episodes_before,
             rows=rows,
         )
-    finally:
-        done.set()
-        if _IN_PROGRESS.get(key) is done:
-            del _IN_PROGRESS[key]
 
 
 async def _commit(
@@ -276,29 +282,3 @@ def _pk(instance_id: str) -> str:
     from taskhub.format.names import escape_partition_key
 
     return escape_partition_key(instance_id)
-
-
-async def process_or_give_back(
-    hub: TaskHub,
-    instance_id: str,
-    messages: Sequence[Inbound],
-    work: Awaitable[None],
-    *,
-    forget: Callable[[Sequence[str]], None],
-    kind: str,
-    worker_id: str,
-) -> None:
-    """Run one work item (an orchestration's or an entity's batch); when it fails, forget what this
-    process cached for the instance and give the whole batch back at once: after a lost checkpoint
-    race without delay, after any other failure with the backoff of runtime.md 7.5, retried while the
-    storage fails. Never left hidden until a visibility timeout."""
-    try:
-        await work
-    except SplitBrainError:
-        forget([instance_id])
-        await asyncio.gather(*(hub.queues.give_back(m, delay=0) for m in messages))
-    except Exception:
-        forget([instance_id])
-        log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
-        await asyncio.gather(*(hub.queues.give_back(m) for m in messages))
-

@@ -41,8 +41,9 @@ from taskhub.hub.leases import (
     plan,
 )
 from taskhub.hub.lifecycle import TaskHub
+from worker.backends.base import PartitionEvents
 
-__all__ = ["PartitionManager"]
+__all__ = ["LeaseBlobPartitionManager"]
 
 log = logging.getLogger(__name__)
 
@@ -61,29 +62,20 @@ class _Held:
     epoch: int
 
 
-class PartitionManager:
-    """Balances the control queues of a hub with the other workers through lease blobs."""
+class LeaseBlobPartitionManager:
+    """The safe blob partition manager (``worker.backends.base.PartitionManager``): balances the control
+    queues of a hub with the other workers through intent and ownership lease blobs."""
 
-    def __init__(
-        self,
-        hub: TaskHub,
-        worker_id: str,
-        *,
-        start_listening: QueueCallback,
-        stop_listening: QueueCallback,
-        ownership_lost: QueueCallback,
-        is_busy: Callable[[str], bool],
-        peer_gone: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, hub: TaskHub, worker_id: str, events: PartitionEvents) -> None:
         self.hub = hub
-        self._peer_gone = peer_gone
+        self._peer_gone: Callable[[], None] | None = events.peer_gone
         self._peers: dict[tuple[str, str], str] = {}
         """(kind, queue) -> the other worker seen holding that lease in the last round."""
         self.worker_id = worker_id
-        self._start_listening = start_listening
-        self._stop_listening = stop_listening
-        self._ownership_lost = ownership_lost
-        self._is_busy = is_busy
+        self._start_listening = events.start_listening
+        self._stop_listening = events.stop_listening
+        self._ownership_lost = events.ownership_lost
+        self._is_busy = events.is_busy
         s = hub.settings.storage
         self.lease_seconds = max(15, min(60, round(s.lease_interval.total_seconds())))
         self.renew_every = s.lease_renew_interval.total_seconds()
