@@ -26,12 +26,12 @@ async def test_a_held_message_stays_hidden_while_renewed_and_returns_once_let_go
         await hub.storage.send_message(queue, "not a DTFx message")
         short = timedelta(seconds=4)
         (held,) = await hub.queues.receive(queue, max_messages=1, visibility_timeout=short, hold=True)
-        assert hub.queues.held == 1
+        assert hub.queues.held.count == 1
         await asyncio.sleep(10)  # 2.5 visibility timeouts
         assert await hub.storage.receive_messages(queue, max_messages=1, visibility_timeout=1) == []
-        assert hub.queues.renewals >= 1  # about every 2 s (half the visibility)
-        renewals = hub.queues.renewals
-        hub.queues.let_go([held])
+        assert hub.queues.held.renewals >= 1  # about every 2 s (half the visibility)
+        renewals = hub.queues.held.renewals
+        hub.queues.held.let_go([held])
         again: list[ReceivedMessage] = await wait_for(
             lambda: _take(hub, queue),
             timeout=10,
@@ -40,7 +40,7 @@ async def test_a_held_message_stays_hidden_while_renewed_and_returns_once_let_go
         )
         assert again[0].id == held.raw.id
         assert again[0].dequeue_count == 2
-        assert hub.queues.renewals == renewals
+        assert hub.queues.held.renewals == renewals
         await hub.queues.stop_holding()
 
 
@@ -54,7 +54,7 @@ async def test_give_back_makes_a_held_message_visible_at_once(settings: Settings
             queue, max_messages=1, visibility_timeout=timedelta(seconds=30), hold=True
         )
         assert await hub.queues.give_back(held, delay=0)
-        assert hub.queues.held == 0
+        assert hub.queues.held.count == 0
         again: list[ReceivedMessage] = await wait_for(
             lambda: _take(hub, queue),
             timeout=5,

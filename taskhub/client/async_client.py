@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from taskhub.client.entities import EntityClient
-from taskhub.client.rewind import rewind_instance
 from taskhub.client.status import OrchestrationState, Page, PurgeResult
 from taskhub.config.settings import Settings
 from taskhub.errors import (
@@ -40,6 +39,7 @@ from taskhub.format.history import (
 from taskhub.format.names import validate_instance_id
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.rewind import rewind_instance
 from taskhub.model.values import to_json
 
 __all__ = ["TaskHubClient"]
@@ -167,7 +167,7 @@ class TaskHubClient(EntityClient):
                 raise
         finally:
             if sent.due:  # now the hub's listeners on this machine may come for it
-                queues.notify(sent.queue)
+                queues.wakeups.notify(sent.queue)
         return instance_id
 
     # -- read ---------------------------------------------------------------------------------------

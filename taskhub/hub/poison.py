@@ -192,7 +192,7 @@ class PoisonQueue:
         await self.storage.send_message(found.origin_queue, found.body)
         for raw in ours:
             await self.storage.delete_message(raw)
-        self.queues.wake(found.origin_queue)
+        self.queues.wakeups.wake(found.origin_queue)
         log.info(
             "message.requeued hub=%s queue=%s message_id=%s", self.names.hub, found.origin_queue, message_id
         )

@@ -6,15 +6,15 @@
 * Receiving decodes bodies (raw or Base64, large ones fetched); a body that cannot be decoded comes back
   as an :class:`Inbound` whose ``error`` says why, so the caller can handle it without a traceback.
 * Abandoning makes a message visible again after ``min(2**DequeueCount, 600)`` seconds.
-* A process that sends to a queue it also listens on wakes its own listener at once (:meth:`wake`),
+* A process that sends to a queue it also listens on wakes its own listener at once (``wakeups``: ``QueueWakeups``),
   and the other processes of the hub on this machine by a datagram (``taskhub.hub.wakeup``).
-* **Local delivery** (:meth:`on_local`, ``send(..., local=True)``): when this process consumes the queue
+* **Local delivery** (``local``: ``taskhub.hub.local``, ``send(..., local=True)``): when this process consumes the queue
   itself and has room, the message is still written (the durable record) but hidden and held by the
   sender, and handed to the local consumer at once: no receive, no poll delay. If the process dies, the
   message becomes visible after the held visibility and any worker takes it, as after a receive.
-* **Held messages** (:meth:`hold`): a worker takes messages with a short visibility and keeps them
+* **Held messages** (``held``: ``taskhub.hub.held``): a worker takes messages with a short visibility and keeps them
   hidden by renewing them (every half visibility) while it works on them; deleting, abandoning or
-  :meth:`let_go` ends that. So a dead worker's messages come back within that short visibility, not
+  ``held.let_go`` ends that. So a dead worker's messages come back within that short visibility, not
   the configured 5-minute timeout. :meth:`give_back` is an abandon that is retried with backoff.
 """
 
@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,8 +37,11 @@ from taskhub.format.messages import (
     next_sequence_number,
 )
 from taskhub.format.names import HubNames
+from taskhub.hub.held import HeldMessages
+from taskhub.hub.inbound import Inbound, LocalConsumer
+from taskhub.hub.local import LocalDispatch
 from taskhub.hub.payloads import Payloads
-from taskhub.hub.wakeup import Wakeups
+from taskhub.hub.wakeup import QueueWakeups
 from taskhub.storage import ReceivedMessage, Storage
 
 __all__ = ["HubQueues", "Inbound", "LocalConsumer", "Sent", "abandon_delay", "held_visibility", "MAX_VISIBILITY_DELAY"]
@@ -50,8 +52,6 @@ MAX_VISIBILITY_DELAY = timedelta(days=7) - timedelta(seconds=1)
 """Azure Queues refuses a visibility timeout of 7 days or more."""
 
 
-KEEPER_TICK = 1.0
-"""How often the renewals of held messages are looked at (seconds)."""
 GIVE_BACK_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between the attempts of a give-back that fails (the storage is unreachable, say)."""
 
@@ -64,14 +64,6 @@ def held_visibility(configured: timedelta, lease_interval: timedelta, renew_inte
     """
     short = max(lease_interval - renew_interval, timedelta(seconds=10))
     return min(configured, short)
-
-
-@dataclass
-class _Hold:
-    raw: ReceivedMessage
-    visibility: int
-    renew_at: float
-    busy: asyncio.Task[None] | None = None
 
 
 def abandon_delay(dequeue_count: int) -> int:
@@ -89,56 +81,6 @@ class Sent:
     """Visible at once (not delayed until a timer or a scheduled start)."""
 
 
-@dataclass
-class Inbound:
-    """A received message and what it decoded to (``data``), or why it could not be decoded (``error``)."""
-
-    raw: ReceivedMessage
-    data: MessageData | None
-    error: str | None = None
-
-    @property
-    def event(self) -> HistoryEvent:
-        assert self.data is not None and self.data.task_message is not None
-        return self.data.task_message.event
-
-    @property
-    def instance(self) -> OrchestrationInstance:
-        assert self.data is not None and self.data.task_message is not None
-        return self.data.task_message.orchestration_instance
-
-    @property
-    def queue(self) -> str:
-        return self.raw.queue
-
-    @property
-    def message_id(self) -> str:
-        return self.raw.id
-
-    @property
-    def dequeue_count(self) -> int:
-        return self.raw.dequeue_count
-
-    @property
-    def order_key(self) -> tuple[datetime, int]:
-        """Where it sorts in a batch: when it was enqueued, then the sender's sequence number."""
-        return (self.raw.inserted_on or utcnow(), self.data.sequence_number if self.data else 0)
-
-
-@dataclass
-class LocalConsumer:
-    """Who takes locally delivered messages of a queue in this process (see the module docstring).
-
-    ``reserve(data)`` says whether it takes this message and has room now (and keeps that room);
-    ``take(inbound)`` gets the held message; ``release()`` gives the room back when the send failed.
-    """
-
-    visibility: int
-    reserve: Callable[[MessageData], bool]
-    take: Callable[[Inbound], None]
-    release: Callable[[], None]
-
-
 class HubQueues:
     """Sends to and receives from the queues of one hub."""
 
@@ -146,65 +88,19 @@ class HubQueues:
         self.storage = storage
         self.names = names
         self.payloads = payloads
-        self._wakeups: dict[str, list[Callable[[], None]]] = defaultdict(list)
-        self._held: dict[str, _Hold] = {}
-        self._local: dict[str, LocalConsumer] = {}
-        self._peers: Wakeups | None = None
-        self.local_deliveries = 0
-        """Messages handed to a local consumer (no receive) so far."""
-        self._keeper: asyncio.Task[None] | None = None
-        self.renewals = 0
-        """Renewals of held messages so far (storage calls)."""
+        self.wakeups = QueueWakeups(self._hub_key)
+        """Listeners woken by this process's sends (and the other processes' on this machine)."""
+        self.local = LocalDispatch()
+        """This process's consumers of the messages it sends itself."""
+        self.held = HeldMessages(storage)
+        """The messages this process keeps hidden while it works on them."""
         self._deleting: set[asyncio.Task[None]] = set()
 
-    # -- wake-ups -------------------------------------------------------------------------------------
-
-    def on_enqueue(self, queue: str, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` whenever this process sends to ``queue``; returns an unsubscribe function."""
-        self._wakeups[queue].append(callback)
-        return lambda: self._wakeups[queue].remove(callback)
-
-    def on_local(self, queue: str, consumer: LocalConsumer) -> Callable[[], None]:
-        """Deliver ``send(queue, ..., local=True)`` messages to ``consumer``; returns an unsubscribe function."""
-        self._local[queue] = consumer
-
-        def unsubscribe() -> None:
-            if self._local.get(queue) is consumer:
-                del self._local[queue]
-
-        return unsubscribe
-
-    def deliver_local(self, queue: str, inbound: Inbound) -> bool:
-        """Hand a message this process holds to its consumer of ``queue`` without sending anything;
-        False when nobody here consumes ``queue`` or it has no room. The held message stays the durable
-        record: whoever processes it deletes it (or gives it back) as if it came from ``queue``."""
-        consumer = self._local.get(queue)
-        if consumer is None or inbound.data is None or not consumer.reserve(inbound.data):
-            return False
-        self.local_deliveries += 1
-        consumer.take(inbound)
-        return True
-
-    def wake(self, queue: str) -> None:
-        for cb in list(self._wakeups.get(queue, ())):
-            cb()
-
-    def notify(self, queue: str) -> None:
-        """Wake the listeners of ``queue`` here and in the hub's other processes on this machine (what
-        a visible send does, for a sender that sent with ``wake=False`` and is now ready for them)."""
-        self.wake(queue)
-        self.peers.poke(queue)
-
-    @property
-    def peers(self) -> Wakeups:
-        """Wake-ups to and from the other processes of this hub on this machine."""
-        if self._peers is None:
-            try:  # the work-item queue's URL names the account and the hub
-                key = str(self.storage._queue(self.names.work_item_queue).url)
-            except Exception:
-                key = self.names.work_item_queue
-            self._peers = Wakeups(key, self.wake)
-        return self._peers
+    def _hub_key(self) -> str:
+        try:  # the work-item queue's URL names the account and the hub
+            return str(self.storage._queue(self.names.work_item_queue).url)
+        except Exception:
+            return self.names.work_item_queue
 
     # -- sending --------------------------------------------------------------------------------------
 
@@ -248,20 +144,20 @@ class HubQueues:
             seconds = (visible_at - utcnow()).total_seconds()
             delay = max(0, min(math.ceil(seconds), int(MAX_VISIBILITY_DELAY.total_seconds())))
         body, blob = await self.payloads.encode_message(md)
-        consumer = self._local.get(queue) if local and delay == 0 else None
+        consumer = self.local.consumer(queue) if local and delay == 0 else None
         if consumer is not None and consumer.reserve(md):
             try:
                 raw = await self.storage.send_message_held(queue, body, visibility_timeout=consumer.visibility)
             except BaseException:
                 consumer.release()
                 raise
-            self.hold(raw, consumer.visibility)
-            self.local_deliveries += 1
+            self.held.hold(raw, consumer.visibility)
+            self.local.deliveries += 1
             consumer.take(Inbound(raw, md))
             return Sent(queue, blob)
         await self.storage.send_message(queue, body, visibility_timeout=delay)
         if delay == 0 and wake:
-            self.notify(queue)
+            self.wakeups.notify(queue)
         return Sent(queue, blob, due=delay == 0)
 
     async def send_to_instance(
@@ -284,86 +180,23 @@ class HubQueues:
         """Take up to ``max_messages`` and decode them; undecodable ones carry ``error``. With
         ``hold``, they are kept hidden (:meth:`hold`) until deleted, abandoned or let go."""
         seconds = int(visibility_timeout.total_seconds())
-        if self._wakeups:  # a listening worker: other processes' sends wake it (taskhub.hub.wakeup)
-            self.peers.listen()
+        if self.wakeups.listening:  # a listening worker: other processes' sends wake it (taskhub.hub.wakeup)
+            self.wakeups.peers.listen()
         raws = await self.storage.receive_messages(queue, max_messages=max_messages, visibility_timeout=seconds)
         if hold:
             for r in raws:
-                self.hold(r, seconds)
+                self.held.hold(r, seconds)
         return list(await asyncio.gather(*(self.decode(r) for r in raws)))
 
-    # -- held messages -------------------------------------------------------------------------------
-
-    def hold(self, inbound: Inbound | ReceivedMessage, visibility: int) -> None:
-        """Keep the message hidden, renewing it to ``visibility`` s every ``visibility / 2`` s."""
-        raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        loop = asyncio.get_running_loop()
-        self._held[raw.id] = _Hold(raw, visibility, loop.time() + visibility / 2)
-        if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep(), name="held-messages")
+    # -- giving back and deleting ---------------------------------------------------------------------
 
     async def stop_holding(self) -> None:
         """Finish the deletes under way, then stop renewing everything (worker shutdown): what is still
         held reappears on its own."""
         while self._deleting:
             await asyncio.gather(*self._deleting, return_exceptions=True)
-        if self._peers is not None:
-            self._peers.close()
-        self._held.clear()
-        if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
-            self._keeper = None
-
-    @property
-    def held(self) -> int:
-        return len(self._held)
-
-    def let_go(self, messages: Iterable[Inbound | ReceivedMessage]) -> None:
-        """Stop renewing (the messages come back when their visibility runs out, unless deleted)."""
-        for m in messages:
-            raw = m.raw if isinstance(m, Inbound) else m
-            h = self._held.get(raw.id)
-            if h is not None and h.raw is raw:
-                del self._held[raw.id]
-
-    async def _released(self, raw: ReceivedMessage) -> None:
-        """Stop renewing ``raw`` and wait for a renewal in flight (it changes the pop receipt)."""
-        h = self._held.get(raw.id)
-        if h is None or h.raw is not raw:
-            return
-        del self._held[raw.id]
-        if h.busy is not None:
-            await asyncio.wait({h.busy})
-
-    async def _keep(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._held:
-            await asyncio.sleep(KEEPER_TICK)
-            now = loop.time()
-            for h in list(self._held.values()):
-                if h.renew_at <= now and h.busy is None:
-                    h.busy = asyncio.create_task(self._renew_held(h))
-
-    async def _renew_held(self, h: _Hold) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await self.storage.update_message(h.raw, visibility_timeout=h.visibility)
-            self.renewals += 1
-            h.renew_at = loop.time() + h.visibility / 2
-        except StorageError as err:
-            if err.not_found:  # deleted, or taken by another worker after it reappeared
-                log.info("queue.held_gone queue=%s message=%s", h.raw.queue, h.raw.id)
-                if self._held.get(h.raw.id) is h:
-                    del self._held[h.raw.id]
-            else:
-                log.warning("queue.renew_failed queue=%s message=%s error=%s", h.raw.queue, h.raw.id, err)
-                h.renew_at = loop.time() + KEEPER_TICK
-        except Exception:
-            log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)
-            h.renew_at = loop.time() + KEEPER_TICK
-        finally:
-            h.busy = None
+        self.wakeups.close()
+        await self.held.stop()
 
     async def give_back(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> bool:
         """Abandon (:meth:`abandon`), retried with backoff while the storage fails; False if it never
@@ -397,7 +230,7 @@ class HubQueues:
     async def abandon(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> None:
         """Make the message visible again later (exponential backoff by dequeue count)."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        await self._released(raw)
+        await self.held.release(raw)
         try:
             await self.storage.update_message(
                 raw, visibility_timeout=abandon_delay(raw.dequeue_count) if delay is None else delay
@@ -409,9 +242,7 @@ class HubQueues:
 
     async def renew(self, inbound: Inbound | ReceivedMessage, *, visibility_timeout: timedelta) -> None:
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        h = self._held.get(raw.id)
-        if h is not None and h.raw is raw and h.busy is not None:
-            await asyncio.wait({h.busy})
+        await self.held.renewal_done(raw)
         await self.storage.update_message(raw, visibility_timeout=int(visibility_timeout.total_seconds()))
 
     def delete_soon(self, messages: Iterable[Inbound], *, why: str) -> None:
@@ -434,7 +265,7 @@ class HubQueues:
     async def delete(self, inbound: Inbound | ReceivedMessage) -> bool:
         """Delete a held message; False (logged) if it was already gone or re-received elsewhere."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        await self._released(raw)
+        await self.held.release(raw)
         try:
             await self.storage.delete_message(raw)
             return True

@@ -22,10 +22,11 @@ import os
 import socket
 import tempfile
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["LOCAL_WAKEUP_ENV", "Wakeups", "local_wakeup_enabled", "wake_directory"]
+__all__ = ["LOCAL_WAKEUP_ENV", "Wakeups", "QueueWakeups", "local_wakeup_enabled", "wake_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +130,43 @@ class Wakeups:
         if self._out is not None:
             self._out.close()
             self._out = None
+
+
+class QueueWakeups:
+    """Who listens on which queue in this process, woken when this process sends there (:meth:`wake`),
+    and the same hint to and from the hub's other processes on this machine (:attr:`peers`)."""
+
+    def __init__(self, hub_key: Callable[[], str]) -> None:
+        self._hub_key = hub_key
+        self._callbacks: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._peers: Wakeups | None = None
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._callbacks)
+
+    def on_enqueue(self, queue: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever this process sends to ``queue``; returns an unsubscribe function."""
+        self._callbacks[queue].append(callback)
+        return lambda: self._callbacks[queue].remove(callback)
+
+    def wake(self, queue: str) -> None:
+        for cb in list(self._callbacks.get(queue, ())):
+            cb()
+
+    def notify(self, queue: str) -> None:
+        """Wake the listeners of ``queue`` here and in the hub's other processes on this machine (what
+        a visible send does, for a sender that sent with ``wake=False`` and is now ready for them)."""
+        self.wake(queue)
+        self.peers.poke(queue)
+
+    @property
+    def peers(self) -> Wakeups:
+        """Wake-ups to and from the other processes of this hub on this machine."""
+        if self._peers is None:
+            self._peers = Wakeups(self._hub_key(), self.wake)
+        return self._peers
+
+    def close(self) -> None:
+        if self._peers is not None:
+            self._peers.close()

@@ -45,8 +45,8 @@ class Peer:
         self.instance_id = instance_id
         self.queue = hub.names.control_queue_for(instance_id)
         self.reads: list[asyncio.Task[InstanceRow | None]] = []
-        hub.queues.on_enqueue(self.queue, self._woken)
-        hub.queues.peers.listen()
+        hub.queues.wakeups.on_enqueue(self.queue, self._woken)
+        hub.queues.wakeups.peers.listen()
 
     def _woken(self) -> None:
         self.reads.append(asyncio.ensure_future(self.hub.tracking.get_instance(self.instance_id)))
@@ -56,7 +56,7 @@ class Peer:
         return list(await asyncio.gather(*self.reads))
 
     def close(self) -> None:
-        self.hub.queues.peers.close()
+        self.hub.queues.wakeups.peers.close()
 
 
 @pytest.mark.app(None)
@@ -66,7 +66,7 @@ async def test_the_clients_wake_up_comes_after_the_instances_row(e2e: E2E) -> No
     iid = "wake-order-1"
     queue = client.hub.names.control_queue_for(iid)
     row_writes_at_wake: list[int] = []
-    client.hub.queues.on_enqueue(
+    client.hub.queues.wakeups.on_enqueue(
         queue, lambda: row_writes_at_wake.append(client.hub.storage.calls["insert_entity"])
     )
     peer = Peer(TaskHub(e2e.settings), iid)
@@ -92,7 +92,7 @@ async def test_a_scheduled_start_wakes_no_one(e2e: E2E) -> None:
     await client.hub.create_if_not_exists()
     iid = "wake-later-1"
     woken: list[str] = []
-    client.hub.queues.on_enqueue(client.hub.names.control_queue_for(iid), lambda: woken.append(iid))
+    client.hub.queues.wakeups.on_enqueue(client.hub.names.control_queue_for(iid), lambda: woken.append(iid))
     await client.schedule_new_orchestration(
         "greet", input="x", instance_id=iid, start_at=datetime.now(UTC) + timedelta(minutes=5)
     )

@@ -53,7 +53,7 @@ class AzureActivityItems:
             try:
                 await set_aside(self.hub, m)
             finally:
-                self.hub.queues.let_go([m])
+                self.hub.queues.held.let_go([m])
         return taken
 
     async def settled(self, instance_id: str) -> None:
@@ -71,7 +71,7 @@ class AzureActivityItems:
         md = queues.envelope(result, m.instance, sender=m.instance, episode=episode)
         if hand_over:
             control = self.hub.names.control_queue_for(m.instance.instance_id or "")
-            if queues.deliver_local(control, Inbound(m.raw, md)):
+            if queues.local.deliver(control, Inbound(m.raw, md)):
                 return True
         for attempt, wait in enumerate((*COMPLETE_DELAYS, None), start=1):
             try:
@@ -120,7 +120,7 @@ class AzureActivityItems:
         return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(details), failure_details=details)
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
-        self.hub.queues.let_go([inbound(m) for m in messages])
+        self.hub.queues.held.let_go([inbound(m) for m in messages])
 
     def subscribe(
         self,
@@ -131,7 +131,7 @@ class AzureActivityItems:
         release: Callable[[], None],
     ) -> Callable[[], None]:
         queues = self.hub.queues
-        unsubscribe = queues.on_enqueue(self.queue, wake)
+        unsubscribe = queues.wakeups.on_enqueue(self.queue, wake)
         if reserve is None:
             return unsubscribe
 
@@ -140,7 +140,7 @@ class AzureActivityItems:
             return isinstance(event, TaskScheduledEvent) and reserve(event.name or "")
 
         consumer = LocalConsumer(int(self.visibility.total_seconds()), reserve_data, take, release)
-        unlocal = queues.on_local(self.queue, consumer)
+        unlocal = queues.local.subscribe(self.queue, consumer)
 
         def both() -> None:
             unsubscribe()

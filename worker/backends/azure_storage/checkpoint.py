@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 from taskhub.errors import StorageError
 from taskhub.format.history import (
@@ -162,26 +163,7 @@ async def _commit(
 
     # 2. history, fenced by the sentinel ETag
     now = utcnow()
-    try:
-        etag, offloaded = await hub.tracking.write_history(
-            instance_id,
-            execution_id,
-            episode.history,
-            first_sequence=len(past),
-            etag=loaded.etag,
-            now=now,
-        )
-    except StorageError as err:
-        if err.conflict or err.precondition_failed:
-            log.warning(
-                "checkpoint.split_brain hub=%s instance_id=%s execution_id=%s code=%s",
-                hub.names.hub,
-                instance_id,
-                execution_id,
-                err.code,
-            )
-            raise SplitBrainError(f"instance {instance_id!r} was checkpointed by another worker") from err
-        raise
+    etag, offloaded = await _write_history(hub, instance_id, execution_id, episode, len(past), loaded.etag, now)
     _fault("after_history")
 
     # 3. the Instances row
@@ -204,6 +186,33 @@ async def _commit(
     _fault("before_delete")
     hub.queues.delete_soon(consumed, why=f"checkpoint instance_id={instance_id}")
     return CheckpointResult(etag, execution_id, full)
+
+
+async def _write_history(
+    hub: TaskHub,
+    instance_id: str,
+    execution_id: str,
+    episode: Episode,
+    first_sequence: int,
+    etag: str | None,
+    now: datetime,
+) -> tuple[str | None, dict[int, dict[str, str]]]:
+    """Step 2: the episode's rows under the sentinel ETag; a 409/412 is :class:`SplitBrainError`."""
+    try:
+        return await hub.tracking.write_history(
+            instance_id, execution_id, episode.history, first_sequence=first_sequence, etag=etag, now=now
+        )
+    except StorageError as err:
+        if err.conflict or err.precondition_failed:
+            log.warning(
+                "checkpoint.split_brain hub=%s instance_id=%s execution_id=%s code=%s",
+                hub.names.hub,
+                instance_id,
+                execution_id,
+                err.code,
+            )
+            raise SplitBrainError(f"instance {instance_id!r} was checkpointed by another worker") from err
+        raise
 
 
 async def repair_instance_row(hub: TaskHub, instance_id: str, loaded: HistoryLoad) -> bool:

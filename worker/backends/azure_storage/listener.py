@@ -51,9 +51,9 @@ class ControlQueueListener:
         self.buffer_threshold = s.control_queue_buffer_threshold
         self.backoff = Backoff(s.max_queue_polling_interval)
         self._stop = asyncio.Event()
-        self._unsubscribe = hub.queues.on_enqueue(queue, self.backoff.wake)
+        self._unsubscribe = hub.queues.wakeups.on_enqueue(queue, self.backoff.wake)
         self._unlocal = (  # local dispatch: messages this process sends to this queue skip the receive
-            hub.queues.on_local(
+            hub.queues.local.subscribe(
                 queue,
                 LocalConsumer(int(self.visibility.total_seconds()), self._reserve, self._take, lambda: None),
             )
@@ -115,7 +115,7 @@ class ControlQueueListener:
                     try:
                         await set_aside(self.hub, m)
                     finally:
-                        self.hub.queues.let_go([m])
+                        self.hub.queues.held.let_go([m])
                     continue
                 by_instance.setdefault(m.instance.instance_id or "", []).append(m)
             for instance_id, msgs in by_instance.items():

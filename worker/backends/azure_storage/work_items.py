@@ -94,4 +94,4 @@ class AzureOrchestrationItems:
         await self.rows.close()
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
-        self.hub.queues.let_go([inbound(m) for m in messages])
+        self.hub.queues.held.let_go([inbound(m) for m in messages])
