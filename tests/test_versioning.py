@@ -22,8 +22,8 @@ from taskhub.format.history import (
 from taskhub.model.app import App
 from taskhub.model.versioning import (
     VersionFailureStrategy,
-    VersionMatchStrategy,
     Versioning,
+    VersionMatchStrategy,
     admit,
     compare_versions,
 )
