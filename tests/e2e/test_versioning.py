@@ -5,7 +5,12 @@ HTTP start route's ``?version=``."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,8 +26,10 @@ from taskhub.format.history import (
 )
 from taskhub.http import create_app
 from taskhub.model.app import App
+from taskhub.model.versioning import compare_versions
 from tests.e2e.conftest import E2E
 from tests.format_check import check_hub_format, read_history_rows, read_instance_rows
+from tests.helpers import REPO_ROOT
 
 app = App()
 
@@ -45,6 +52,19 @@ def again(ctx: Any, n: int) -> Any:
         ctx.continue_as_new(n + 1)
         return None
     return ctx.version
+
+
+@app.orchestrator
+def branchy(ctx: Any, _: Any) -> Any:
+    if compare_versions(ctx.version, "2.0") < 0:  # version 1 code path, kept while 1.x instances run
+        return (yield ctx.call_activity(shout, input="one"))
+    first = yield ctx.call_sub_orchestrator(child)
+    return [first, (yield ctx.call_activity(shout, input="two"))]
+
+
+@app.activity
+def shout(ctx: Any, text: str) -> str:
+    return text.upper()
 
 
 @pytest.fixture
@@ -126,3 +146,39 @@ async def test_the_http_api_starts_a_version_and_shows_it(e2e: E2E) -> None:
                 assert (await r.json())["version"] == "2.0"  # the server's defaultVersion
     finally:
         await server.close()
+
+
+async def _cli(e2e: E2E, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "AzureWebJobsStorage": e2e.settings.connection.connection_string or "",
+        "AzureFunctionsJobHost__extensions__durableTask__hubName": e2e.settings.hub_name,
+    }
+    cmd = [sys.executable, "-m", "taskhub", *args]
+    return await asyncio.to_thread(
+        subprocess.run, cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90
+    )
+
+
+async def test_the_cli_starts_shows_and_replays_versions(e2e: E2E, tmp_path: Path) -> None:
+    r = await _cli(e2e, tmp_path, "start-new", "--function-name", "branchy", "--id", "v1", "--version", "1.4")
+    assert r.returncode == 0, r.stderr
+    await e2e.client.schedule_new_orchestration(branchy, instance_id="v2")  # the worker's 2.0
+    assert (await _done(e2e, "v1")).output == "ONE"
+    assert (await _done(e2e, "v2")).output == ["2.0", "TWO"]
+    r = await _cli(e2e, tmp_path, "get-runtime-status", "--id", "v1")
+    assert json.loads(r.stdout)["version"] == "1.4", r.stderr
+
+    # each instance replays at its own version: both code paths match their histories
+    r = await _cli(e2e, tmp_path, "replay", "tests.e2e.test_versioning:app", "--id", "v1", "--id", "v2",
+                   "--worker-version", "2.0")
+    assert r.returncode == 0, r.stderr
+    reports = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["version"], x["result"]) for x in reports] == [("1.4", "ok"), ("2.0", "ok")]
+    # a worker at 1.5 (CurrentOrOlder) would leave the 2.0 instance alone: it is skipped, with the reason
+    r = await _cli(e2e, tmp_path, "replay", "tests.e2e.test_versioning:app", "--all", "--worker-version", "1.5")
+    assert r.returncode == 0, r.stderr
+    by_id = {x["instanceId"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert by_id["v1"]["result"] == "ok"
+    assert by_id["v2"]["result"] == "skipped" and "'2.0' does not match worker version '1.5'" in by_id["v2"]["reason"]
