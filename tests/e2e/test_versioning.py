@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from azure.data.tables import TableClient, UpdateMode
 
+from taskhub import compare_versions
 from taskhub.config.settings import Settings
 from taskhub.format.history import (
     ExecutionStartedEvent,
@@ -26,7 +27,6 @@ from taskhub.format.history import (
 )
 from taskhub.http import create_app
 from taskhub.model.app import App
-from taskhub.model.versioning import compare_versions
 from tests.e2e.conftest import E2E
 from tests.format_check import check_hub_format, read_history_rows, read_instance_rows
 from tests.helpers import REPO_ROOT
