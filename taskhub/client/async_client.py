@@ -343,7 +343,8 @@ class TaskHubClient(EntityClient):
 
     async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the id it runs under
-        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance)."""
+        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance). Like
+        Durable Functions' RestartAsync, the new run gets the client's ``defaultVersion``."""
         state = await self.get_orchestration_state(instance_id)
         if state is None:
             raise OrchestrationNotFoundError(instance_id)

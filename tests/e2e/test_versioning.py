@@ -29,7 +29,7 @@ from taskhub.http import create_app
 from taskhub.model.app import App
 from tests.e2e.conftest import E2E
 from tests.format_check import check_hub_format, read_history_rows, read_instance_rows
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, wait_for
 
 app = App()
 
@@ -65,6 +65,11 @@ def branchy(ctx: Any, _: Any) -> Any:
 @app.activity
 def shout(ctx: Any, text: str) -> str:
     return text.upper()
+
+
+@app.entity
+def launcher(ctx: Any, input: Any) -> None:
+    ctx.schedule_new_orchestration(child, instance_id=input)
 
 
 @pytest.fixture
@@ -182,3 +187,13 @@ async def test_the_cli_starts_shows_and_replays_versions(e2e: E2E, tmp_path: Pat
     by_id = {x["instanceId"]: x for x in map(json.loads, r.stdout.splitlines())}
     assert by_id["v1"]["result"] == "ok"
     assert by_id["v2"]["result"] == "skipped" and "'2.0' does not match worker version '1.5'" in by_id["v2"]["reason"]
+
+
+async def test_an_orchestration_an_entity_starts_gets_the_default_version(e2e: E2E) -> None:
+    await e2e.client.signal_entity("@launcher@k", "go", input="from-entity")
+
+    async def started() -> Any:
+        return await e2e.client.get_orchestration_state("from-entity")
+
+    await wait_for(started, 30, 0.2, message="the entity started its orchestration")
+    assert (await _done(e2e, "from-entity")).output == "2.0"
