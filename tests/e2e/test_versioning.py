@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from azure.data.tables import TableClient, UpdateMode
 
 from taskhub import compare_versions
+from taskhub.client.sync_client import SyncTaskHubClient
 from taskhub.config.settings import Settings
 from taskhub.format.history import (
     ExecutionStartedEvent,
@@ -197,3 +198,15 @@ async def test_an_orchestration_an_entity_starts_gets_the_default_version(e2e: E
 
     await wait_for(started, 30, 0.2, message="the entity started its orchestration")
     assert (await _done(e2e, "from-entity")).output == "2.0"
+
+
+async def test_the_sync_client_starts_a_version(e2e: E2E) -> None:
+    def start() -> str:
+        with SyncTaskHubClient(e2e.settings) as client:
+            return str(client.schedule_new_orchestration("child", instance_id="sync-1", version="1.1"))
+
+    assert await asyncio.to_thread(start) == "sync-1"
+    state = await _done(e2e, "sync-1")
+    assert (state.version, state.output) == ("1.1", "1.1")
+    with pytest.raises(TypeError, match=r"version must be a string such as '2\.0', got float"):
+        await e2e.client.schedule_new_orchestration("child", version=2.0)  # type: ignore[arg-type]
