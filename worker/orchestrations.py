@@ -166,6 +166,14 @@ class OrchestrationRunner:
         """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
         self.entities = EntityRunner(hub, app, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
+        v = settings.versioning
+        log.info(
+            "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
+            worker_id,
+            v.version or "(none)",
+            v.match.value,
+            v.failure.value,
+        )
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
