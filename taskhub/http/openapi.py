@@ -135,6 +135,7 @@ def openapi_document() -> dict[str, Any]:
         _q("timeout", {"type": "number", "minimum": 0, "maximum": 3600}, "Wait up to this many seconds"),
         _q("pollingInterval", {"type": "number", "minimum": 0, "maximum": 3600}, "Seconds between polls"),
     ]
+    version = _q("version", {"type": "string"}, "The instance's version (default: host.json defaultVersion)")
     instance_op = {
         "202": _empty("Accepted"),
         "404": _empty("No such instance"),
@@ -145,7 +146,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Start an orchestration",
                 start_responses,
-                [_path("functionName", "Orchestrator"), *wait],
+                [_path("functionName", "Orchestrator"), *wait, version],
                 True,
             )
         },
@@ -153,7 +154,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Start an orchestration with a chosen instance id",
                 start_responses,
-                [_path("functionName", "Orchestrator"), _path("instanceId", "Instance id"), *wait],
+                [_path("functionName", "Orchestrator"), _path("instanceId", "Instance id"), *wait, version],
                 True,
             )
         },
@@ -319,6 +320,7 @@ def openapi_document() -> dict[str, Any]:
                         "output": _ANY,
                         "createdTime": _NULLABLE_STRING,
                         "lastUpdatedTime": _NULLABLE_STRING,
+                        "version": {"type": "string"},
                         "historyEvents": {"type": "array", "items": {"type": "object"}},
                     },
                 },

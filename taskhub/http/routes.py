@@ -158,7 +158,9 @@ class ManagementApi:
         interval = seconds(q, "pollingInterval")
         client, hub = await self._client(request)
         try:
-            iid = await client.schedule_new_orchestration(name, input=data, instance_id=iid)
+            iid = await client.schedule_new_orchestration(
+                name, input=data, instance_id=iid, version=q.get("version")
+            )
         except OrchestrationAlreadyExistsError as err:
             # Durable Functions lets this fall into its generic 500 path; a client mistake is a 409 here.
             raise ApiError(409, str(err)) from None
