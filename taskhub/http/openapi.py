@@ -97,14 +97,24 @@ def _entity_paths(base: str) -> dict[str, Any]:
             [
                 _q("fetchState", _BOOL, "Include each entity's state"),
                 _q("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                _q("lastOperationTimeFrom", {"type": "string", "format": "date-time"}, "Last operation at or after"),
-                _q("lastOperationTimeTo", {"type": "string", "format": "date-time"}, "Last operation at or before"),
+                _q(
+                    "lastOperationTimeFrom",
+                    {"type": "string", "format": "date-time"},
+                    "Last operation at or after",
+                ),
+                _q(
+                    "lastOperationTimeTo",
+                    {"type": "string", "format": "date-time"},
+                    "Last operation at or before",
+                ),
             ],
         )
     }
     return {
         f"{base}/entities": listing,
-        f"{base}/entities/{{name}}": {"get": {**listing["get"], "parameters": [entity[0], *listing["get"]["parameters"]]}},
+        f"{base}/entities/{{name}}": {
+            "get": {**listing["get"], "parameters": [entity[0], *listing["get"]["parameters"]]}
+        },
         f"{base}/entities/{{name}}/{{key}}": {
             "get": _op(
                 "Read an entity's state",
