@@ -156,7 +156,7 @@ def _check_tree(value: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def strict_json(text: str | bytes) -> Any:
+def strict_json(text: str | bytes, *, invalid: str = "Invalid JSON content") -> Any:
     """Parse JSON as strictly as other readers will: no NaN/Infinity, no numbers beyond a double, no
     lone surrogates, at most ``MAX_JSON_DEPTH`` levels. Anything else: ApiError 400 with a sentence."""
     try:
@@ -164,14 +164,14 @@ def strict_json(text: str | bytes) -> Any:
     except RecursionError:
         raise ApiError(400, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError:
-        raise ApiError(400, "Invalid JSON content: the body is not UTF-8 text") from None
+        raise ApiError(400, f"{invalid}: the body is not UTF-8 text") from None
     except ValueError as err:
-        raise ApiError(400, f"Invalid JSON content: {str(err)[:200]}") from None
+        raise ApiError(400, f"{invalid}: {str(err)[:200]}") from None
     try:
         _check_tree(value)
     except UnicodeEncodeError:
         raise ApiError(
-            400, "Invalid JSON content: a string holds a lone surrogate (\\ud800-\\udfff) that is not text"
+            400, f"{invalid}: a string holds a lone surrogate (\\ud800-\\udfff) that is not text"
         ) from None
     return value
 

@@ -46,7 +46,7 @@ def test_binding_beyond_loopback_without_a_key_is_refused(azurite_connection_str
 
 def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, hub_name, tmp_path):
     port = _free_port()
-    secret = "k-" + hub_name
+    secret = "key-of-" + hub_name
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskhub", "serve", "--host", "0.0.0.0", "--port", str(port)],
         env=_env(azurite_connection_string, hub_name, TASKHUB_HTTP_KEY=secret),
