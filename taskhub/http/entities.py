@@ -89,7 +89,7 @@ class EntityApi:
             except UnicodeDecodeError:
                 raise ApiError(400, "the body is not UTF-8 text") from None
             if request.content_type == "application/json":
-                value = strict_json(text, invalid="Could not parse JSON content")
+                value = strict_json(text, invalid="Could not parse JSON content", detail=True)
                 if unwrap:
                     value = sdk_unwrap(value)
             else:

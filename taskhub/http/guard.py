@@ -8,8 +8,9 @@
   other than the server's own, or ``Sec-Fetch-Site: cross-site``/``same-site``, is refused with 403: a web
   page open in the developer's browser cannot start, signal or terminate anything. Clients that are not
   browsers (curl, the Durable Functions client) send neither header.
-* **Content type**: a request body on the management API must be ``application/json`` (415 otherwise),
-  except the input of an entity signal, which may be text (http-api.md 2.9). An empty body needs none.
+* **Content type**: a request body on the management API must be ``application/json`` (415 otherwise;
+  raiseEvent answers Durable Functions' own 400), except the input of an entity signal, which may be
+  text (http-api.md 2.9). An empty body needs none.
 * **URL escapes** must decode to UTF-8 (``a%FFb`` is a 400, not a name that ``a%25FFb`` also reaches).
 * **The key** never reaches a log line: the ``aiohttp`` loggers get a filter that masks ``code=...``.
 """
@@ -175,7 +176,8 @@ def _json_required(path: str) -> bool:
     if not path.startswith(_API_PREFIXES):
         return False
     rest = path.split("/durabletask/", 1)[1]
-    return not rest.startswith("entities/")  # an entity signal's input may be text (http-api.md 2.9)
+    # an entity signal's input may be text (http-api.md 2.9); raiseEvent answers Durable Functions' 400
+    return not rest.startswith("entities/") and "/raiseEvent/" not in rest
 
 
 def _refuse(status: int, message: str) -> web.Response:

@@ -131,14 +131,18 @@ def statuses(q: MultiDict[str]) -> list[OrchestrationStatus] | None:
     return wanted or None
 
 
+class _Refused(ValueError):
+    """Valid to Python's json module, refused here: other JSON readers cannot read it back."""
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise _Refused(f"{name} is not a JSON number")
 
 
 def _finite(text: str) -> float:
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text[:40]} is beyond the range of a JSON number (a double)")
+        raise _Refused(f"{text[:40]} is beyond the range of a JSON number (a double)")
     return value
 
 
@@ -156,17 +160,20 @@ def _check_tree(value: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def strict_json(text: str | bytes, *, invalid: str = "Invalid JSON content") -> Any:
+def strict_json(text: str | bytes, *, invalid: str = "Invalid JSON content", detail: bool = False) -> Any:
     """Parse JSON as strictly as other readers will: no NaN/Infinity, no numbers beyond a double, no
-    lone surrogates, at most ``MAX_JSON_DEPTH`` levels. Anything else: ApiError 400 with a sentence."""
+    lone surrogates, at most ``MAX_JSON_DEPTH`` levels. Anything else: ApiError 400 with a sentence
+    (``invalid`` for a syntax error, followed by the parser's words when ``detail``)."""
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         raise ApiError(400, f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError:
         raise ApiError(400, f"{invalid}: the body is not UTF-8 text") from None
-    except ValueError as err:
-        raise ApiError(400, f"{invalid}: {str(err)[:200]}") from None
+    except _Refused as err:
+        raise ApiError(400, f"{invalid}: {err}") from None
+    except ValueError as err:  # a syntax error: Durable Functions' own words, with the detail if wanted
+        raise ApiError(400, f"{invalid}: {str(err)[:200]}" if detail else invalid) from None
     try:
         _check_tree(value)
     except UnicodeEncodeError:
@@ -177,13 +184,13 @@ def strict_json(text: str | bytes, *, invalid: str = "Invalid JSON content") -> 
 
 
 async def json_body(request: web.Request, *, require_json_type: bool = False) -> Any:
-    """The request's JSON body (see ``strict_json``); None when empty. A body sent as another type than
-    ``application/json`` where ``require_json_type``: 415."""
+    """The request's JSON body (see ``strict_json``); None when empty. ``require_json_type``: any other
+    Content-Type than ``application/json`` is a 400, as Durable Functions answers for raiseEvent."""
+    if require_json_type and request.content_type != "application/json":
+        raise ApiError(400, "Only application/json request content is supported")
     raw = await request.read()
     if not raw.strip():
         return None
-    if require_json_type and request.content_type != "application/json":
-        raise ApiError(415, "the request body must be sent as Content-Type: application/json")
     return strict_json(raw)
 
 
@@ -206,7 +213,7 @@ def instance_id(raw: str) -> str:
     if raw.startswith("@"):
         raise ApiError(
             400,
-            f"{raw[:60]!r} is an entity id: use the entity routes, "
+            f"instance id {raw[:60]!r} is an entity's id: use the entity routes, "
             "e.g. POST entities/{name}/{key}?op=... or GET entities/{name}/{key}",
         )
     if raw in (".", ".."):
