@@ -64,11 +64,12 @@ class HubClients:
         self._known: tuple[float, dict[str, str]] = (-_LIST_TTL, {})
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self._retired: list[_Entry] = []  # evicted while a request used them
 
     @property
     def open_count(self) -> int:
         """Clients open now, the server's own included."""
-        return 1 + len(self._others) + len(self._closing)
+        return 1 + len(self._others) + len(self._retired) + len(self._closing)
 
     async def _existing_name(self, name: str) -> str | None:
         """The hub's name as the account spells it, or None when no such hub exists."""
@@ -106,6 +107,8 @@ class HubClients:
                     old.evicted = True
                     if old.users == 0:
                         self._close_later(old)
+                    else:
+                        self._retired.append(old)
         self._others.move_to_end(hub.lower())
         return self._use(entry)
 
@@ -132,13 +135,15 @@ class HubClients:
             _IN_USE.reset(token)
             for entry in in_use:
                 entry.users -= 1
-                if entry.evicted and entry.users == 0:
+                if entry.evicted and entry.users == 0 and entry in self._retired:
+                    self._retired.remove(entry)
                     self._close_later(entry)
 
     async def close(self) -> None:
         """Close every client (the server stops)."""
-        entries = [self._own, *self._others.values()]
+        entries = [self._own, *self._others.values(), *self._retired]
         self._others.clear()
+        self._retired.clear()
         for entry in entries:
             await entry.client.close()
         if self._closing:
