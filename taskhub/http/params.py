@@ -216,8 +216,6 @@ def instance_id(raw: str) -> str:
             f"instance id {raw[:60]!r} is an entity's id: use the entity routes, "
             "e.g. POST entities/{name}/{key}?op=... or GET entities/{name}/{key}",
         )
-    if raw in (".", ".."):
-        raise ApiError(400, f"instance id {raw!r} is not allowed (a URL path would resolve it away)")
     try:
         return validate_instance_id(raw)
     except ValueError as err:
