@@ -119,7 +119,7 @@ async def test_entity_names_keys_and_operations_have_limits(api: Api) -> None:
         assert r.status == 202
     with pytest.raises(ValueError, match="at most 400 characters"):
         EntityId("counter", "k" * 401)
-    with pytest.raises(ValueError, match="at most 100 operation|operation name must be at most 100"):
+    with pytest.raises(ValueError, match="operation name must be at most 100"):
         await api.client.signal_entity(EntityId("counter", "k"), "o" * 101)
 
 
