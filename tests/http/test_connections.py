@@ -50,7 +50,9 @@ async def test_abandoned_waits_stop_polling(served: Served) -> None:
 
         async def give_up(i: int) -> None:
             with contextlib.suppress(TimeoutError):
-                await s.post(f"{served.hooks}/orchestrators/approval_workflow/gone-{i}?timeout=3600", json=body)
+                await s.post(
+                    f"{served.hooks}/orchestrators/approval_workflow/gone-{i}?timeout=3600", json=body
+                )
 
         await asyncio.gather(*(give_up(i) for i in range(5)))
     await wait_for(lambda: served.api.waiting == 0, 15, message="every abandoned wait stopped polling")
@@ -60,7 +62,10 @@ async def test_a_stopping_server_answers_its_waits(served: Served) -> None:
     body = {"proposal": "x", "timeout_seconds": 600}
     async with aiohttp.ClientSession() as s:
         waiting = asyncio.create_task(
-            s.post(f"{served.hooks}/orchestrators/approval_workflow/held?timeout=3600&pollingInterval=5", json=body)
+            s.post(
+                f"{served.hooks}/orchestrators/approval_workflow/held?timeout=3600&pollingInterval=5",
+                json=body,
+            )
         )
         await wait_for(lambda: served.api.waiting == 1, 15, message="the wait started")
         stopping = asyncio.create_task(served.runner.cleanup())

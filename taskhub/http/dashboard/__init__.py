@@ -59,7 +59,7 @@ def mount(app: web.Application, dashboard: web.Application) -> None:
     guard = dashboard[GUARD]
 
     async def to_slash(request: web.Request) -> web.Response:
-        target = without_code(request.rel_url.with_path(PREFIX + "/"))
+        target = without_code(request.rel_url.with_path(PREFIX + "/").with_query(request.rel_url.query))
         return guard.take_key(request, target)
 
     app.router.add_get(PREFIX, to_slash, allow_head=False)
