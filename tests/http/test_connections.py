@@ -96,7 +96,7 @@ async def test_slow_headers_and_idle_connections_are_closed(served: Served) -> N
 async def test_an_aborted_upload_is_one_line(served: Served, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     host, port = served.base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         f"POST /runtime/webhooks/durabletask/orchestrators/chaining HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n[1, 2, 3".encode()
