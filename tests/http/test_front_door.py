@@ -128,6 +128,8 @@ async def test_an_unknown_task_hub_is_404_and_creates_nothing(api: Api) -> None:
         async with api.session.request(method, f"{api.hooks}{path}{sep}taskHub={ghost}", json=1) as r:
             assert r.status == 404, (method, path)
             assert ghost in (await r.json())["Message"]
+    async with api.session.get(f"{api.base}/dashboard/?taskHub={ghost}") as r:
+        assert r.status == 404 and ghost in await r.text()
     storage = api.client.hub.storage
     assert await storage.list_tables(ghost) == []
     assert all(not q.lower().startswith(ghost.lower()) for q in await storage.list_queues(""))

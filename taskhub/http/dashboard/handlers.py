@@ -42,6 +42,7 @@ from taskhub.http.dashboard.other_pages import (
     render_start,
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
+from taskhub.http.hubs import UnknownHubError
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
 from taskhub.hub.history_view import load_history_for_view
 
@@ -156,7 +157,7 @@ class Dashboard:
                 )
             except web.HTTPException:
                 raise
-            except OrchestrationNotFoundError as err:
+            except (OrchestrationNotFoundError, UnknownHubError) as err:
                 return html_response(self.error(request, 404, str(err)), 404)
             except (OrchestrationStateError, OrchestrationAlreadyExistsError) as err:
                 return html_response(self.error(request, 409, str(err)), 409)
