@@ -7,7 +7,8 @@
 * **Origin**: a POST, PUT, PATCH or DELETE to the management API or the dashboard carrying an ``Origin``
   other than the server's own, or ``Sec-Fetch-Site: cross-site``/``same-site``, is refused with 403: a web
   page open in the developer's browser cannot start, signal or terminate anything. Clients that are not
-  browsers (curl, the Durable Functions client) send neither header.
+  browsers (curl, the Durable Functions client) send neither header. ``Sec-Fetch-Site: same-origin``
+  (or ``none``) is the server's own, whatever the ``Origin``.
 * **Content type**: a request body on the management API must be ``application/json`` (415 otherwise;
   raiseEvent answers Durable Functions' own 400), except the input of an entity signal, which may be
   text (http-api.md 2.9). An empty body needs none.
@@ -166,6 +167,20 @@ def _own_origin(request: web.Request, origin: str) -> bool:
     return url.raw_host.lower().strip("[]") == name and url.port == own_port
 
 
+def _foreign(request: web.Request) -> bool:
+    """The request comes from another web site. ``Sec-Fetch-Site`` decides when the browser sent it
+    (``same-origin``/``none`` are ours, even with ``Origin: null``, which a page with ``Referrer-Policy:
+    no-referrer`` sends for its own forms); else an ``Origin`` other than ours is foreign, except ``null``
+    on the dashboard, whose forms carry a CSRF token."""
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None or _own_origin(request, origin):
+        return False
+    return not (origin == "null" and request.path.startswith(DASHBOARD_PREFIX + "/"))
+
+
 def _guarded_path(path: str) -> bool:
     return (
         path.startswith(_API_PREFIXES) or path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")
@@ -208,12 +223,7 @@ def front_door(allowed_hosts: frozenset[str]) -> Any:
                 400, "the URL's percent-escapes are not UTF-8 text (e.g. %FF); encode names as UTF-8"
             )
         if request.method in _UNSAFE and _guarded_path(request.path):
-            origin = request.headers.get("Origin")
-            site = request.headers.get("Sec-Fetch-Site", "").lower()
-            if (origin is not None and not _own_origin(request, origin)) or site in (
-                "cross-site",
-                "same-site",
-            ):
+            if _foreign(request):
                 return _refuse(
                     403,
                     "requests from another web site are refused: call this API from a program, or from "
