@@ -104,6 +104,13 @@ async def test_instance_routes_refuse_entity_ids(api: Api) -> None:
             assert r.status == 400, path
             assert "use the entity routes" in await _message(r)
     assert await _ids(api) <= {"@counter@k"}
+    for steer in (
+        api.client.raise_orchestration_event("@counter@k", "x"),
+        api.client.terminate_orchestration("@counter@k"),
+        api.client.restart_orchestration("@counter@k"),
+    ):
+        with pytest.raises(ValueError, match="is an entity's id"):
+            await steer
 
 
 async def test_entity_names_keys_and_operations_have_limits(api: Api) -> None:

@@ -163,6 +163,8 @@ class Dashboard:
                 return html_response(self.error(request, 409, str(err)), 409)
             except ValueError as err:  # includes ConfigurationError (a bad ?taskHub=)
                 return html_response(self.error(request, 400, str(err)), 400)
+            except ConnectionResetError:
+                raise  # the client went away: one line from the server's error middleware
             except StorageError as err:
                 log.error("dashboard.storage_error path=%s error=%s", request.path, err)
                 return html_response(
