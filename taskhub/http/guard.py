@@ -129,12 +129,15 @@ def _is_loopback(name: str) -> bool:
 def _local(request: web.Request) -> tuple[str, int] | None:
     sock: Any = request.transport.get_extra_info("sockname") if request.transport else None
     if isinstance(sock, tuple) and len(sock) >= 2:
-        return str(sock[0]).lower(), int(sock[1])
+        return str(sock[0]).lower().removeprefix("::ffff:"), int(sock[1])  # IPv4 on a dual-stack socket
     return None
 
 
 def host_refusal(request: web.Request, allowed: frozenset[str]) -> str | None:
-    """Why ``request``'s Host is refused, or None when the server answers to it."""
+    """Why ``request``'s Host is refused, or None when the server answers to it (a request without a
+    Host header is not a browser's: HTTP/1.0 from a program)."""
+    if "Host" not in request.headers:
+        return None
     parts = _split(request.host)
     if parts is None:
         return f"the Host header {request.host!r} is not a host name"
