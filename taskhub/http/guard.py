@@ -118,12 +118,15 @@ def _split(host: str) -> tuple[str, int | None] | None:
 
 
 def _is_loopback(name: str) -> bool:
+    """A loopback name or address, or the unspecified address (``http://0.0.0.0:7071/`` is how a
+    browser on the machine reaches a server bound to all addresses)."""
     if name in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _local(request: web.Request) -> tuple[str, int] | None:

@@ -91,7 +91,7 @@ async def test_a_rebound_host_name_gets_nothing(api: Api) -> None:
         async with api.session.get(api.base + path, headers={"Host": f"rebind.evil.example:{port}"}) as r:
             assert r.status == 421, path
             assert "--allowed-host" in (await r.json())["Message"]
-        for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"0.0.0.0:{port}"):
             async with api.session.get(api.base + path, headers={"Host": host}) as r:
                 assert r.status == 200, (path, host)
     async with api.session.get(api.base + "/openapi.json", headers={"Host": "localhost:1"}) as r:
