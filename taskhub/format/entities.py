@@ -134,11 +134,12 @@ MAX_OPERATION_NAME = 100
 """Characters of an entity operation name at most."""
 
 
-def check_entity_name(name: Any) -> str:
-    """The lower-cased entity name; ``ValueError`` for a non-string, empty, ``@``-holding or too long name."""
+def check_entity_name(name: Any, *, limit: bool = True) -> str:
+    """The lower-cased entity name; ``ValueError`` for a non-string, empty, ``@``-holding or (``limit``)
+    too long name."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"entity name must be a non-empty string, got {name!r:.60}")
-    if len(name) > MAX_ENTITY_NAME:
+    if limit and len(name) > MAX_ENTITY_NAME:
         raise ValueError(f"entity name must be at most {MAX_ENTITY_NAME} characters, got {len(name)}")
     if "@" in name:
         raise ValueError(f"entity name {name!r} contains '@'; entity names may not contain '@'")
@@ -156,11 +157,12 @@ def check_operation_name(operation: Any) -> str:
     return operation
 
 
-def check_entity_key(key: Any) -> str:
-    """The key unchanged; ``ValueError`` for a non-string, a too long one or one with control characters."""
+def check_entity_key(key: Any, *, limit: bool = True) -> str:
+    """The key unchanged; ``ValueError`` for a non-string, (``limit``) a too long one or one with control
+    characters."""
     if not isinstance(key, str):
         raise ValueError(f"entity key must be a string, got {type(key).__name__} {key!r:.40}")
-    if len(key) > MAX_ENTITY_KEY:
+    if limit and len(key) > MAX_ENTITY_KEY:
         raise ValueError(f"entity key must be at most {MAX_ENTITY_KEY} characters, got {len(key)}")
     bad = next((c for c in key if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
