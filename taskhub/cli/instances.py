@@ -93,8 +93,13 @@ async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 def _status_args(p: argparse.ArgumentParser) -> None:
     _id(p)
-    p.add_argument("--show-input", action="store_true")
-    p.add_argument("--show-output", action="store_true")
+    p.add_argument(
+        "--show-input",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="include the instance's input (the default, as in the HTTP status; --no-show-input leaves it out)",
+    )
+    p.add_argument("--show-output", action="store_true", help="include the output of a finished instance")
     p.add_argument(
         "--wait", type=float, metavar="SECONDS", help="wait up to SECONDS for the instance to finish first"
     )

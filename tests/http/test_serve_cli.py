@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -44,6 +46,7 @@ def test_binding_beyond_loopback_without_a_key_is_refused(azurite_connection_str
     assert "TASKHUB_HTTP_KEY" in lines[1]
 
 
+@pytest.mark.front_door
 def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, hub_name, tmp_path):
     port = _free_port()
     secret = "key-of-" + hub_name
