@@ -121,10 +121,7 @@ class Worker:
             idle_timeout_s=s.extended_session_idle_timeout.total_seconds(),
         )
         items = self.backend.orchestrations
-        threshold = s.storage.poison_message_threshold
-        orchestrations = OrchestrationRunner(
-            items, self.executor, self.worker_id, cache, poison_threshold=threshold
-        )
+        orchestrations = OrchestrationRunner(items, self.executor, self.worker_id, cache, settings=s)
         entities = EntityRunner(items, self.executor, self.worker_id, cache, settings=s)
         return ControlQueueWork(orchestrations, entities)
 

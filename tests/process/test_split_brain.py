@@ -83,8 +83,7 @@ def _runner(hub: TaskHub, worker_id: str) -> OrchestrationRunner:
     """The orchestration pipeline of one worker over ``hub`` (as ``worker.host.Worker`` composes it)."""
     items = AzureOrchestrationItems(hub, CheckpointsInProgress())
     cache = InstanceCache(sessions=True, idle_timeout_s=30)
-    threshold = hub.settings.storage.poison_message_threshold
-    return OrchestrationRunner(items, AppExecutor(app), worker_id, cache, poison_threshold=threshold)
+    return OrchestrationRunner(items, AppExecutor(app), worker_id, cache, settings=hub.settings)
 
 
 async def _receive(

@@ -112,6 +112,11 @@ class OrchestrationWorkItems(Protocol):
         """Abandon a work item: its messages come back (with backoff, or at once)."""
         ...
 
+    async def reject(self, messages: Sequence[WorkMessage]) -> None:
+        """Leave a work item this worker may not run (its version) for another worker: back with
+        backoff, not counted toward the poison threshold."""
+        ...
+
     async def defer(self, message: WorkMessage) -> None:
         """Hide a message that came too early for a while (abandoned with backoff)."""
         ...

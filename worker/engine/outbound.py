@@ -75,7 +75,7 @@ def decision_event(action: Action, now: datetime) -> HistoryEvent:
         return SubOrchestrationInstanceCreatedEvent(
             event_id=action.id,
             name=action.name,
-            version="",
+            version=action.version,
             instance_id=action.instance_id,
             input=action.input,
             timestamp=now,
@@ -118,7 +118,7 @@ def messages_of(
                 orchestration_instance=child,
                 parent_instance=parent,
                 name=action.name,
-                version="",
+                version=action.version,
                 input=action.input,
                 tags=tags,
                 generation=0,

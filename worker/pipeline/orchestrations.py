@@ -1,10 +1,11 @@
 """An orchestration work item: the messages of one instance from one control-queue batch, through the
 pipeline (runtime.md 7.3, 7.4):
 
-1. **admit**: poison what was taken too often (``worker.pipeline.workitem``);
-2. **load**: the history, from the backend or from the one cache this worker keeps for the instances on
+1. **load**: the history, from the backend or from the one cache this worker keeps for the instances on
    the queues it owns (``worker.pipeline.instance_cache``), and the Instances row beside it when the
    batch starts an execution;
+2. **admit**: the version check (``worker.pipeline.versions``: reject, fail or run), then poison what
+   was taken too often (``worker.pipeline.workitem``);
 3. **triage**: run / discard / defer (``worker.pipeline.triage``);
 4. **decide**: the episode, by the executor (``worker.executors``) and the engine (``worker.engine.episode``);
 5. **commit**: through the backend, in order (``worker.backends.base.OrchestrationWorkItems.commit``).
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from taskhub.config.settings import Settings
 from taskhub.format.history import (
     ExecutionStartedEvent,
     ExecutionTerminatedEvent,
@@ -25,12 +27,16 @@ from taskhub.format.history import (
     utcnow,
 )
 from taskhub.format.rows import HistoryLoad, InstanceRow
+from taskhub.model.versioning import Admission
+from taskhub.model.versioning import admit as admit_version
 from worker.backends.base import Committed, OrchestrationWorkItems, WorkMessage
 from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
 from worker.engine.history_index import HistoryIndex
+from worker.engine.version_failure import failed_episode
 from worker.executors.base import OrchestrationExecutor
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.triage import Triage, triage
+from worker.pipeline.versions import work_item_version
 from worker.pipeline.workitem import admit, run_or_give_back
 
 __all__ = ["OrchestrationRunner"]
@@ -57,13 +63,21 @@ class OrchestrationRunner:
         worker_id: str,
         cache: InstanceCache,
         *,
-        poison_threshold: int,
+        settings: Settings,
     ) -> None:
         self.items = items
         self.executor = executor
         self.worker_id = worker_id
         self.cache = cache
-        self.poison_threshold = poison_threshold
+        self.settings = settings
+        v = settings.versioning
+        log.info(
+            "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
+            worker_id,
+            v.version or "(none)",
+            v.match.value,
+            v.failure.value,
+        )
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
@@ -77,10 +91,15 @@ class OrchestrationRunner:
         )
 
     async def _process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
-        admitted = await admit(self.items, instance_id, messages, threshold=self.poison_threshold, what="instance")
+        loaded = await self._load(instance_id, messages)
+        admission = self._admission(loaded, messages)
+        if admission.verdict == "reject":  # before the poison check: rejections do not count toward it
+            await self._reject(instance_id, messages, admission.reason)
+            return
+        threshold = self.settings.storage.poison_message_threshold
+        admitted = await admit(self.items, instance_id, messages, threshold=threshold, what="instance")
         if not admitted:
             return
-        loaded = await self._load(instance_id, admitted)
         t = self._triage(instance_id, loaded, admitted)
         for m, _why in t.defer:
             await self.items.defer(m)
@@ -91,7 +110,7 @@ class OrchestrationRunner:
             history = HistoryLoad(events=[], etag=loaded.history.etag, execution_id=None)
             loaded = _Loaded(history, HistoryIndex(), None, loaded.row, loaded.row_read)
         self.cache.pop(instance_id)  # the session moves on below; a failed commit must not leave it
-        episode = await self._decide(instance_id, loaded, t)
+        episode = await self._decide(instance_id, loaded, t, admission)
         committed = await self.items.commit(
             instance_id,
             loaded=loaded.history,
@@ -161,11 +180,30 @@ class OrchestrationRunner:
             await self.items.repair_instance(instance_id, loaded.history)
         await self.items.discard([m for m, _ in t.discard])
 
-    async def _decide(self, instance_id: str, loaded: _Loaded, t: Triage) -> Episode:
+    def _admission(self, loaded: _Loaded, messages: Sequence[WorkMessage]) -> Admission:
+        version = work_item_version(loaded.history.started, loaded.index.terminal, messages)
+        return admit_version(version, self.settings.versioning) if version is not None else Admission("run")
+
+    async def _reject(self, instance_id: str, messages: Sequence[WorkMessage], reason: str) -> None:
+        """Leave the work item for another worker (``worker.pipeline.versions``)."""
+        await self.items.reject(messages)
+        log.info(
+            "orchestration.version_rejected instance_id=%s messages=%d dequeue_count=%d reason=%s",
+            instance_id,
+            len(messages),
+            max((m.dequeue_count for m in messages), default=0),
+            reason,
+        )
+
+    async def _decide(self, instance_id: str, loaded: _Loaded, t: Triage, admission: Admission) -> Episode:
+        incoming = [m.event for m in t.run]
+        if admission.verdict == "fail":
+            log.warning("orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason)
+            return failed_episode(instance_id, loaded.history.events, incoming, admission.reason, utcnow())
         builder = EpisodeBuilder(
             instance_id=instance_id,
             past_events=loaded.history.events,
-            incoming_events=[m.event for m in t.run],
+            incoming_events=incoming,
             now=utcnow(),
             new_guid=lambda: uuid.uuid4().hex,
         )

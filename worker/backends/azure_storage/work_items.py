@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import cast
 
 from taskhub.format.history import ExecutionTerminatedEvent, OrchestrationStatus, utcnow
 from taskhub.format.rows import HistoryLoad, InstanceRow
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.queues import Inbound
+from taskhub.hub.queues import Inbound, abandon_delay
 from worker.backends.azure_storage.checkpoint import CheckpointsInProgress, checkpoint, repair_instance_row
 from worker.backends.azure_storage.instance_rows import InstanceRows
 from worker.backends.base import Committed, WorkMessage
@@ -64,6 +65,20 @@ class AzureOrchestrationItems:
     async def give_back(self, messages: Sequence[WorkMessage], *, at_once: bool = False) -> None:
         delay = 0 if at_once else None
         await asyncio.gather(*(self.hub.queues.give_back(inbound(m), delay=delay) for m in messages))
+
+    async def reject(self, messages: Sequence[WorkMessage]) -> None:
+        """Back to the queue, hidden for 2^DequeueCount seconds (at most 600), as DTFx abandons them; a
+        message whose next dequeue would pass ``poisonMessageThreshold`` is put back as a fresh copy
+        (dequeue count 0) and the old one deleted: rejections do not count toward it."""
+        hub = self.hub
+        threshold = hub.settings.storage.poison_message_threshold
+        for m in map(inbound, messages):
+            delay = abandon_delay(m.raw.dequeue_count)
+            if m.raw.dequeue_count + 1 > threshold and m.data is not None:  # renew it, or it would turn poison
+                await hub.queues.send(m.raw.queue, m.data, visible_at=utcnow() + timedelta(seconds=delay))
+                await hub.queues.delete(m)
+            else:
+                await hub.queues.abandon(m, delay=delay)
 
     async def defer(self, message: WorkMessage) -> None:
         await self.hub.queues.abandon(inbound(message))
