@@ -1,7 +1,8 @@
 """The client: start, query and steer orchestrations.
 
 ``async_client`` (``TaskHubClient``), ``sync_client`` (``SyncTaskHubClient``, its blocking twin) and
-``status`` (``OrchestrationState``, ``Page``, ``PurgeResult``).
+``status`` (``OrchestrationState``, ``Page``, ``PurgeResult``); ``hubs`` (``HubClients``: the bounded
+TaskHubClients, one per hub, that ``taskhub serve`` and its dashboard use for ``?taskHub=``).
 """
 
 from taskhub.client.async_client import TaskHubClient

@@ -5,7 +5,7 @@
   requests must carry it as ``?code=`` or ``x-functions-key`` (else 401). The key is never printed.
 * Request bodies are limited (413 past ``max_body_bytes``); JSON bodies are validated (400).
 * The front door (:mod:`taskhub.http.guard`) refuses other hosts (421), other web sites' state changes
-  (403) and non-JSON bodies (415); ``?taskHub=`` reaches only existing hubs (:mod:`taskhub.http.hubs`).
+  (403) and non-JSON bodies (415); ``?taskHub=`` reaches only existing hubs (:mod:`taskhub.client.hubs`).
 * A connection gets ``CONNECTION_TIMEOUT`` seconds to send a request's headers, and may stay idle that
   long between requests; a client that goes away mid-upload is one log line.
 * Errors are JSON ``{"Message": ...}``; an unexpected exception is logged here and answered with a
@@ -24,13 +24,13 @@ from typing import Any
 from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.client.hubs import HubClients, UnknownHubError
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError, StorageError
 from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from taskhub.http.dashboard import dashboard_app, mount
 from taskhub.http.entities import EntityApi
 from taskhub.http.guard import allowed_hosts_from, front_door, install_log_filter
-from taskhub.http.hubs import HubClients, UnknownHubError
 from taskhub.http.openapi import openapi_document
 from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response

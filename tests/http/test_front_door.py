@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.client.hubs import HubClients
 from taskhub.http import create_app
-from taskhub.http.hubs import HubClients
 from taskhub.http.server import check_key
 from tests.helpers import wait_for
 from tests.http.conftest import Api

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.client.hubs import UnknownHubError
 from taskhub.client.status import OrchestrationState
 from taskhub.errors import (
     OrchestrationAlreadyExistsError,
@@ -42,7 +43,6 @@ from taskhub.http.dashboard.other_pages import (
     render_start,
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
-from taskhub.http.hubs import UnknownHubError
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
 from taskhub.hub.history_view import load_history_for_view
 
