@@ -115,7 +115,9 @@ def test_stolen_row_is_drained_while_renewed_then_released_to_the_thief() -> Non
     assert p.fast
     again = plan_pass([w.row], TableLocal("me", draining=frozenset({q(0)})), T0, LEASE)
     assert [(x.reason, x.drain) for x in again.writes] == [("drain", False)]  # still busy: renew only
-    done = plan_pass([w.row], TableLocal("me", draining=frozenset({q(0)}), drained=frozenset({q(0)})), T0, LEASE)
+    done = plan_pass(
+        [w.row], TableLocal("me", draining=frozenset({q(0)}), drained=frozenset({q(0)})), T0, LEASE
+    )
     (rel,) = done.writes
     assert (rel.reason, rel.row.current_owner, rel.row.next_owner, rel.row.is_draining) == (
         "release",
@@ -240,7 +242,9 @@ def assert_exclusive(workers: list[Sim]) -> None:
     assert len(seen) == len(set(seen)), f"two workers listen on one queue: {[w.listening for w in workers]}"
 
 
-@pytest.mark.parametrize(("n_workers", "expected"), [(1, [4]), (2, [2, 2]), (3, [2, 1, 1]), (4, [1, 1, 1, 1])])
+@pytest.mark.parametrize(
+    ("n_workers", "expected"), [(1, [4]), (2, [2, 2]), (3, [2, 1, 1]), (4, [1, 1, 1, 1])]
+)
 def test_workers_settle_at_dtfx_balance_and_never_share_a_queue(n_workers: int, expected: list[int]) -> None:
     table = Table({q(i): PartitionRow.new(q(i)).with_(etag=f"e{i}") for i in range(4)})
     workers = [Sim(f"w{i}") for i in range(n_workers)]

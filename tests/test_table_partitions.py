@@ -1,0 +1,199 @@
+"""The table partition manager against Azurite: two loops racing over one ``{Hub}Partitions`` table, a
+hub whose rows were written as DTFx writes them (docs/partition-table.md section 6) joined by a worker,
+and the one-line refusal of a worker set for the other manager."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
+from taskhub.errors import ConfigurationError
+from taskhub.format.history import OrchestrationStatus
+from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.partition_table import manager_in_use
+from taskhub.model.app import App
+from taskhub.model.context import OrchestrationContext
+from tests.helpers import wait_for
+from worker import Worker
+from worker.table_partitions import TablePartitionManager
+
+app = App()
+
+
+@app.orchestrator
+def hello(ctx: OrchestrationContext, name: str):  # type: ignore[no-untyped-def]
+    return f"Hello {name}!"
+    yield  # a generator: an orchestrator
+
+
+def table_settings(settings: Settings, *, table: bool = True) -> Settings:
+    storage = dataclasses.replace(
+        settings.storage,
+        use_table_partition_management=table,
+        lease_acquire_interval=timedelta(milliseconds=300),
+        lease_renew_interval=timedelta(seconds=1),
+        lease_interval=timedelta(seconds=3),
+    )
+    return settings.with_overrides(storage=storage, max_queue_polling_interval=timedelta(milliseconds=500))
+
+
+class Fake:
+    """The worker's side of the callbacks: which queues a manager listens on (and never two at once)."""
+
+    def __init__(self, name: str, shared: dict[str, str], overlaps: list[str]) -> None:
+        self.name = name
+        self.shared = shared
+        self.overlaps = overlaps
+
+    async def start(self, queue: str) -> None:
+        if queue in self.shared:
+            self.overlaps.append(f"{self.name} started {queue} while {self.shared[queue]} listens")
+        self.shared[queue] = self.name
+
+    async def stop(self, queue: str) -> None:
+        if self.shared.get(queue) == self.name:
+            del self.shared[queue]
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "start_listening": self.start,
+            "stop_listening": self.stop,
+            "ownership_lost": self.stop,
+            "is_busy": lambda q: False,
+        }
+
+
+async def test_two_loops_race_balance_two_two_and_hand_over_on_leave(settings: Settings) -> None:
+    s = table_settings(settings)
+    async with TaskHub(s) as hub:
+        await hub.create_if_not_exists()
+        shared: dict[str, str] = {}
+        overlaps: list[str] = []
+        a = TablePartitionManager(hub, "a", **Fake("a", shared, overlaps).kwargs())
+        b = TablePartitionManager(hub, "b", **Fake("b", shared, overlaps).kwargs())
+        a.start()
+        b.start()
+        try:
+            await wait_for(lambda: len(a.owned) == 2 and len(b.owned) == 2, timeout=20, message="2/2")
+            await wait_for(lambda: len(shared) == 4, timeout=10)
+            view = await hub.partitions()
+            assert sorted(p["ownership"]["owner"] for p in view) == ["a", "a", "b", "b"]  # type: ignore[index]
+            assert all(p["manager"] == "table" for p in view)
+            await a.shutdown(10)
+            assert a.owned_queues() == []
+            await wait_for(lambda: len(b.owned) == 4 and len(shared) == 4, timeout=15, message="b takes all")
+            assert set(shared.values()) == {"b"}
+        finally:
+            await a.shutdown(1)
+            await b.shutdown(5)
+        assert overlaps == []
+        rows = [r async for r in hub.storage.query(hub.names.partitions_table, "PartitionKey eq ''")]
+        assert all("CurrentOwner" not in r and r["IsDraining"] is False for r in rows)
+
+
+async def _write_dtfx_rows(hub: TaskHub, now: datetime) -> None:
+    """Rows as DTFx's TablePartitionManager leaves them: 00 held by a worker that died (expired),
+    01 held by a live DTFx worker, 02 and 03 as created (keys and IsDraining only)."""
+    names = hub.names
+    await hub.storage.create_table(names.partitions_table)
+    queues = names.control_queues
+    held = {
+        queues[0]: ("web-1", now - timedelta(minutes=5), now - timedelta(seconds=40)),
+        queues[1]: ("web-2", now - timedelta(minutes=5), now - timedelta(seconds=1)),
+    }
+    for q in queues:
+        await hub.storage.create_queue(q)
+        row: dict[str, Any] = {"PartitionKey": "", "RowKey": q}
+        if q in held:
+            owner, since, renewed = held[q]
+            row |= {"CurrentOwner": owner, "OwnedSince": since, "LastRenewal": renewed}
+            row["ExpiresAt"] = renewed + timedelta(seconds=30)
+        row["IsDraining"] = False
+        await hub.storage.insert_entity(names.partitions_table, row)
+
+
+async def test_worker_joins_a_hub_whose_rows_dtfx_wrote_and_a_blob_worker_refuses(settings: Settings) -> None:
+    s = table_settings(settings)
+    async with TaskHub(s) as hub:
+        await _write_dtfx_rows(hub, datetime.now(UTC))
+        assert await manager_in_use(hub.storage, hub.names) == "table"
+        blob_worker = Worker(app, table_settings(settings, table=False), worker_id="blob-1")
+        with pytest.raises(ConfigurationError) as info:
+            await blob_worker.start()
+        await blob_worker.stop()
+        message = str(info.value)
+        assert "\n" not in message
+        assert "useTablePartitionManagement" in message and "Partitions table" in message
+        assert "lease blobs" in message and f"{hub.names.partitions_table} has rows" in message
+
+        worker = Worker(app, s, worker_id="py-1")
+        await worker.start()
+        try:
+            q = hub.names.control_queues
+            await wait_for(lambda: worker.owned_queues == [q[0], q[2], q[3]], timeout=20)
+            raw = await hub.storage.get_entity(hub.names.partitions_table, "", q[0])
+            assert raw is not None
+            assert set(raw) == {
+                "PartitionKey",
+                "RowKey",
+                "CurrentOwner",
+                "OwnedSince",
+                "LastRenewal",
+                "ExpiresAt",
+                "IsDraining",
+            }
+            assert raw["CurrentOwner"] == "py-1" and raw["IsDraining"] is False
+            assert all(isinstance(raw[c], datetime) for c in ("OwnedSince", "LastRenewal", "ExpiresAt"))
+            live = await hub.storage.get_entity(hub.names.partitions_table, "", q[1])
+            assert live is not None and live["CurrentOwner"] == "web-2"  # a live lease is not claimed
+            async with TaskHubClient(s) as client:
+                for i in range(6):  # instances on several queues, among them the ones py-1 owns
+                    iid = f"join-{i}"
+                    if hub.names.control_queue_for(iid) == q[1]:
+                        continue
+                    await client.schedule_new_orchestration("hello", input="DTFx", instance_id=iid)
+                    done = await client.wait_for_orchestration_completion(iid, timeout=30)
+                    assert done.runtime_status is OrchestrationStatus.COMPLETED
+        finally:
+            await worker.stop()
+
+
+async def test_table_worker_refuses_a_hub_whose_lease_blobs_are_held(settings: Settings) -> None:
+    blobs = table_settings(settings, table=False)
+    blob_worker = Worker(app, blobs, worker_id="blob-1")
+    await blob_worker.start()
+    try:
+        async with TaskHub(blobs) as hub:
+            await wait_for(lambda: manager_in_use(hub.storage, hub.names), timeout=20)
+            assert await manager_in_use(hub.storage, hub.names) == "blobs"
+        table_worker = Worker(app, table_settings(settings), worker_id="table-1")
+        with pytest.raises(ConfigurationError) as info:
+            await table_worker.start()
+        await table_worker.stop()
+        message = str(info.value)
+        assert "\n" not in message
+        assert "its lease blobs are held" in message and "set for the Partitions table" in message
+        assert message.startswith("extensions.durableTask.storageProvider.useTablePartitionManagement")
+    finally:
+        await blob_worker.stop()
+
+
+async def test_create_and_delete_task_hub_make_and_remove_the_table_with_one_row_per_queue(
+    settings: Settings,
+) -> None:
+    s = table_settings(settings)
+    async with TaskHub(s) as hub:
+        await hub.create_if_not_exists()
+        rows = [r async for r in hub.storage.query(hub.names.partitions_table, "PartitionKey eq ''")]
+        assert sorted(r["RowKey"] for r in rows) == hub.names.control_queues
+        assert all(set(r) == {"PartitionKey", "RowKey", "IsDraining"} for r in rows)
+        assert await asyncio.wait_for(manager_in_use(hub.storage, hub.names), 10) == "table"
+        deleted = await hub.delete()
+        assert hub.names.partitions_table in deleted.tables
+        assert await manager_in_use(hub.storage, hub.names) is None
