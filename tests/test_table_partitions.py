@@ -15,6 +15,7 @@ from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.format.history import OrchestrationStatus
+from taskhub.hub.health import read_health
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.partition_table import manager_in_use
 from taskhub.model.app import App
@@ -85,6 +86,10 @@ async def test_two_loops_race_balance_two_two_and_hand_over_on_leave(settings: S
             view = await hub.partitions()
             assert sorted(p["ownership"]["owner"] for p in view) == ["a", "a", "b", "b"]  # type: ignore[index]
             assert all(p["manager"] == "table" for p in view)
+            health = await read_health(hub)  # the dashboard's health page
+            assert health.manager == "table" and health.workers == ["a", "b"]
+            assert sorted(str(c.owner) for c in health.control_queues) == ["a", "a", "b", "b"]
+            assert {c.lease_state for c in health.control_queues} == {"leased"}
             await a.shutdown(10)
             assert a.owned_queues() == []
             await wait_for(lambda: len(b.owned) == 4 and len(shared) == 4, timeout=15, message="b takes all")
