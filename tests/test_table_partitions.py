@@ -20,6 +20,7 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.partition_table import manager_in_use
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
+from tests.format_check import check_hub_format, check_partition_rows
 from tests.helpers import wait_for
 from worker import Worker
 from worker.table_partitions import TablePartitionManager
@@ -202,3 +203,36 @@ async def test_create_and_delete_task_hub_make_and_remove_the_table_with_one_row
         deleted = await hub.delete()
         assert hub.names.partitions_table in deleted.tables
         assert await manager_in_use(hub.storage, hub.names) is None
+
+
+async def test_format_check_reads_the_partitions_table_a_worker_left(settings: Settings) -> None:
+    s = table_settings(settings)
+    worker = Worker(app, s, worker_id="py-1")
+    await worker.start()
+    try:
+        await wait_for(lambda: len(worker.owned_queues) == 4, timeout=20)
+    finally:
+        await worker.stop()
+    async with TaskHub(s) as hub:
+        report = await check_hub_format(hub)
+        assert report.partition_rows == 4
+
+
+def test_format_check_flags_a_partitions_row_not_written_as_dtfx_writes_it() -> None:
+    queues = ["h-control-00", "h-control-01"]
+    good = {"PartitionKey": "", "RowKey": "h-control-00", "IsDraining": False}
+    problems: list[str] = []
+    check_partition_rows([good, {**good, "RowKey": "h-control-01"}], queues, problems)
+    assert problems == []
+    bad = {
+        "PartitionKey": "",
+        "RowKey": "h-control-01",
+        "CurrentOwner": "w",
+        "ExpiresAt": "soon",
+        "IsDraining": False,
+    }
+    check_partition_rows([good, bad], queues, problems)
+    assert problems == ["Partitions row 'h-control-01': column ExpiresAt should be datetime, got str 'soon'"]
+    problems.clear()
+    check_partition_rows([good], queues, problems)
+    assert problems and "control queues" in problems[0]
