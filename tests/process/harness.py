@@ -66,6 +66,10 @@ BASE_STORAGE = {
 }
 
 
+MANAGERS = ("blobs", "table")
+"""The partition managers a test can run with: lease blobs (the default) or the Partitions table."""
+
+
 def hub_env(
     connection_string: str,
     hub_name: str,
@@ -73,8 +77,14 @@ def hub_env(
     leases: Mapping[str, str] = FAST_LEASES,
     storage: Mapping[str, str] | None = None,
     journal: Path | None = None,
+    manager: str = "blobs",
 ) -> dict[str, str]:
-    """The environment of a worker (and of the test's client) for ``hub_name``."""
+    """The environment of a worker (and of the test's client) for ``hub_name``; ``manager="table"``
+    sets ``useTablePartitionManagement``."""
+    if manager not in MANAGERS:
+        raise ValueError(f"manager {manager!r}: one of {MANAGERS}")
+    if manager == "table":
+        storage = {"useTablePartitionManagement": "true", **(storage or {})}
     env = {
         k: v
         for k, v in os.environ.items()

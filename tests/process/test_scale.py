@@ -23,6 +23,7 @@ from taskhub.client.async_client import TaskHubClient
 from tests.helpers import REPO_ROOT
 from tests.process.apps import expected_output, mixed_workload
 from tests.process.harness import (
+    MANAGERS,
     Fleet,
     activity_runs,
     check_logs,
@@ -57,7 +58,9 @@ def balanced(live: set[str]) -> Callable[[Any], bool]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("manager", MANAGERS)
 async def test_workers_join_and_leave_while_orchestrations_run(
+    manager: str,
     azurite_connection_string: str,
     hub_name: str,
     fleets: Callable[..., Fleet],
@@ -65,7 +68,7 @@ async def test_workers_join_and_leave_while_orchestrations_run(
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "journal.txt"
-    env = hub_env(azurite_connection_string, hub_name, journal=journal)
+    env = hub_env(azurite_connection_string, hub_name, journal=journal, manager=manager)
     settings = settings_of(env)
     fleet = fleets(env)
     prefix = "scale"
