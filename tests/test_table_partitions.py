@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +24,12 @@ from taskhub.hub.partition_table import manager_in_use
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
 from tests.format_check import check_hub_format, check_partition_rows
-from tests.helpers import wait_for
+from tests.helpers import REPO_ROOT, wait_for
 from worker import Worker
 from worker.table_partitions import TablePartitionManager
 
 app = App()
+PREFIX = "AzureFunctionsJobHost__extensions__durableTask__"
 
 
 @app.orchestrator
@@ -236,3 +240,29 @@ def test_format_check_flags_a_partitions_row_not_written_as_dtfx_writes_it() -> 
     problems.clear()
     check_partition_rows([good], queues, problems)
     assert problems and "control queues" in problems[0]
+
+
+async def test_taskhub_worker_set_for_lease_blobs_refuses_a_table_hub_with_one_line(
+    settings: Settings, azurite_connection_string: str, tmp_path: Path
+) -> None:
+    async with TaskHub(table_settings(settings)) as hub:
+        await hub.create_if_not_exists()
+        hub_name = hub.names.hub
+    host_json = tmp_path / "host.json"
+    host_json.write_text('{"version": "2.0"}\n')
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("azurefunctionsjobhost")}
+    env |= {"AzureWebJobsStorage": azurite_connection_string, PREFIX + "hubName": hub_name}
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "taskhub", "worker", "tests.test_table_partitions:app"),
+        *("--host-json", str(host_json)),
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode != 0
+    lines = [line for line in err.decode().splitlines() if not line.startswith("taskhub: hub ")]
+    refusal = [line for line in lines if "useTablePartitionManagement" in line]
+    assert len(refusal) == 1 and "Traceback" not in err.decode(), err.decode()
+    assert "the Partitions table" in refusal[0] and "lease blobs" in refusal[0]

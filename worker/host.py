@@ -102,9 +102,14 @@ class Worker:
     async def start(self) -> None:
         if self.state is not WorkerState.CREATED:
             raise RuntimeError(f"a worker starts once; this one is {self.state.value}")
-        await check_manager(
-            self.hub.storage, self.hub.names, self.settings.storage.use_table_partition_management
-        )
+        try:  # one partition manager per hub: refuse to join a hub that uses the other one
+            await check_manager(
+                self.hub.storage, self.hub.names, self.settings.storage.use_table_partition_management
+            )
+        except ConfigurationError:
+            self.state = WorkerState.STOPPED
+            await self.hub.close()
+            raise
         await self.hub.create_if_not_exists()
         self.state = WorkerState.STARTED
         log.info(
