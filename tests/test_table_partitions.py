@@ -189,6 +189,7 @@ async def test_table_worker_refuses_a_hub_whose_lease_blobs_are_held(settings: S
         message = str(info.value)
         assert "\n" not in message
         assert "its lease blobs are held" in message and "set for the Partitions table" in message
+        assert "set it to false" in message
         assert message.startswith("extensions.durableTask.storageProvider.useTablePartitionManagement")
     finally:
         await blob_worker.stop()
@@ -265,4 +266,8 @@ async def test_taskhub_worker_set_for_lease_blobs_refuses_a_table_hub_with_one_l
     lines = [line for line in err.decode().splitlines() if not line.startswith("taskhub: hub ")]
     refusal = [line for line in lines if "useTablePartitionManagement" in line]
     assert len(refusal) == 1 and "Traceback" not in err.decode(), err.decode()
-    assert "the Partitions table" in refusal[0] and "lease blobs" in refusal[0]
+    assert refusal[0] == (  # as the README shows it
+        "taskhub: configuration error: extensions.durableTask.storageProvider.useTablePartitionManagement: "
+        f"False is invalid: task hub {hub_name} balances its partitions with the Partitions table (table "
+        f"{hub_name}Partitions has rows) but this worker is set for lease blobs; one manager per hub: set it to true"
+    )

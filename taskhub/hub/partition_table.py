@@ -65,13 +65,16 @@ async def check_manager(storage: Storage, names: HubNames, use_table: bool) -> N
     found = await manager_in_use(storage, names)
     if found is None or found == mine:
         return
-    where = f"table {names.partitions_table} has rows" if found == "table" else "its lease blobs are held"
+    if found == "table":
+        where, fix = f"table {names.partitions_table} has rows", "set it to true"
+    else:
+        where = "its lease blobs are held"
+        fix = "set it to false, or stop those workers and wait for their leases to lapse"
     raise ConfigurationError(
         SETTING,
         use_table,
         f"task hub {names.hub} balances its partitions with {_DESCRIBE[found]} ({where}) but this worker is "
-        f"set for {_DESCRIBE[mine]}; one manager per hub: set it to {str(found == 'table').lower()} "
-        "(or stop the other workers and let their leases expire)",
+        f"set for {_DESCRIBE[mine]}; one manager per hub: {fix}",
     )
 
 
