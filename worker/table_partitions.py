@@ -5,7 +5,8 @@ with ETag-guarded Replace calls (docs/partition-table.md, DTFx's ``TablePartitio
 Same surface as :class:`worker.partitions.PartitionManager` (``start``, ``owned_queues``, ``shutdown``),
 so the worker picks one or the other from the setting.
 
-* A pass (one query, then the writes) must finish within ``PARTITION_TABLE_OPERATION_TIMEOUT`` (2 s);
+* A pass's storage calls (one query, then the writes) must finish within ``partitionTableOperationTimeout``
+  (2 s, DTFx's ``PartitionTableOperationTimeout``);
   a 412 (another worker wrote the row since it was read) abandons the rest of the pass. A failed pass is
   retried at once, after 10 failures in a row at the normal pace.
 * Passes run every ``leaseAcquireInterval``; every 1 s while a hand-over is in progress. Rows are held
@@ -32,15 +33,13 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.partition_table import read_rows
 from taskhub.hub.table_leases import RowWrite, TableLocal, plan_pass
 
-__all__ = ["TablePartitionManager", "PARTITION_TABLE_OPERATION_TIMEOUT"]
+__all__ = ["TablePartitionManager"]
 
 log = logging.getLogger(__name__)
 
 QueueCallback = Callable[[str], Awaitable[None]]
 T = TypeVar("T")
 
-PARTITION_TABLE_OPERATION_TIMEOUT = 2.0
-"""Seconds one pass's storage calls may take (DTFx ``PartitionTableOperationTimeout``)."""
 FAST_ROUND = 1.0
 """Seconds between passes while a hand-over is in progress (DTFx)."""
 SHUTDOWN_ROUND = 0.5
@@ -74,6 +73,7 @@ class TablePartitionManager:
         s = hub.settings.storage
         self.lease_interval = s.lease_interval
         self.acquire_every = s.lease_acquire_interval.total_seconds()
+        self.operation_timeout = s.partition_table_operation_timeout.total_seconds()
         self.owned: set[str] = set()
         self.listening: set[str] = set()
         self.draining: dict[str, float] = {}
@@ -125,9 +125,9 @@ class TablePartitionManager:
                     )
                 elif isinstance(err, TimeoutError):
                     log.warning(
-                        "partitions.pass_timeout worker_id=%s (over the %.0f-second timeout)",
+                        "partitions.pass_timeout worker_id=%s (over the %g-second partitionTableOperationTimeout)",
                         self.worker_id,
-                        PARTITION_TABLE_OPERATION_TIMEOUT,
+                        self.operation_timeout,
                     )
                 else:
                     log.exception("partitions.round_failed worker_id=%s", self.worker_id)
@@ -144,7 +144,7 @@ class TablePartitionManager:
     async def _pass(self, *, force_release: bool = False) -> bool:
         """Read every row, plan, write; True when a hand-over is in progress (pass again in 1 s)."""
         loop = asyncio.get_running_loop()
-        budget = [PARTITION_TABLE_OPERATION_TIMEOUT]  # storage time only, not the listeners' start/stop
+        budget = [self.operation_timeout]  # storage time only, not the listeners' start/stop
 
         async def bounded(call: Awaitable[T]) -> T:
             t0 = loop.time()
