@@ -289,3 +289,8 @@ def test_a_stale_etag_abandons_the_rest_of_the_pass() -> None:
     assert owners(table) == Counter({"a": 2})
     b.one_pass(table, T0)  # the next pass reads again: a holds both, b steals one to balance
     assert [r.next_owner for r in table.rows.values()].count("b") == 1
+
+
+def test_a_held_row_not_listened_to_is_lost_too_when_another_worker_owns_it() -> None:
+    p = plan_pass([row(0, "other"), row(1)], TableLocal("me", owned=frozenset({q(0)})), T0, LEASE)
+    assert p.lost == (q(0),)

@@ -167,6 +167,7 @@ class TablePartitionManager:
             draining=frozenset(self.draining),
             drained=frozenset(drained | (self.owned if force_release else set())),
             shutting_down=self._shutting_down or force_release,
+            owned=frozenset(self.owned),
         )
         plan = plan_pass(rows, local, utcnow(), self.lease_interval)
         if plan.writes or plan.lost:

@@ -32,13 +32,16 @@ WriteReason = Literal["claim", "renew", "drain", "release", "steal"]
 @dataclass(frozen=True)
 class TableLocal:
     """What this worker knows about itself: the queues it listens on, those whose drain has started
-    (not listening any more, in-memory work still running) and those whose drain finished."""
+    (not listening any more, in-memory work still running), those whose drain finished, and the rows
+    it holds. Any of them whose row names another CurrentOwner is lost at once."""
 
     worker_id: str
     listening: frozenset[str] = frozenset()
     draining: frozenset[str] = frozenset()
     drained: frozenset[str] = frozenset()
     shutting_down: bool = False
+    owned: frozenset[str] = frozenset()
+    """Rows this worker last wrote as their CurrentOwner (listened to or not)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def plan_pass(
 
     for row in sorted(rows, key=lambda r: r.queue):
         q = row.queue
-        if (q in local.listening or q in local.draining) and row.current_owner != me:
+        if q in local.listening | local.draining | local.owned and row.current_owner != me:
             lost.append(q)
         if local.shutting_down:
             if row.current_owner == me:
