@@ -271,3 +271,37 @@ async def test_taskhub_worker_set_for_lease_blobs_refuses_a_table_hub_with_one_l
         f"False is invalid: task hub {hub_name} balances its partitions with the Partitions table (table "
         f"{hub_name}Partitions has rows) but this worker is set for lease blobs; one manager per hub: set it to true"
     )
+
+
+async def test_a_dtfx_worker_shutting_down_hands_its_row_over_through_next_owner(settings: Settings) -> None:
+    """DTFx's side done by hand: web-3 owns every row and drains them for shutdown (IsDraining, no
+    NextOwner); our worker steals them (NextOwner = it); web-3 releases (CurrentOwner null); ours claims."""
+    s = table_settings(settings)
+    async with TaskHub(s) as hub:
+        await hub.create_if_not_exists()
+        table = hub.names.partitions_table
+        now = datetime.now(UTC)
+        for q in hub.names.control_queues:
+            row = {"PartitionKey": "", "RowKey": q, "CurrentOwner": "web-3", "OwnedSince": now}
+            row |= {"LastRenewal": now, "ExpiresAt": now + timedelta(minutes=5), "IsDraining": True}
+            await hub.storage.upsert_entity(table, row, mode="replace")
+        worker = Worker(app, s, worker_id="py-1")
+        await worker.start()
+        try:
+
+            async def stolen() -> bool:
+                rows = [r async for r in hub.storage.query(table, "PartitionKey eq ''")]
+                return all(r.get("NextOwner") == "py-1" and r["CurrentOwner"] == "web-3" for r in rows)
+
+            await wait_for(stolen, timeout=20, message="py-1 set NextOwner on every draining row")
+            assert worker.owned_queues == []  # not before web-3 lets go
+            async for r in hub.storage.query(table, "PartitionKey eq ''"):
+                released = {k: v for k, v in r.items() if k != "CurrentOwner"} | {"IsDraining": False}
+                await hub.storage.update_entity(table, released, etag=r.etag, mode="replace")
+            await wait_for(lambda: worker.owned_queues == hub.names.control_queues, timeout=20)
+            rows = [r async for r in hub.storage.query(table, "PartitionKey eq ''")]
+            assert {(r["CurrentOwner"], r.get("NextOwner"), r["IsDraining"]) for r in rows} == {
+                ("py-1", None, False)
+            }
+        finally:
+            await worker.stop()
