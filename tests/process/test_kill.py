@@ -8,7 +8,8 @@ processed by two live processes at once, that every checkpoint was written by th
 instance's queue, that no two checkpoints committed the same history rows of one execution, and that
 no execution logged more checkpoints than its history has episodes. The time until the dead worker's
 queues are owned again (the takeover after a SIGKILL with the default leases), and the activities that
-ran twice, are reported. ``TASKHUB_PROCESS_SEED`` repeats a run's random choices.
+ran twice, are reported. ``TASKHUB_PROCESS_SEED`` repeats a run's random choices. Run with both
+partition managers (lease blobs, and the Partitions table).
 """
 
 from __future__ import annotations

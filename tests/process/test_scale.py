@@ -5,6 +5,7 @@ queue owned by exactly one worker; then the workers leave one by one (SIGTERM: d
 the last one owns all 4 again. 200 orchestrations of the usual patterns are started at a steady rate
 while this happens, and all complete with the right outputs. The workers' logs show no control
 queue processed by two processes at once, and every checkpoint was written by the queue's owner.
+Run with both partition managers (lease blobs, and the Partitions table).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@
   deleting any. Done for the first episode and for a later one; then a real worker process completes
   the orchestration once.
 * Two processes: a worker frozen in the middle of an episode (its event loop blocked, as by a long GC
-  pause or a stopped VM) while the leases of its control queue are broken; a second worker takes the
-  queue and checkpoints the same instance; when the first one wakes up its checkpoint is refused and
-  its messages are abandoned; the orchestration completes once.
+  pause or a stopped VM) while the leases of its control queue are broken (with the table partition
+  manager: its Partitions row is made to expire); a second worker takes the queue and checkpoints the
+  same instance; when the first one wakes up its checkpoint is refused and its messages are abandoned;
+  the orchestration completes once. Run with both partition managers.
 """
 
 from __future__ import annotations
