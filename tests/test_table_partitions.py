@@ -107,6 +107,27 @@ async def test_two_loops_race_balance_two_two_and_hand_over_on_leave(settings: S
         assert all("CurrentOwner" not in r and r["IsDraining"] is False for r in rows)
 
 
+async def test_four_loops_settle_at_one_queue_each(settings: Settings) -> None:
+    s = table_settings(settings)
+    async with TaskHub(s) as hub:
+        await hub.create_if_not_exists()
+        shared: dict[str, str] = {}
+        overlaps: list[str] = []
+        managers = [
+            TablePartitionManager(hub, name, **Fake(name, shared, overlaps).kwargs()) for name in "abcd"
+        ]
+        for m in managers:
+            m.start()
+        try:
+            await wait_for(lambda: all(len(m.owned) == 1 for m in managers), timeout=30, message="1 each")
+            await wait_for(lambda: len(shared) == 4, timeout=10)
+            assert sorted(shared.values()) == list("abcd")
+        finally:
+            for m in managers:
+                await m.shutdown(5)
+        assert overlaps == []
+
+
 async def _write_dtfx_rows(hub: TaskHub, now: datetime) -> None:
     """Rows as DTFx's TablePartitionManager leaves them: 00 held by a worker that died (expired),
     01 held by a live DTFx worker, 02 and 03 as created (keys and IsDraining only)."""
