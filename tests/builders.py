@@ -216,6 +216,7 @@ class Driver:
         return self.run(started(name, input, instance_id=self.instance_id, ts=now, **kwargs), now=now)
 
 
+
 def _comparable(episode: Episode) -> Episode:
     return dataclasses.replace(episode, replay=None)
 

@@ -21,13 +21,7 @@ def test_held_visibility_is_lease_interval_minus_renew_interval_within_bounds() 
 
 def test_a_row_holds_a_write_when_every_sent_column_matches() -> None:
     t = datetime(2026, 11, 30, 8, 0, 0, 123456, tzinfo=UTC)
-    stored = {
-        "PartitionKey": "p",
-        "RowKey": "",
-        "ExecutionId": "e1",
-        "Count": 3,
-        "At": t.replace(microsecond=123000),
-    }
+    stored = {"PartitionKey": "p", "RowKey": "", "ExecutionId": "e1", "Count": 3, "At": t.replace(microsecond=123000)}
     assert holds(stored, {"PartitionKey": "p", "RowKey": "", "ExecutionId": "e1", "At": t})
     assert not holds(stored, {"ExecutionId": "e2"})
     assert not holds(stored, {"Missing": "x"})

@@ -80,9 +80,7 @@ async def test_a_row_written_by_someone_else_meanwhile_is_left_alone(settings: S
         await rows.merge("i3", started(0))
         await rows.merge("i3", running(1))  # waits
         # another worker took the instance over and completed it
-        await hub.tracking.merge_instance(
-            "i3", {"RuntimeStatus": "Completed", "LastUpdatedTime": T0 + timedelta(9)}
-        )
+        await hub.tracking.merge_instance("i3", {"RuntimeStatus": "Completed", "LastUpdatedTime": T0 + timedelta(9)})
 
         await rows.close()  # writes what waits, If-Match the ETag of our own last write: refused
 

@@ -65,6 +65,8 @@ def _imports(path: Path, *, with_type_checking: bool = False) -> set[str]:
     return names
 
 
+
+
 def _internal_graph() -> dict[str, set[str]]:
     return {name: {m for m in _imports(path) if m in MODULES and m != name} for name, path in MODULES.items()}
 
@@ -104,14 +106,7 @@ def test_taskhub_never_imports_worker() -> None:
 
 
 def test_pure_modules_import_no_storage_and_no_asyncio() -> None:
-    forbidden = (
-        "azure",
-        "asyncio",
-        "aiohttp",
-        "taskhub.storage",
-        "taskhub.hub.tracking",
-        "taskhub.hub.queues",
-    )
+    forbidden = ("azure", "asyncio", "aiohttp", "taskhub.storage", "taskhub.hub.tracking", "taskhub.hub.queues")
     offenders = {}
     for name, path in MODULES.items():
         if any(name == p or name.startswith(p + ".") for p in PURE):

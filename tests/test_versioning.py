@@ -54,9 +54,7 @@ ENV = "AzureFunctionsJobHost__extensions__durableTask__"
         ("abc", "abd", -1),
     ],
 )
-def test_versions_compare_as_durable_functions_compares_them(
-    a: str | None, b: str | None, expected: int
-) -> None:
+def test_versions_compare_as_durable_functions_compares_them(a: str | None, b: str | None, expected: int) -> None:
     assert compare_versions(a, b) == expected
     assert compare_versions(b, a) == -expected
 
@@ -215,13 +213,9 @@ def test_the_failed_episode_runs_no_code_and_says_why() -> None:
 
 
 def test_a_failed_sub_orchestration_tells_its_parent() -> None:
-    link = ParentInstance(
-        name="p", orchestration_instance=OrchestrationInstance("p", "pe"), task_schedule_id=4
-    )
+    link = ParentInstance(name="p", orchestration_instance=OrchestrationInstance("p", "pe"), task_schedule_id=4)
     start = _at(started("child", parent=link), "9.0")
     episode = failed_episode("inst1", [], [start], "why", T0)
     (notice,) = episode.outbound
     assert notice.target.instance_id == "p"
-    assert (
-        isinstance(notice.event, SubOrchestrationInstanceFailedEvent) and notice.event.task_scheduled_id == 4
-    )
+    assert isinstance(notice.event, SubOrchestrationInstanceFailedEvent) and notice.event.task_scheduled_id == 4

@@ -297,9 +297,7 @@ async def test_key_is_sent_once_then_kept_in_an_httponly_cookie(dash: Dash) -> N
 
 @pytest.mark.parametrize("dash", [{"key": "second-key-0123456789"}], indirect=True)
 async def test_key_in_the_query_is_taken_once_and_removed_from_the_url(dash: Dash) -> None:
-    async with dash.session.get(
-        f"{dash.base}/dashboard/health?code=second-key-0123456789&tz=UTC", allow_redirects=False
-    ) as r:
+    async with dash.session.get(f"{dash.base}/dashboard/health?code=second-key-0123456789&tz=UTC", allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/dashboard/health?tz=UTC"
     status, page = await dash.get("/dashboard/health")
     assert status == 200 and "second-key-0123456789" not in page.replace(dash.settings.hub_name, "")

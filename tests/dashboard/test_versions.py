@@ -14,12 +14,7 @@ from tests.dashboard.histories import H, at
 
 def _s(iid: str, version: str, created: float) -> OrchestrationState:
     return OrchestrationState(
-        iid,
-        "order",
-        OrchestrationStatus.RUNNING,
-        created_at=at(created),
-        last_updated_at=at(created),
-        version=version,
+        iid, "order", OrchestrationStatus.RUNNING, created_at=at(created), last_updated_at=at(created), version=version
     )
 
 

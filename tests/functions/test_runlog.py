@@ -31,9 +31,7 @@ def test_an_exception_marks_the_run_failed_with_the_first_line_and_goes_on_up() 
     lines: list[str] = []
     with pytest.raises(RuntimeError), RunLog(lines.append).run("f", "r", "id-1"):
         raise RuntimeError("missing\nmore detail")
-    assert re.search(
-        r"Executed 'Functions\.f' \(Failed, Id=id-1, Duration=\d+ms\): RuntimeError: missing$", lines[1]
-    )
+    assert re.search(r"Executed 'Functions\.f' \(Failed, Id=id-1, Duration=\d+ms\): RuntimeError: missing$", lines[1])
 
 
 def test_a_failure_the_caller_reports_and_a_generated_id() -> None:

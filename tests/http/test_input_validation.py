@@ -172,9 +172,7 @@ def test_entity_limits_apply_to_new_ids_not_to_stored_ones() -> None:
     long_key = "k" * 700
     with pytest.raises(ValueError, match="at most 400 characters"):
         EntityId.of(f"@counter@{long_key}")  # what user code passes
-    stored = EntityId.parse(
-        f"@counter@{long_key}"
-    )  # what the hub already holds (e.g. from Durable Functions)
+    stored = EntityId.parse(f"@counter@{long_key}")  # what the hub already holds (e.g. from Durable Functions)
     assert stored.key == long_key and str(stored) == f"@counter@{long_key}"
 
 
