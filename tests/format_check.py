@@ -639,11 +639,7 @@ def _check_versions(
     for row in instances:
         pk, where = row["PartitionKey"], f"Instances {row['PartitionKey']!r}"
         execution, sentinel = executions.get(pk, (None, None))
-        if (
-            execution is not None
-            and sentinel is not None
-            and sentinel.get("ExecutionId") == row.get("ExecutionId")
-        ):
+        if execution is not None and sentinel is not None and sentinel.get("ExecutionId") == row.get("ExecutionId"):
             source, what = started.get(pk), "the ExecutionStarted Version"
         else:
             key = (unescape_partition_key(pk), str(row.get("ExecutionId")))
