@@ -53,17 +53,13 @@ class WorkerState(enum.Enum):
 
 def _check_partition_manager(settings: Settings) -> None:
     s = settings.storage
-    for key, on in (
-        ("useTablePartitionManagement", s.use_table_partition_management),
-        ("useLegacyPartitionManagement", s.use_legacy_partition_management),
-    ):
-        if on:
-            raise ConfigurationError(
-                f"extensions.durableTask.storageProvider.{key}",
-                True,
-                "this worker balances partitions with the safe blob manager (intent/ownership lease blobs); "
-                "the table and legacy managers are not implemented yet, so leave it false",
-            )
+    if s.use_legacy_partition_management:
+        raise ConfigurationError(
+            "extensions.durableTask.storageProvider.useLegacyPartitionManagement",
+            True,
+            "this worker balances partitions with the safe blob manager (intent/ownership lease blobs) or, "
+            "with useTablePartitionManagement=true, the Partitions table; the legacy manager is not implemented",
+        )
 
 
 def default_worker_id() -> str:
@@ -130,7 +126,13 @@ class Worker:
     async def start(self) -> None:
         if self.state is not WorkerState.CREATED:
             raise RuntimeError(f"a worker starts once; this one is {self.state.value}")
-        await self.backend.start()
+        try:  # one partition manager per hub: the backend refuses to join a hub that uses the other one
+            await self.backend.start()
+        except ConfigurationError:
+            self.state = WorkerState.STOPPED
+            self.executor.close()
+            await self.backend.close()
+            raise
         self.state = WorkerState.STARTED
         log.info(
             "worker.start worker_id=%s hub=%s partitions=%d orchestrators=%s activities=%s",
