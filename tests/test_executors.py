@@ -8,7 +8,7 @@ from typing import Any
 
 from taskhub.format.history import TaskCompletedEvent, TaskFailedEvent, TaskScheduledEvent
 from taskhub.model.app import App
-from tests.builders import started
+from tests.builders import orchestrator_started, started
 from worker.engine.decisions import OrchestrationWork
 from worker.executors.app import AppExecutor
 from worker.executors.base import ActivityWork
@@ -65,3 +65,22 @@ async def test_an_activity_comes_back_completed_failed_or_unknown() -> None:
     assert isinstance(unknown.event, TaskFailedEvent) and not unknown.ran
     assert "'nope' is not registered" in (unknown.event.reason or "")
     assert "double" in (unknown.event.reason or "")
+
+
+async def test_a_durable_functions_orchestrator_never_carries_on_between_episodes() -> None:
+    from tests.functions.sdk import sdk_app
+
+    def waiting(context: Any) -> Any:
+        return (yield context.wait_for_external_event("go"))
+
+    functions = sdk_app({"waiting": waiting})
+    work = OrchestrationWork("inst1", [], [orchestrator_started(), started("waiting")])
+    executor, in_process = executor_for(functions), AppExecutor(functions)
+    try:
+        decisions, kept = await executor.decide(work), await in_process.decide(work)
+    finally:
+        executor.close()
+        in_process.close()
+    assert decisions.completion is None  # it waits for the event...
+    assert decisions.session is None  # ...and the next episode replays it from history
+    assert kept.session is not None  # the executor decides that, not a flag on the orchestrator
