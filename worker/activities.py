@@ -37,6 +37,7 @@ always counted by the queue's dequeue count (``poisonMessageThreshold``) and nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -118,19 +119,30 @@ class ActivityRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="activities")
 
-    async def stop(self, timeout: float = 60.0) -> None:
-        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish."""
+    async def stop(self, timeout: float = 60.0) -> bool:
+        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish and
+        send their results; True if they all did. Those still running are cancelled (a sync one's thread
+        runs on, but its result is not sent): their work items reappear after their held visibility."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         self._stop.set()
         self.backoff.wake()
         self._unsubscribe()
         self._unlocal()
-        if self._task is not None:
-            await self._task
+        if self._task is not None:  # a receive stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        finished = True
         if self._running:
-            _done, pending = await asyncio.wait(self._running, timeout=timeout)
-            for task in pending:  # left running past the deadline: their work items reappear later
+            _done, pending = await asyncio.wait(self._running, timeout=max(deadline - loop.time(), 0.0))
+            for task in pending:
                 task.cancel()
+            if pending:
+                finished = False
+                log.info("activities.cancelled count=%d (still running at the end of the grace period)", len(pending))
+                await asyncio.wait(pending, timeout=0.5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        return finished
 
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved

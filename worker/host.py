@@ -5,7 +5,10 @@ Lifecycle (``WorkerState``): CREATED -> STARTED -> DRAINING -> STOPPED.
 * start: create the hub if needed, start the partition-lease loop and the activity loop; each control
   queue whose lease is won gets a listener.
 * stop (graceful, also on SIGINT/SIGTERM in :meth:`Worker.run`): stop taking new messages, let running
-  sessions checkpoint and running activities finish, then release the leases.
+  sessions checkpoint and running activities finish, then release the leases - all within the grace
+  period (``shutdownGracePeriodInSeconds``, 30 s). Every wait is bounded by what is left of it, so a
+  storage that does not answer neither shortens nor lengthens a stop: what could not be given back or
+  released reappears after its held visibility (20 s with the default leases), as after a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from taskhub.config.settings import Settings
@@ -34,7 +38,8 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT = 60.0
+CLOSE_TIMEOUT = 2.0
+"""Seconds the last step of a stop (closing the storage clients) may take past the grace period."""
 
 
 class WorkerState(enum.Enum):
@@ -57,6 +62,18 @@ def _check_partition_manager(settings: Settings) -> None:
                 "this worker balances partitions with the safe blob manager (intent/ownership lease blobs); "
                 "the table and legacy managers are not implemented yet, so leave it false",
             )
+
+
+async def _within(aw: Awaitable[object], timeout: float) -> bool:
+    """Await ``aw`` for at most ``timeout`` s (then cancel it); True when it finished in time."""
+    try:
+        await asyncio.wait_for(aw, max(timeout, 0.0))
+        return True
+    except TimeoutError:
+        return False
+    except Exception as err:  # a stop goes on whatever one step does
+        log.warning("worker.stop_step_failed error=%s", err)
+        return False
 
 
 def default_worker_id() -> str:
@@ -112,8 +129,10 @@ class Worker:
         self.activities.start()
         self.partitions.start()
 
-    async def stop(self) -> None:
-        """Drain and release: stop dequeuing, finish in-flight work, release the leases."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and release within ``grace`` seconds (default: ``shutdownGracePeriodInSeconds``): stop
+        dequeuing, let running sessions checkpoint and activities finish, release the leases. Whatever
+        is still running at the deadline is cancelled; its messages reappear after their visibility."""
         if self.state in (WorkerState.DRAINING, WorkerState.STOPPED):
             return
         if self.state is WorkerState.CREATED:
@@ -121,18 +140,34 @@ class Worker:
             await self.hub.close()
             return
         self.state = WorkerState.DRAINING
-        log.info("worker.draining worker_id=%s", self.worker_id)
+        loop = asyncio.get_running_loop()
+        grace = self.settings.shutdown_grace_period.total_seconds() if grace is None else grace
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        log.info("worker.draining worker_id=%s grace_s=%.0f", self.worker_id, grace)
+        self.hub.queues.stopping = True  # give-backs try once: no retries past the deadline
         # Stops listening everywhere, releases intents, and releases each ownership once drained.
-        await self.partitions.shutdown(DRAIN_TIMEOUT)
-        await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
-        drained = await self.sessions.drain(DRAIN_TIMEOUT)
-        await self.orchestrations.close()
-        await self.activities.stop(DRAIN_TIMEOUT)
+        await self.partitions.shutdown(left())
+        await _within(asyncio.gather(*(listener.stop() for listener in self.listeners.values())), left())
+        drained = await self.sessions.drain(left())
+        if not drained:
+            await self.sessions.cancel()
+        await _within(self.orchestrations.close(), left())
+        finished = await self.activities.stop(left())
         self.listeners.clear()
-        await self.hub.queues.stop_holding()
-        await self.hub.close()
+        await self.hub.queues.stop_holding(left())
+        await _within(self.hub.close(), CLOSE_TIMEOUT)
         self.state = WorkerState.STOPPED
-        log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
+        log.info(
+            "worker.stopped worker_id=%s drained=%s activities_finished=%s in_s=%.1f",
+            self.worker_id,
+            drained,
+            finished,
+            grace - left(),
+        )
 
     async def __aenter__(self) -> Worker:
         await self.start()

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 QueueCallback = Callable[[str], Awaitable[None]]
 FAST_ROUND = 1.0
 """Seconds between rounds while a handover is in progress (draining, or waiting for a release)."""
+RELEASE_AT_LEAST = 1.0
+"""Seconds a stop past its deadline still gives the releases of the leases it holds (then they expire)."""
 SHUTDOWN_ROUND = 0.1
 """Seconds between rounds while stopping: release each ownership as soon as its queue drained."""
 
@@ -117,10 +119,15 @@ class PartitionManager:
             await asyncio.sleep(0.1)  # the loop releases each ownership as its queue drains
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        for held in list(self.held.values()):  # past the deadline: give up what is left anyway
-            await self._release(held)
+        if self._task is not None:  # a round stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        left = list(self.held.values())  # past the deadline: give up what is left anyway, once
+        if left:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._release(h) for h in left)), max(deadline - loop.time(), RELEASE_AT_LEAST)
+                )
 
     # -- the loop -----------------------------------------------------------------------------------
 

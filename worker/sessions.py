@@ -122,6 +122,15 @@ class Sessions:
         except TimeoutError:
             return False
 
+    async def cancel(self) -> None:
+        """Cancel the sessions still running (a stop past its deadline); their messages reappear after
+        their visibility, and a checkpoint cut short is repaired like after a crash."""
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        self._pending.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def wait_queue_idle(self, queue: str, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -21,6 +21,8 @@ extendedSessionIdleTimeoutInSeconds                30 (> 0)
 useAppLease                                        true
 maxEntityOperationBatchSize                        5000 (> 0)
 entityMessageReorderWindowInMinutes                30 (>= 0; fractions allowed)
+shutdownGracePeriodInSeconds                       30 (> 0): how long a stopping worker lets running
+                                                   work finish (SIGTERM, Ctrl-C)  [our extension]
 storageProvider.type                               ``AzureStorage`` (other backends are rejected)
 storageProvider.connectionName                     ``AzureWebJobsStorage``; alias ``connectionStringName``
 storageProvider.partitionCount                     4 (1..16)
@@ -198,6 +200,10 @@ class Settings:
         "entityMessageReorderWindowInMinutes", timedelta(minutes=30), _NOT_NEGATIVE, _to_minutes
     )
     """The entity message sorter's window; empty entities older than this are cleaned (entities.md 2.7, 4.3)."""
+    shutdown_grace_period: timedelta = key(  # noqa: RUF009
+        "shutdownGracePeriodInSeconds", _S30, POSITIVE, to_seconds
+    )
+    """Our extension: a stopping worker exits within this, whatever the storage does (``Worker.stop``)."""
     app_name: str = ""
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()

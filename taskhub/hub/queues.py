@@ -143,6 +143,8 @@ class HubQueues:
         self.renewals = 0
         """Renewals of held messages so far (storage calls)."""
         self._deleting: set[asyncio.Task[None]] = set()
+        self.stopping = False
+        """Set by a stopping worker: a give-back is tried once, not retried past its deadline."""
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
@@ -289,11 +291,18 @@ class HubQueues:
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep(), name="held-messages")
 
-    async def stop_holding(self) -> None:
-        """Finish the deletes under way, then stop renewing everything (worker shutdown): what is still
-        held reappears on its own."""
+    async def stop_holding(self, timeout: float | None = None) -> None:
+        """Finish the deletes under way (for at most ``timeout`` s), then stop renewing everything (worker
+        shutdown): what is still held reappears on its own."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._deleting:
-            await asyncio.gather(*self._deleting, return_exceptions=True)
+            wait = None if deadline is None else deadline - loop.time()
+            if wait is not None and wait <= 0:
+                break
+            await asyncio.wait(set(self._deleting), timeout=wait)
+        for task in list(self._deleting):
+            task.cancel()
         if self._peers is not None:
             self._peers.close()
         self._held.clear()
@@ -353,10 +362,12 @@ class HubQueues:
             h.busy = None
 
     async def give_back(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> bool:
-        """Abandon (:meth:`abandon`), retried with backoff while the storage fails; False if it never
-        went through (the message then reappears after its held visibility)."""
+        """Abandon (:meth:`abandon`), retried with backoff while the storage fails (once only when the
+        worker is :attr:`stopping`); False if it never went through (the message then reappears after
+        its held visibility)."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        for attempt, wait in enumerate((*GIVE_BACK_DELAYS, None), start=1):
+        delays = () if self.stopping else GIVE_BACK_DELAYS
+        for attempt, wait in enumerate((*delays, None), start=1):
             try:
                 await self.abandon(inbound, delay=delay)
                 return True
