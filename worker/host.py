@@ -38,6 +38,8 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
 log = logging.getLogger(__name__)
 
+RECREATE_EVERY_S = 5.0
+"""A hub found missing is recreated at most this often (the loops all notice it at once)."""
 CLOSE_TIMEOUT = 2.0
 """Seconds the last step of a stop (closing the storage clients) may take past the grace period."""
 
@@ -110,6 +112,9 @@ class Worker:
             peer_gone=self._peer_gone,
         )
         self.listeners: dict[str, ControlQueueListener] = {}
+        self._recreating: asyncio.Task[None] | None = None
+        self._recreated_at = -RECREATE_EVERY_S
+        self.hub.storage.conditions.on_hub_missing = self._hub_missing
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -149,9 +154,14 @@ class Worker:
 
         log.info("worker.draining worker_id=%s grace_s=%.0f", self.worker_id, grace)
         self.hub.queues.stopping = True  # give-backs try once: no retries past the deadline
-        # Stops listening everywhere, releases intents, and releases each ownership once drained.
+        if self._recreating is not None:
+            self._recreating.cancel()
+        # Take no new work, then release intents, and each ownership once its queue drained.
+        self.activities.stop_taking()
+        listening = list(self.listeners.values())
+        self.listeners.clear()
+        await _within(asyncio.gather(*(listener.stop() for listener in listening)), left())
         await self.partitions.shutdown(left())
-        await _within(asyncio.gather(*(listener.stop() for listener in self.listeners.values())), left())
         drained = await self.sessions.drain(left())
         if not drained:
             await self.sessions.cancel()
@@ -221,6 +231,26 @@ class Worker:
         self.orchestrations.forget()
         # visible again at once, for the new owner
         await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in dropped))
+
+    def _hub_missing(self) -> None:
+        """A queue, table or container of the hub is gone (storage wiped): create the hub again, once."""
+        loop = asyncio.get_running_loop()
+        if self.state is not WorkerState.STARTED or (self._recreating is not None and not self._recreating.done()):
+            return
+        if loop.time() - self._recreated_at < RECREATE_EVERY_S:
+            return
+        self._recreated_at = loop.time()
+        self._recreating = asyncio.create_task(self._recreate_hub(), name="recreate-hub")
+
+    async def _recreate_hub(self) -> None:
+        try:
+            await self.hub.recreate()
+        except Exception as err:
+            if not self.hub.storage.conditions.report(err, f"hub not recreated yet: tried again within {RECREATE_EVERY_S:g} s"):
+                log.exception("hub.recreate_failed hub=%s", self.settings.hub_name)
+            return
+        self.orchestrations.forget()  # what this process remembers of the old hub's instances
+        self._peer_gone()  # poll at once
 
     def _peer_gone(self) -> None:
         """Another worker's lease went away: poll now for the work it held (it is visible again)."""

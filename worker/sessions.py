@@ -116,6 +116,8 @@ class Sessions:
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no session runs; False if ``timeout`` passed first."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
@@ -207,8 +209,10 @@ class ControlQueueListener:
                 batch = await self.hub.queues.receive(
                     self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility, hold=True
                 )
-            except Exception:
-                log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
+            except Exception as err:
+                action = f"control queue {self.queue}: receives again in up to {self.backoff.maximum:g} s"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:

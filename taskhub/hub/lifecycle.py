@@ -113,6 +113,17 @@ class TaskHub:
         self._created = True
         log.info("hub.created hub=%s partitions=%d", n.hub, n.partition_count)
 
+    async def recreate(self) -> None:
+        """Create what is missing again although this process created the hub before: its queues, tables
+        or containers were deleted under it (storage wiped, or an in-memory Azurite restarted)."""
+        self._created = False
+        await self.create_if_not_exists()
+        log.warning(
+            "hub.recreated hub=%s: its queues, tables or containers were gone (storage wiped or restarted "
+            "empty); created them again, and the worker goes on",
+            self.names.hub,
+        )
+
     async def _create_control_queue(self, queue: str, table_mode: bool) -> None:
         await self.storage.create_queue(queue)
         if table_mode:

@@ -353,7 +353,8 @@ class HubQueues:
                 if self._held.get(h.raw.id) is h:
                     del self._held[h.raw.id]
             else:
-                log.warning("queue.renew_failed queue=%s message=%s error=%s", h.raw.queue, h.raw.id, err)
+                action = f"held messages: renewed again in {KEEPER_TICK:g} s; they reappear if this lasts past their visibility"
+                self.storage.conditions.report(err, action)
                 h.renew_at = loop.time() + KEEPER_TICK
         except Exception:
             log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)
@@ -373,9 +374,13 @@ class HubQueues:
                 return True
             except Exception as err:
                 if wait is None:
-                    log.warning("queue.give_back_failed queue=%s message=%s error=%s", raw.queue, raw.id, err)
+                    action = "message not given back: it reappears after its visibility timeout"
+                    if not self.storage.conditions.report(err, action):
+                        log.warning("queue.give_back_failed queue=%s message=%s error=%s", raw.queue, raw.id, err)
                     return False
-                log.info("queue.give_back_retry queue=%s message=%s attempt=%d", raw.queue, raw.id, attempt)
+                action = f"giving a message back again in {wait:g} s"
+                if not self.storage.conditions.report(err, action):
+                    log.info("queue.give_back_retry queue=%s message=%s attempt=%d", raw.queue, raw.id, attempt)
                 await asyncio.sleep(wait)
         return False
 
@@ -427,7 +432,9 @@ class HubQueues:
         outcomes = await asyncio.gather(*(self.delete(m) for m in messages), return_exceptions=True)
         for m, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning("queue.delete_failed %s message_id=%s error=%s", why, m.raw.id, outcome)
+                action = "a processed message was not deleted: it reappears and is dropped as a duplicate"
+                if not self.storage.conditions.report(outcome, action):
+                    log.warning("queue.delete_failed %s message_id=%s error=%s", why, m.raw.id, outcome)
 
     async def delete(self, inbound: Inbound | ReceivedMessage) -> bool:
         """Delete a held message; False (logged) if it was already gone or re-received elsewhere."""
