@@ -115,6 +115,13 @@ class StorageConditions:
                 state.since = now
         return True
 
+    def failing(self, err: StorageError) -> None:
+        """A storage call failed (the seam says so before anyone reports it): an outage's time counts
+        from its first failed call."""
+        name = condition_of(err)
+        if name in ("unreachable", "throttled") and name not in self._states:
+            self._states[name] = _State(since=self._clock())
+
     def succeeded(self) -> None:
         """A storage call went through: the lasting conditions end (one line each that was logged)."""
         if not self._states:

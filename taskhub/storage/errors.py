@@ -85,10 +85,12 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         try:
             await maybe_fail(name, args)
             result = await fn(*args, **kwargs)
-        except TableTransactionError as err:
-            raise _classify(err, name) from err
-        except AzureError as err:
-            raise _classify(err, name) from err
+        except (TableTransactionError, AzureError) as err:
+            classified = _classify(err, name)
+            conditions = getattr(self, "conditions", None)
+            if conditions is not None:
+                conditions.failing(classified)  # an outage starts at its first failed call
+            raise classified from err
         conditions = getattr(self, "conditions", None)
         if conditions is not None:
             conditions.succeeded()  # ends an outage (and says so once)

@@ -188,3 +188,76 @@ async def test_sigterm_lets_a_running_activity_finish_and_record_its_result(
         assert [n for (i, _), n in runs.items() if i == iid] == [1, 1], runs  # sleep_for and echo, once each
     finally:
         fleet.close()
+
+
+def _lines_between(path: Path, start: float, end: float) -> list[str]:
+    """The lines of a worker log (the timestamped ones, and the lines under them) written in [start, end]."""
+    out: list[str] = []
+    keep = False
+    for text in path.read_text(errors="replace").splitlines():
+        stamp = text[:23]
+        if len(stamp) == 23 and stamp[4] == "-" and stamp[10] == " ":
+            t = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:23]) / 1000
+            keep = start <= t <= end
+        if keep or "Traceback" in text:
+            out.append(text)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_storage_gone_for_a_minute_then_back_then_wiped(
+    own_azurite: OwnAzurite, tmp_path: Path, figures: dict[str, Any]
+) -> None:
+    """60 s without storage: no traceback, a few lines; Azurite back with its data: the instances are
+    there and the running worker goes on; Azurite back empty (wiped): the worker recreates the hub
+    once and goes on."""
+    env = hub_env(own_azurite.connection_string, "outagehub", storage={"maxQueuePollingInterval": "00:00:02"})
+    fleet = Fleet(env, tmp_path / "workers")
+    try:
+        fleet.start("w1")
+        worker = fleet.current("w1")
+        async with TaskHubClient(settings_of(env)) as client:
+            before = await client.schedule_new_orchestration("chain", input=3, instance_id="before")
+            state = await client.wait_for_orchestration_completion(before, timeout=60)
+            assert state is not None and state.output == expected_output("chain", 3)
+
+            own_azurite.stop()
+            gone = time.time()
+            await asyncio.sleep(60)
+            lines = _lines_between(worker.log_path, gone, time.time())
+            figures["log_lines_in_60_s_without_storage"] = len(lines)
+            assert not any("Traceback" in line for line in lines), "\n".join(lines)
+            assert 1 <= len(lines) <= 6, "\n".join(lines)
+            assert any("storage.unreachable" in line for line in lines), "\n".join(lines)
+
+            own_azurite.start()  # the same data: nothing lost, the same worker goes on
+            back = time.time()
+
+            async def reachable() -> bool:
+                return "storage.reachable_again" in worker.log_path.read_text()
+
+            await wait_for(reachable, 60, 0.5, message="the worker says the storage is back")
+            figures["reachable_again_after_s"] = round(time.time() - back, 2)
+            kept = await client.get_orchestration_state(before)
+            assert kept is not None and kept.runtime_status is OrchestrationStatus.COMPLETED
+            after = await client.schedule_new_orchestration("chain", input=4, instance_id="after")
+            state = await client.wait_for_orchestration_completion(after, timeout=90)
+            assert state is not None and state.output == expected_output("chain", 4), fleet.tail()
+
+            own_azurite.stop()
+            own_azurite.start(wipe=True)  # back empty: the worker recreates the hub, once
+
+            async def recreated() -> bool:
+                return "hub.recreated" in worker.log_path.read_text()
+
+            await wait_for(recreated, 60, 0.5, message="the worker recreates the hub")
+            fresh = await client.schedule_new_orchestration("chain", input=5, instance_id="fresh")
+            state = await client.wait_for_orchestration_completion(fresh, timeout=90)
+            assert state is not None and state.output == expected_output("chain", 5), fleet.tail()
+        log = worker.log_path.read_text()
+        assert worker.alive, fleet.tail()
+        assert log.count("hub.recreated") == 1, fleet.tail()
+        assert "Traceback" not in log, log[-5000:]
+    finally:
+        fleet.close()
