@@ -79,7 +79,7 @@ def own_azurite(tmp_path: Path) -> Iterator[OwnAzurite]:
 
 async def _activities_started(journal: Path, count: int, timeout: float = 60) -> None:
     async def started() -> bool:
-        return journal.exists() and sum(1 for e in journal_entries(journal) if e.name == "sleep_for") >= count
+        return sum(1 for e in journal_entries(journal) if e.name == "sleep_for") >= count
 
     await wait_for(started, timeout, 0.1, message=f"{count} sleep_for activities started")
 
