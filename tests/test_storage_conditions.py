@@ -78,3 +78,17 @@ def test_a_short_error_without_a_line_ends_without_one(setup) -> None:  # type: 
     conditions.failing(unreachable())  # retried by the caller before anyone reported it
     conditions.succeeded()
     assert caplog.records == []
+
+
+def test_other_errors_are_one_line_a_minute_per_operation_and_status_with_no_end_line(setup) -> None:  # type: ignore[no-untyped-def]
+    conditions, clock, caplog = setup
+    for op in ("send_message", "send_message", "update_message"):
+        conditions.report(StorageError(StorageErrorKind.OTHER, "500", status=500, operation=op), "given back")
+        clock.t += 1
+    conditions.succeeded()
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" ")[:2] for line in lines] == [["storage.error", "op=send_message"], ["storage.error", "op=update_message"]]
+    clock.t += 61
+    conditions.report(StorageError(StorageErrorKind.OTHER, "500", status=500, operation="send_message"), "given back")
+    last = caplog.records[-1].getMessage()  # the one not logged within the minute counts too
+    assert last.startswith("storage.error op=send_message failures=2 for_s=64: ") and not last.endswith("(still)")

@@ -35,8 +35,9 @@ REPEAT_S = 60.0
 """A condition that lasts is logged again at most this often (with the failures since)."""
 HUB_GONE_CODES = frozenset({"QueueNotFound", "TableNotFound", "ContainerNotFound"})
 """Error codes that mean a resource of the hub itself is gone (the storage was wiped, say)."""
-_LASTING = ("unreachable", "throttled", "error")
-"""Conditions that end when a storage call succeeds again (and say so)."""
+_LASTING = ("unreachable", "throttled")
+"""Conditions that end when a storage call succeeds again (and say so); the others are events, each
+kind logged at most once per :data:`REPEAT_S` with the count since."""
 
 
 def condition_of(err: StorageError) -> str:
@@ -77,8 +78,8 @@ class StorageConditions:
 
     @property
     def active(self) -> list[str]:
-        """The lasting conditions reported that have not ended (``unreachable``, ``throttled``, ``error:...``)."""
-        return sorted(k for k in self._states if k.split(":")[0] in _LASTING)
+        """The lasting conditions reported that have not ended (``unreachable``, ``throttled``)."""
+        return sorted(k for k in self._states if k in _LASTING)
 
     def report(self, err: BaseException, action: str) -> bool:
         """Log ``err`` as its condition (rate-limited), with ``action``: what the caller does about it and
@@ -96,7 +97,7 @@ class StorageConditions:
             self.on_hub_missing()
         due = state.logged_at is None or now - state.logged_at >= self._repeat_s
         if due:
-            still = " (still)" if state.logged_at is not None else ""
+            still = " (still)" if state.logged_at is not None and name in _LASTING else ""
             level = logging.INFO if name in ("lease_lost", "not_found") else logging.WARNING
             self._log.log(
                 level,
@@ -124,16 +125,16 @@ class StorageConditions:
 
     def succeeded(self) -> None:
         """A storage call went through: the lasting conditions end (one line each that was logged)."""
-        if not self._states:
+        if "unreachable" not in self._states and "throttled" not in self._states:
             return
         now = self._clock()
-        for key in [k for k in self._states if k.split(":")[0] in _LASTING]:
+        for key in [k for k in self._states if k in _LASTING]:
             state = self._states.pop(key)
             if state.logged_at is not None:
-                what = "the storage answers again" if key != "throttled" else "the storage is no longer busy"
+                what = "the storage answers again" if key == "unreachable" else "the storage is no longer busy"
                 self._log.info(
                     "storage.%s after_s=%.0f failures=%d: %s; the worker goes on",
-                    "reachable_again" if key == "unreachable" else f"{key.split(':')[0]}_ended",
+                    "reachable_again" if key == "unreachable" else "throttling_ended",
                     now - state.since,
                     state.failures,
                     what,
