@@ -19,6 +19,7 @@ def test_a_retry_from_the_same_history_with_the_same_messages_repeats_time_and_i
     first, repeated = memo.begin("i", etag="e1", events=5, messages=("m1", "m2"), now=now)
     ids = [first.new_guid(), first.new_guid()]
     assert not repeated
+    memo.failed("i", first)
     again, repeated = memo.begin("i", etag="e1", events=5, messages=("m1", "m2", "m3"), now=now)
     assert repeated and again.now == first.now
     assert [again.new_guid(), again.new_guid(), again.new_guid()][:2] == ids
@@ -27,6 +28,7 @@ def test_a_retry_from_the_same_history_with_the_same_messages_repeats_time_and_i
 def test_a_committed_history_or_other_messages_decide_afresh() -> None:
     memo, now = EpisodeMemo(), clock()
     first, _ = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
+    memo.failed("i", first)
     moved, repeated = memo.begin("i", etag="e2", events=9, messages=("m1",), now=now)
     assert not repeated and moved.now != first.now
     other, repeated = memo.begin("i", etag="e2", events=9, messages=("m9",), now=now)
@@ -35,7 +37,9 @@ def test_a_committed_history_or_other_messages_decide_afresh() -> None:
 
 def test_done_forgets_and_other_messages_wait_for_the_failed_ones() -> None:
     memo, now = EpisodeMemo(), clock()
-    memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
+    decision, _ = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
+    assert memo.waiting_for("i", etag="e1", events=5, messages=("m7",)) == ()  # nothing was sent
+    memo.failed("i", decision)
     assert memo.waiting_for("i", etag="e1", events=5, messages=("m7",)) == ("m1",)
     assert memo.waiting_for("i", etag="e1", events=5, messages=("m1", "m7")) == ()
     assert memo.waiting_for("i", etag="e2", events=6, messages=("m7",)) == ()
@@ -49,3 +53,10 @@ def test_the_memo_is_bounded() -> None:
     for i in range(5):
         memo.begin(f"i{i}", etag=None, events=0, messages=(), now=now)
     assert len(memo) == 3
+
+
+def test_an_attempt_that_sent_nothing_is_not_repeated() -> None:
+    memo, now = EpisodeMemo(), clock()
+    first, _ = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
+    again, repeated = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
+    assert not repeated and again.now != first.now

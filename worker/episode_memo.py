@@ -47,6 +47,8 @@ class Decision:
     now: datetime
     guids: list[str] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    sent: bool = False
+    """Its checkpoint failed with messages to send (some may be out): only then is it repeated."""
     _next: int = 0
 
     def new_guid(self) -> str:
@@ -85,11 +87,12 @@ class EpisodeMemo:
         old = self._by_instance.pop(instance_id, None)
         if (
             old is not None
+            and old.sent
             and old.etag == etag
             and old.events == events
             and messages[: len(old.messages)] == old.messages
         ):
-            decision = Decision(etag, events, messages, old.now, list(old.guids), old.since)
+            decision = Decision(etag, events, messages, old.now, list(old.guids), old.since, sent=True)
             repeated = True
         else:
             decision = Decision(etag, events, messages, now())
@@ -106,13 +109,18 @@ class EpisodeMemo:
         them: the history is the one the failed attempt started from, the batch does not begin with them,
         and they were given back less than :data:`MAX_WAIT_S` ago. Empty otherwise."""
         old = self._by_instance.get(instance_id)
-        if old is None or old.etag != etag or old.events != events:
+        if old is None or not old.sent or old.etag != etag or old.events != events:
             return ()
         if messages[: len(old.messages)] == old.messages:
             return ()
         if time.monotonic() - old.since > MAX_WAIT_S:
             return ()
         return old.messages
+
+    def failed(self, instance_id: str, decision: Decision) -> None:
+        """The attempt's checkpoint failed after it may have sent messages: its retry repeats it."""
+        if self._by_instance.get(instance_id) is decision:
+            decision.sent = True
 
     def done(self, instance_id: str) -> None:
         """The attempt's checkpoint succeeded: nothing to repeat."""

@@ -287,15 +287,20 @@ class OrchestrationRunner:
         )
         if session is not None:
             self._cache.resumed += 1
-        result = await checkpoint(
-            hub,
-            instance_id=instance_id,
-            loaded=loaded,
-            episode=episode,
-            consumed=[*t.run, *(m for m, _ in t.discard)],
-            episodes_before=index.episodes,
-            rows=self.rows,
-        )
+        try:
+            result = await checkpoint(
+                hub,
+                instance_id=instance_id,
+                loaded=loaded,
+                episode=episode,
+                consumed=[*t.run, *(m for m, _ in t.discard)],
+                episodes_before=index.episodes,
+                rows=self.rows,
+            )
+        except Exception:
+            if episode.outbound:
+                self.memo.failed(instance_id, decision)
+            raise
         self.memo.done(instance_id)
         if not (
             episode.runtime_status.is_terminal
