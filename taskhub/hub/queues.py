@@ -294,13 +294,8 @@ class HubQueues:
     async def stop_holding(self, timeout: float | None = None) -> None:
         """Finish the deletes under way (for at most ``timeout`` s), then stop renewing everything (worker
         shutdown): what is still held reappears on its own."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self._deleting:
-            wait = None if deadline is None else deadline - loop.time()
-            if wait is not None and wait <= 0:
-                break
-            await asyncio.wait(set(self._deleting), timeout=wait)
+        if self._deleting:  # a delete cut short leaves its message to come back, dropped as a duplicate
+            await asyncio.wait(set(self._deleting), timeout=timeout)
         for task in list(self._deleting):
             task.cancel()
         if self._peers is not None:
@@ -353,8 +348,7 @@ class HubQueues:
                 if self._held.get(h.raw.id) is h:
                     del self._held[h.raw.id]
             else:
-                action = f"held messages: renewed again in {KEEPER_TICK:g} s; they reappear if this lasts past their visibility"
-                self.storage.conditions.report(err, action)
+                self.storage.conditions.report(err, f"held messages: renewed again in {KEEPER_TICK:g} s")
                 h.renew_at = loop.time() + KEEPER_TICK
         except Exception:
             log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)
@@ -373,14 +367,11 @@ class HubQueues:
                 await self.abandon(inbound, delay=delay)
                 return True
             except Exception as err:
+                then = "not given back: it reappears after its visibility" if wait is None else f"tried again in {wait:g} s"
+                if not self.storage.conditions.report(err, f"giving a message back: {then}"):
+                    log.warning("queue.give_back_failed queue=%s message=%s attempt=%d error=%s", raw.queue, raw.id, attempt, err)
                 if wait is None:
-                    action = "message not given back: it reappears after its visibility timeout"
-                    if not self.storage.conditions.report(err, action):
-                        log.warning("queue.give_back_failed queue=%s message=%s error=%s", raw.queue, raw.id, err)
                     return False
-                action = f"giving a message back again in {wait:g} s"
-                if not self.storage.conditions.report(err, action):
-                    log.info("queue.give_back_retry queue=%s message=%s attempt=%d", raw.queue, raw.id, attempt)
                 await asyncio.sleep(wait)
         return False
 
