@@ -212,8 +212,12 @@ async def test_storage_gone_for_a_minute_then_back_then_wiped(
     """60 s without storage: no traceback, a few lines; Azurite back with its data: the instances are
     there and the running worker goes on; Azurite back empty (wiped): the worker recreates the hub
     once and goes on."""
-    env = hub_env(own_azurite.connection_string, "outagehub", storage={"maxQueuePollingInterval": "00:00:02"})
+    journal = tmp_path / "journal.txt"
+    env = hub_env(
+        own_azurite.connection_string, "outagehub", storage={"maxQueuePollingInterval": "00:00:02"}, journal=journal
+    )
     fleet = Fleet(env, tmp_path / "workers")
+    spec = {"n": 2, "seconds": 3}
     try:
         fleet.start("w1")
         worker = fleet.current("w1")
@@ -221,6 +225,9 @@ async def test_storage_gone_for_a_minute_then_back_then_wiped(
             before = await client.schedule_new_orchestration("chain", input=3, instance_id="before")
             state = await client.wait_for_orchestration_completion(before, timeout=60)
             assert state is not None and state.output == expected_output("chain", 3)
+            # work in flight when the storage goes: two activities that finish during the outage
+            during = await client.schedule_new_orchestration("sleepers", input=spec, instance_id="during")
+            await _activities_started(journal, 2)
 
             own_azurite.stop()
             gone = time.time()
@@ -241,6 +248,8 @@ async def test_storage_gone_for_a_minute_then_back_then_wiped(
             figures["reachable_again_after_s"] = round(time.time() - back, 2)
             kept = await client.get_orchestration_state(before)
             assert kept is not None and kept.runtime_status is OrchestrationStatus.COMPLETED
+            state = await client.wait_for_orchestration_completion(during, timeout=90)
+            assert state is not None and state.output == expected_output("sleepers", spec), fleet.tail()
             after = await client.schedule_new_orchestration("chain", input=4, instance_id="after")
             state = await client.wait_for_orchestration_completion(after, timeout=90)
             assert state is not None and state.output == expected_output("chain", 4), fleet.tail()
