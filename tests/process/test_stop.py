@@ -13,6 +13,7 @@ the connection string stays valid), never the session's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
@@ -270,3 +271,75 @@ async def test_storage_gone_for_a_minute_then_back_then_wiped(
         assert "Traceback" not in log, log[-5000:]
     finally:
         fleet.close()
+
+
+@pytest.mark.timeout(120)
+async def test_taskhub_serve_stops_within_its_grace_and_at_once_on_a_second_signal(
+    azurite_connection_string: str, hub_name: str, tmp_path: Path
+) -> None:
+    """``taskhub serve`` with a request waiting (``?timeout=60``, on an orchestration no worker runs):
+    the request gets the grace period, no more; a second signal ends the server at once."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import urllib.request
+
+    from tests.functions.host import free_port
+    from tests.helpers import REPO_ROOT
+
+    (tmp_path / "h.json").write_text('{"version": "2.0"}\n')
+
+    def spawn(grace: int, port: int) -> subprocess.Popen[bytes]:
+        env = hub_env(azurite_connection_string, hub_name)
+        env[GRACE_KEY] = str(grace)
+        with open(tmp_path / f"serve-{grace}.log", "wb") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "taskhub", "serve", "--port", str(port), "--host-json", str(tmp_path / "h.json")],
+                cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    async def serve(grace: int) -> subprocess.Popen[bytes]:
+        port = free_port()
+        proc = spawn(grace, port)
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        await wait_for(listening, 30, 0.1, message="taskhub serve listens")
+        url = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/orchestrators/chain?timeout=60"
+        request = urllib.request.Request(url, data=b"1", method="POST")
+        threading.Thread(target=lambda: _quietly(request), daemon=True).start()
+        return proc
+
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs = [await serve(3), await serve(30)]
+        patient, impatient = procs
+        await asyncio.sleep(2)  # both requests wait on their orchestrations now
+        first = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        await asyncio.sleep(1)
+        assert impatient.poll() is None  # its request may wait up to 30 s
+        second = time.monotonic()
+        impatient.send_signal(signal.SIGTERM)
+        await wait_for(lambda: impatient.poll() is not None, 5, 0.05, message="serve exits on a second signal")
+        assert time.monotonic() - second <= 2
+        await wait_for(lambda: patient.poll() is not None, 15, 0.1, message="serve exits after its grace")
+        assert time.monotonic() - first <= 3 + 5
+        assert (patient.returncode, impatient.returncode) == (0, 128 + signal.SIGTERM)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+
+
+def _quietly(request: Any) -> None:
+    """Send a request whose answer nobody reads (the server is stopped under it)."""
+    import urllib.request
+
+    with contextlib.suppress(Exception):
+        urllib.request.urlopen(request, timeout=90).read()
