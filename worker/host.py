@@ -262,9 +262,11 @@ class Worker:
         """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
         try:
             await self.hub.poison.move(m, f"cannot be decoded: {m.error}")
-        except Exception:
-            log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
-            await self.hub.queues.abandon(m)
+        except Exception as err:
+            action = "an undecodable message stays where it is: moved to the poison queue when it comes back"
+            if not self.hub.storage.conditions.report(err, action):
+                log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
+            await self.hub.queues.give_back(m)
 
     def describe(self) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "state": self.state.value, "queues": self.owned_queues}
