@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -61,6 +62,20 @@ async def test_create_twice_is_idempotent_and_keeps_taskhub_json(settings):
         await again.create_if_not_exists()
         assert await again.resources() == before
         assert await again.storage.download_blob(again.names.lease_container, "taskhub.json") == first
+
+
+async def test_hub_created_is_logged_only_when_the_hub_was_created(settings, hub_name, caplog):
+    caplog.set_level(logging.DEBUG, logger="taskhub.hub.lifecycle")
+    async with TaskHub(settings) as hub:
+        await hub.create_if_not_exists()
+    created = [r.getMessage() for r in caplog.records if r.getMessage().startswith("hub.created")]
+    assert len(created) == 1 and f"hub={hub_name}" in created[0]
+    caplog.clear()
+    async with TaskHub(settings) as again:  # a worker starting on a hub that exists
+        await again.create_if_not_exists()
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any(m.startswith("hub.created") for m in messages), messages
+    assert any(m.startswith(f"hub.ready hub={hub_name}") for m in messages), messages
 
 
 async def test_partition_count_from_settings(settings, hub_name):

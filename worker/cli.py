@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import sys
+from pathlib import Path
 
 from taskhub.cli.registry import verb
 from taskhub.cli.signals import exit_if_threads_linger, install_stop_signals
@@ -18,18 +19,41 @@ from worker.host import Worker
 __all__ = ["load_app", "run_worker"]
 
 
+_HINT = "give MODULE:APP, e.g. examples.all:app, or the file, e.g. examples/all.py"
+
+
+def _module_of_file(path: str) -> str:
+    """The module name of a ``.py`` file: dotted from the current folder when it lies below it (so that
+    its package imports work), else its stem with its folder put on ``sys.path``."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ValueError(f"no such file: {path!r} ({_HINT})")
+    try:
+        parts = file.with_suffix("").relative_to(Path.cwd().resolve()).parts
+    except ValueError:
+        parts = ()
+    if parts and all(p.isidentifier() for p in parts):
+        return ".".join(parts)
+    if str(file.parent) not in sys.path:
+        sys.path.insert(0, str(file.parent))
+    return file.stem
+
+
 def load_app(spec: str) -> App:
-    """Import ``module:attribute`` (``module`` alone means ``module:app``) and check it is an App."""
+    """Import ``module:attribute`` (``module`` alone means ``module:app``; a ``.py`` file path works for
+    the module) and check it is an App."""
     module_name, _, attr = spec.partition(":")
     attr = attr or "app"
     if not module_name:
-        raise ValueError(f"expected MODULE:APP, got {spec!r}")
+        raise ValueError(f"expected MODULE:APP, got {spec!r} ({_HINT})")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+        module_name = _module_of_file(module_name)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"cannot import {module_name!r}: {err}") from None
+        raise ValueError(f"cannot import {module_name!r}: {err} ({_HINT})") from None
     app = getattr(module, attr, None)
     if not isinstance(app, App):
         found = type(app).__name__ if app is not None else "nothing"
@@ -58,7 +82,9 @@ async def run_worker(app: App, settings: Settings, worker_id: str | None = None)
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "app", metavar="MODULE:APP", help="the module and the taskhub.App in it, e.g. examples.approval:app"
+        "app",
+        metavar="MODULE:APP",
+        help="the module (or .py file) and the taskhub.App in it, e.g. examples.approval:app or examples/all.py",
     )
     p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
 
@@ -81,6 +107,11 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--created-before", help="with --all: ISO 8601 time")
     p.add_argument("--runtime-status", nargs="*", help="with --all: Running Completed Failed ...")
     p.add_argument("--instance-id-prefix", help="with --all: only ids starting with this")
+    p.add_argument(
+        "--worker-version",
+        help="check as a worker of this version (default: host.json defaultVersion); instances its "
+        "versionMatchStrategy would not run are skipped",
+    )
 
 
 @verb("replay", "replay stored histories against MODULE:APP and report non-determinism", _replay_args)

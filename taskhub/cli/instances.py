@@ -54,6 +54,7 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--function-name", required=True, help="orchestrator name")
     p.add_argument("--id", help="instance id (default: a new GUID)")
     p.add_argument("--input", help="input as JSON, or @file")
+    p.add_argument("--version", help="the instance's version (default: host.json defaultVersion)")
 
 
 WORKER_GRACE_S = 3.0
@@ -79,7 +80,9 @@ async def _worker_seen(client: TaskHubClient) -> bool:
 async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     data = _json_arg(ns.input, "--input")
     async with TaskHubClient(settings) as c:
-        iid = await c.schedule_new_orchestration(ns.function_name, input=data, instance_id=ns.id)
+        iid = await c.schedule_new_orchestration(
+            ns.function_name, input=data, instance_id=ns.id, version=ns.version
+        )
         served = await _worker_seen(c)
     if not served:
         seconds = int(settings.storage.lease_interval.total_seconds())
@@ -93,8 +96,13 @@ async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any
 
 def _status_args(p: argparse.ArgumentParser) -> None:
     _id(p)
-    p.add_argument("--show-input", action="store_true")
-    p.add_argument("--show-output", action="store_true")
+    p.add_argument(
+        "--show-input",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="include the instance's input (the default, as in the HTTP status; --no-show-input leaves it out)",
+    )
+    p.add_argument("--show-output", action="store_true", help="include the output of a finished instance")
     p.add_argument(
         "--wait", type=float, metavar="SECONDS", help="wait up to SECONDS for the instance to finish first"
     )

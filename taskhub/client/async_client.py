@@ -41,6 +41,7 @@ from taskhub.format.names import validate_instance_id
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.values import to_json
+from taskhub.model.versioning import validate_version
 
 __all__ = ["TaskHubClient"]
 
@@ -107,13 +108,16 @@ class TaskHubClient(EntityClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         tags: dict[str, str] | None = None,
+        version: str | None = None,
     ) -> str:
-        """Start an orchestration; returns its instance id (default ``uuid4().hex``).
+        """Start an orchestration; returns its instance id (default ``uuid4().hex``). The instance gets
+        ``version``, by default the settings' ``defaultVersion`` (none when that is unset).
 
         Raises ValueError for an invalid id, TypeError for a non-JSON input, and
         OrchestrationAlreadyExistsError when the id is Pending, Running or Suspended.
         """
         name = function_name(name_or_fn)
+        version = (self.settings.default_version or "") if version is None else validate_version(version)
         instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         serialized = to_json(input, what=f"input of orchestration {name!r}")
         if start_at is not None and start_at.tzinfo is None:
@@ -128,7 +132,7 @@ class TaskHubClient(EntityClient):
         event = ExecutionStartedEvent(
             orchestration_instance=instance,
             name=name,
-            version="",
+            version=version,
             input=serialized,
             tags=tags,
             scheduled_start_time=start_at,
@@ -147,7 +151,7 @@ class TaskHubClient(EntityClient):
             instance_id=instance_id,
             execution_id=execution_id,
             name=name,
-            version="",
+            version=version,
             input=row_input,
             created_time=now,
             last_updated_time=now,
@@ -291,6 +295,7 @@ class TaskHubClient(EntityClient):
         return row
 
     async def _send(self, instance_id: str, event: HistoryEvent, *, row: InstanceRow | None = None) -> None:
+        _not_an_entity(instance_id)
         if row is None:
             await self._require(instance_id)
         target = OrchestrationInstance(instance_id, None)
@@ -301,6 +306,7 @@ class TaskHubClient(EntityClient):
         OrchestrationStateError if it has finished (Completed, Failed, Terminated, Canceled)."""
         if not isinstance(event_name, str) or not event_name:
             raise ValueError("event_name must be a non-empty string")
+        _not_an_entity(instance_id)
         payload = to_json(data, what=f"data of event {event_name!r}")
         row = await self._require(instance_id)
         if row.runtime_status is not None and row.runtime_status in PURGEABLE_STATUSES:
@@ -329,6 +335,7 @@ class TaskHubClient(EntityClient):
         """Rewind a Failed instance: its failed activities and sub-orchestrations run again and it goes
         on from there (Durable Functions' rewind; the history keeps the failures as ``GenericEvent`` rows).
         OrchestrationNotFoundError if there is no such instance, OrchestrationStateError if it is not Failed."""
+        _not_an_entity(instance_id)
         row = await self._require(instance_id)
         if row.runtime_status is not OrchestrationStatus.FAILED:
             raise OrchestrationStateError(
@@ -338,7 +345,9 @@ class TaskHubClient(EntityClient):
 
     async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the id it runs under
-        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance)."""
+        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance). Like
+        Durable Functions' RestartAsync, the new run gets the client's ``defaultVersion``."""
+        _not_an_entity(instance_id)
         state = await self.get_orchestration_state(instance_id)
         if state is None:
             raise OrchestrationNotFoundError(instance_id)
@@ -399,6 +408,15 @@ class TaskHubClient(EntityClient):
             token = page.continuation_token
             if not token:
                 return PurgeResult(count)
+
+
+def _not_an_entity(instance_id: str) -> None:
+    """Orchestration operations do not reach entities (``@name@key``): ValueError saying what does."""
+    if isinstance(instance_id, str) and instance_id.startswith("@"):
+        raise ValueError(
+            f"{instance_id[:60]!r} is an entity's id, not an orchestration's: signal the entity instead "
+            "(signal_entity, taskhub signal-entity, or the HTTP entity routes)"
+        )
 
 
 def _status(value: OrchestrationStatus | str) -> OrchestrationStatus:

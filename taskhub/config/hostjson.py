@@ -35,6 +35,7 @@ _PLAIN = (
         "expected a key in double quotes (a trailing comma?)",
     ),
     ("Expecting value", "expected a value (a trailing comma, or an unquoted word?)"),
+    ("Illegal trailing comma", "a trailing comma before the closing bracket"),  # Python 3.13+
     ("Extra data", "there is more text after the end of the JSON object"),
     ("Unterminated string", "a string is not closed with a double quote"),
     ("Invalid control character", "a string holds a line break or control character"),

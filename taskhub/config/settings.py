@@ -21,6 +21,9 @@ extendedSessionIdleTimeoutInSeconds                30 (> 0)
 useAppLease                                        true
 maxEntityOperationBatchSize                        5000 (> 0)
 entityMessageReorderWindowInMinutes                30 (>= 0; fractions allowed)
+defaultVersion                                     none: the version new instances get (a string)
+versionMatchStrategy                               ``CurrentOrOlder``; ``None``, ``Strict`` (any case)
+versionFailureStrategy                             ``Reject``; ``Fail`` (any case)
 shutdownGracePeriodInSeconds                       30 (> 0): how long a stopping worker lets running
                                                    work finish (SIGTERM, Ctrl-C)  [our extension]
 storageProvider.type                               ``AzureStorage`` (other backends are rejected)
@@ -32,7 +35,7 @@ storageProvider.controlQueueVisibilityTimeout      00:05:00 (00:01:00..01:00:00)
 storageProvider.workItemQueueVisibilityTimeout     00:05:00 (> 0, at most 7 days)
 storageProvider.maxQueuePollingInterval            00:00:30 (> 0)
 storageProvider.fetchLargeMessagesAutomatically    true
-storageProvider.useTablePartitionManagement        false
+storageProvider.useTablePartitionManagement        false (true: the Partitions table, docs/partition-table.md)
 storageProvider.useLegacyPartitionManagement       false (not together with the table one)
 storageProvider.queueClientMessageEncoding         ``UTF8`` or ``Base64`` (any case)
 storageProvider.trackingStoreConnectionName        none; alias ``trackingStoreConnectionStringName``
@@ -41,6 +44,7 @@ storageProvider.poisonMessageThreshold             10 dequeues (>= 1)           
 storageProvider.leaseRenewInterval                 00:00:10 (> 0)                     [our extension]
 storageProvider.leaseAcquireInterval               00:00:10 (> 0)                     [our extension]
 storageProvider.leaseInterval                      00:00:30 (> leaseRenewInterval)    [our extension]
+storageProvider.partitionTableOperationTimeout     00:00:02 (> 0)                     [our extension]
 =================================================  ========================================================
 
 TimeSpans are strings as .NET ``TimeSpan.Parse`` reads them: ``hh:mm:ss``, ``hh:mm``, ``d.hh:mm:ss``,
@@ -87,11 +91,15 @@ from taskhub.config.rules import (
     sanitize_hub_name,
     to_bool,
     to_encoding,
+    to_failure,
     to_int,
+    to_match,
     to_seconds,
     to_str,
+    to_version,
 )
 from taskhub.errors import ConfigurationError
+from taskhub.model.versioning import VersionFailureStrategy, Versioning, VersionMatchStrategy
 
 __all__ = [
     "DEFAULT_HUB_NAME",
@@ -109,7 +117,7 @@ DEFAULT_HUB_NAME = "TestHubName"
 _ENV_PREFIX = "azurefunctionsjobhost:extensions:durabletask:"
 _HUB_PREFIX = "extensions.durableTask."
 _STORAGE_PREFIX = "extensions.durableTask.storageProvider."
-_S10, _S30, _M, _M5, _H = (timedelta(seconds=n) for n in (10, 30, 60, 300, 3600))
+_S2, _S10, _S30, _M, _M5, _H = (timedelta(seconds=n) for n in (2, 10, 30, 60, 300, 3600))
 _NOT_EMPTY: Rule = (str.strip, "must not be empty")
 _UP_TO_A_WEEK: Rule = (lambda v: timedelta(0) < v <= timedelta(days=7), "must be > 0 and at most 7.00:00:00")
 _ENCODING: Rule = (lambda v: v in ("UTF8", "Base64"), "must be UTF8 or Base64")
@@ -142,6 +150,9 @@ class StorageSettings:
     lease_acquire_interval: timedelta = key("leaseAcquireInterval", _S10, POSITIVE)  # noqa: RUF009
     lease_interval: timedelta = key("leaseInterval", _S30, POSITIVE)  # noqa: RUF009
     """Our extension, like DurableTask.AzureStorage's lease settings; must be > leaseRenewInterval."""
+    partition_table_operation_timeout: timedelta = key("partitionTableOperationTimeout", _S2, POSITIVE)  # noqa: RUF009
+    """Our extension, as DTFx's ``PartitionTableOperationTimeout``: the storage time one pass of the table
+    partition manager may take (docs/partition-table.md)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.queue_client_message_encoding, str):
@@ -172,6 +183,7 @@ def _to_minutes(key: str, raw: Any) -> timedelta:
 
 
 CONVERTERS[_to_minutes] = (timedelta, "a number of minutes")
+
 _NOT_NEGATIVE: Rule = (lambda v: v >= timedelta(0), "must be >= 0")
 
 
@@ -200,6 +212,14 @@ class Settings:
         "entityMessageReorderWindowInMinutes", timedelta(minutes=30), _NOT_NEGATIVE, _to_minutes
     )
     """The entity message sorter's window; empty entities older than this are cleaned (entities.md 2.7, 4.3)."""
+    default_version: str | None = key("defaultVersion", None, convert=to_version)
+    """The version new orchestrations get unless the caller names one; this worker's own version."""
+    version_match_strategy: VersionMatchStrategy = key(  # noqa: RUF009
+        "versionMatchStrategy", VersionMatchStrategy.CURRENT_OR_OLDER, convert=to_match
+    )
+    version_failure_strategy: VersionFailureStrategy = key(  # noqa: RUF009
+        "versionFailureStrategy", VersionFailureStrategy.REJECT, convert=to_failure
+    )
     shutdown_grace_period: timedelta = key(  # noqa: RUF009
         "shutdownGracePeriodInSeconds", _S30, POSITIVE, to_seconds
     )
@@ -212,11 +232,19 @@ class Settings:
     """Warnings about host.json that did not stop loading (a misspelled key: "did you mean ...?")."""
 
     def __post_init__(self) -> None:
+        for name, wire, convert in _STRATEGIES:
+            if type(getattr(self, name)) is str:  # with_overrides(version_match_strategy="Strict")
+                object.__setattr__(self, name, convert(_HUB_PREFIX + wire, getattr(self, name)))
         check_all(self, _HUB_PREFIX)
         if not isinstance(self.storage, StorageSettings):
             raise ConfigurationError("storage", self.storage, "must be a StorageSettings")
         if not isinstance(self.app_name, str):
             raise ConfigurationError("app_name", self.app_name, "must be a string")
+
+    @property
+    def versioning(self) -> Versioning:
+        """``defaultVersion`` and the two strategies, as the worker checks them."""
+        return Versioning(self.default_version, self.version_match_strategy, self.version_failure_strategy)
 
     @classmethod
     def load(
@@ -236,6 +264,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+_STRATEGIES = (
+    ("version_match_strategy", "versionMatchStrategy", to_match),
+    ("version_failure_strategy", "versionFailureStrategy", to_failure),
+)
 _HUB_NAME_FIELD = next(f for f in dataclasses.fields(Settings) if f.name == "hub_name")
 
 

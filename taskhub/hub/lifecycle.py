@@ -25,6 +25,8 @@ from taskhub.errors import StorageError
 from taskhub.format.history import utcnow
 from taskhub.format.leases import LeaseBlob, TaskHubInfo
 from taskhub.format.names import HubNames
+from taskhub.format.partition_rows import PartitionRow
+from taskhub.hub.partition_table import read_rows, table_view
 from taskhub.hub.payloads import Payloads
 from taskhub.hub.poison import PoisonQueue
 from taskhub.hub.queues import HubQueues
@@ -94,24 +96,29 @@ class TaskHub:
             return
         n = self.names
         s = self.storage
-        await s.create_container(n.app_lease_container)
-        await self._create_blob(n.app_lease_container, n.app_lease_info_blob, "{}")
+        made = [await s.create_container(n.app_lease_container)]
+        made.append(await self._create_blob(n.app_lease_container, n.app_lease_info_blob, "{}"))
         table_mode = self.settings.storage.use_table_partition_management
         if table_mode:
-            await s.create_table(n.partitions_table)
+            made.append(await s.create_table(n.partitions_table))
         else:
-            await s.create_container(n.lease_container)
-            await self._write_task_hub_info()
-        tasks: list[Awaitable[object]] = [
+            made.append(await s.create_container(n.lease_container))
+            made.append(await self._write_task_hub_info())
+        tasks: list[Awaitable[bool]] = [
             s.create_table(n.history_table),
             s.create_table(n.instances_table),
             s.create_queue(n.work_item_queue),
         ]
         for queue in n.control_queues:
             tasks.append(self._create_control_queue(queue, table_mode))
-        await asyncio.gather(*tasks)
+        made += await asyncio.gather(*tasks)
         self._created = True
-        log.info("hub.created hub=%s partitions=%d", n.hub, n.partition_count)
+        if any(made):
+            log.info(
+                "hub.created hub=%s partitions=%d resources_created=%d", n.hub, n.partition_count, sum(made)
+            )
+        else:
+            log.debug("hub.ready hub=%s partitions=%d (it existed)", n.hub, n.partition_count)
 
     async def recreate(self) -> None:
         """Create what is missing again although this process created the hub before: its queues, tables
@@ -124,20 +131,23 @@ class TaskHub:
             self.names.hub,
         )
 
-    async def _create_control_queue(self, queue: str, table_mode: bool) -> None:
-        await self.storage.create_queue(queue)
+    async def _create_control_queue(self, queue: str, table_mode: bool) -> bool:
+        """Create the queue and its lease records where missing; True when anything was created."""
+        made = await self.storage.create_queue(queue)
         if table_mode:
             try:
                 await self.storage.insert_entity(
-                    self.names.partitions_table, {"PartitionKey": "", "RowKey": queue, "IsDraining": False}
+                    self.names.partitions_table, PartitionRow.new(queue).to_entity()
                 )
+                made = True
             except StorageError as err:
                 if not err.conflict:
                     raise
-            return
+            return made
         content = LeaseBlob(partition_id=queue).to_json()
         for blob in (HubNames.intent_lease_blob(queue), HubNames.ownership_lease_blob(queue)):
-            await self._create_blob(self.names.lease_container, blob, content)
+            made = await self._create_blob(self.names.lease_container, blob, content) or made
+        return made
 
     async def _create_blob(self, container: str, name: str, content: str) -> bool:
         """Upload only if absent (If-None-Match: *); False when it already existed."""
@@ -149,11 +159,12 @@ class TaskHub:
                 return False
             raise
 
-    async def _write_task_hub_info(self) -> None:
+    async def _write_task_hub_info(self) -> bool:
+        """Write taskhub.json where missing (True) or stale; False when it was there and right."""
         n = self.names
         info = TaskHubInfo(n.hub, utcnow(), n.partition_count)
         if await self._create_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json()):
-            return
+            return True
         existing = TaskHubInfo.from_json(
             await self.storage.download_blob(n.lease_container, HubNames.TASK_HUB_INFO_BLOB)
         )
@@ -169,6 +180,7 @@ class TaskHub:
             await self.storage.upload_blob(
                 n.lease_container, HubNames.TASK_HUB_INFO_BLOB, info.to_json().encode()
             )
+        return False
 
     # -- inspect / delete -----------------------------------------------------------------------------
 
@@ -189,7 +201,11 @@ class TaskHub:
         return HubResources(sorted(queues), sorted(tables), sorted(containers), blobs)
 
     async def partitions(self) -> list[dict[str, object]]:
-        """For every control queue: the ownership and intent lease blobs' owner, lease state and epoch."""
+        """For every control queue: the ownership and intent lease blobs' owner, lease state and epoch;
+        for a hub whose Partitions table has rows, the same shape from its rows (``partition_table``)."""
+        rows = await read_rows(self.storage, self.names)
+        if rows:
+            return table_view(rows, self.names, utcnow())
         out: list[dict[str, object]] = []
         s = self.storage
         container = self.names.lease_container
@@ -214,7 +230,7 @@ class TaskHub:
             own, intent = await asyncio.gather(
                 read(HubNames.ownership_lease_blob(queue)), read(HubNames.intent_lease_blob(queue))
             )
-            out.append({"queue": queue, "ownership": own, "intent": intent})
+            out.append({"queue": queue, "manager": "blobs", "ownership": own, "intent": intent})
         return out
 
     async def delete(self) -> HubResources:

@@ -1,5 +1,6 @@
 """The dashboard in a real headless browser: Playwright for Python driving Debian's Chromium
-(``scripts/browser-tier`` installs it as root; elsewhere this tier is skipped with a one-line reason).
+(``scripts/browser-tier``, run by ``make test``, installs it as root; elsewhere, or with
+``TASKHUB_BROWSER_TIER=0``, this tier is skipped with a one-line reason).
 
 One hub, one worker and one server for the module: a fan-out of 20 with a retried activity, a timer and
 an external event, plus finished, failed and running instances. Every test checks that the page logged
@@ -10,13 +11,14 @@ no console error and asked no host but the server.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +42,8 @@ try:
 except ImportError:  # pragma: no cover - the test extra installs it
     async_playwright = None  # type: ignore[assignment]
 
+if os.environ.get("TASKHUB_BROWSER_TIER", "1") == "0":
+    pytest.skip("browser tier skipped: TASKHUB_BROWSER_TIER=0", allow_module_level=True)
 if async_playwright is None:
     pytest.skip(
         "browser tier skipped: playwright is not installed (pip install -e '.[test]')",
@@ -202,6 +206,18 @@ async def test_instance_page_timeline_rows_and_colours(tab: Tab, site: Site) -> 
     assert await svg.locator("g.row.activity").count() == 21  # 20 fan-out calls + the retried call
     assert await svg.locator("g.row.timer").count() == 3  # two retry delays and the 1 s timer
     assert "flaky (3 attempts)" in await svg.text_content()
+    labels = await svg.locator("g.row.activity text.label title").all_text_contents()
+    assert sorted(x for x in labels if x.startswith("echo")) == sorted(f"echo #{k}" for k in range(1, 21))
+    ticks = await svg.locator("g.tick line").evaluate_all("ls => ls.map(l => +l.getAttribute('x1'))")
+    texts = await svg.locator("g.tick text").all_text_contents()
+    first_gap = await svg.locator("g.gap rect").evaluate_all("rs => rs.map(r => +r.getAttribute('x'))")
+    run = [(x, s) for x, s in zip(ticks, texts, strict=True) if not first_gap or x < first_gap[0]]
+    assert len(run) >= 3 and run[0][1] == "+0.00 s", run
+    spacing = {round(b[0] - a[0]) for a, b in itertools.pairwise(run)}
+    values = [float(s.strip("+ s")) for _, s in run]
+    step = values[1] - values[0]
+    assert len(spacing) == 1, run  # evenly spaced
+    assert all(abs(v - k * step) < 1e-6 for k, v in enumerate(values)), run  # on a round step
     assert await _fill(tab, "svg.timeline g.row.activity .bar.fail") == [RED, RED]
     assert set(await _fill(tab, "svg.timeline g.row.activity .bar.ok")) == {GREEN}
     assert await tab.page.locator("section.waiting").is_visible()
@@ -352,6 +368,34 @@ async def test_a_time_zone_other_than_utc(browser: Browser, site: Site) -> None:
         tab.assert_clean()
     finally:
         await tab.context.close()
+
+
+async def test_a_durable_functions_payload_is_shown_decoded_once(tab: Tab, site: Site) -> None:
+    # what the Durable Functions Python SDK stores for the input "from the SDK": JSON text inside JSON
+    await site.client.schedule_new_orchestration("chain", input='"from the SDK"', instance_id="sdk-1")
+    await site.client.wait_for_orchestration_completion("sdk-1", timeout=30)
+    await tab.go("/dashboard/instances/sdk-1")
+    first = tab.page.locator("details.payload").first
+    assert await first.locator("pre").inner_text() == "from the SDK"
+    assert "Shown decoded" in await first.inner_text()
+    history = await tab.page.locator("table.history").inner_text()
+    assert '"from the SDK"' in history and '\\"from the SDK' not in history
+    tab.assert_clean()
+
+
+async def test_health_says_why_a_queue_has_messages_but_no_oldest_age(tab: Tab, site: Site) -> None:
+    later = datetime.now(UTC) + timedelta(hours=1)  # its start message waits invisible for an hour
+    await site.client.schedule_new_orchestration(
+        "waiter", input="later", instance_id="later-1", start_at=later
+    )
+    queue = site.client.hub.names.control_queue_for("later-1")
+    await tab.go("/dashboard/health")
+    row = tab.page.locator("table.health tr", has=tab.page.locator(f"code:text-is('{queue}')"))
+    held = row.locator("span.held")
+    assert await held.inner_text() == "all held (invisible)"
+    assert "invisible for now" in (await held.get_attribute("title") or "")
+    assert "counts visible messages only" in await tab.page.locator("main").inner_text()
+    tab.assert_clean()
 
 
 @pytest.mark.skipif(

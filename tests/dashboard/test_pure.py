@@ -235,3 +235,63 @@ def test_page_modules_import_no_storage_asyncio_or_aiohttp(module: str) -> None:
 
 def test_event_type_names_used_by_the_filter_exist() -> None:
     assert {"TaskScheduled", "EventRaised"} <= {e.name for e in EventType}
+
+
+def test_health_says_why_a_queue_with_messages_has_no_oldest_age() -> None:
+    from taskhub.http.dashboard.other_pages import render_health
+    from taskhub.hub.health import HubHealth, QueueHealth
+
+    health = HubHealth(
+        hub="hub",
+        read_at=at(10),
+        lease_interval=timedelta(seconds=30),
+        control_queues=[
+            QueueHealth("hub-control-00", depth=3, oldest_age=None),  # every message held or delayed
+            QueueHealth("hub-control-01", depth=0),
+            QueueHealth("hub-control-02", depth=1, oldest_age=timedelta(seconds=4)),
+        ],
+        work_items=QueueHealth("hub-workitems", depth=2),
+    )
+    page = render_health(Frame(hub="hub"), health)
+    cells = re.findall(r'<td class="num">(\d*)</td><td class="num">(.*?)</td>', page)
+    assert [c[1].split(">")[1].split("<")[0] if "<" in c[1] else c[1] for c in cells] == [
+        "all held (invisible)",
+        "empty",
+        "4.00 s",
+    ]
+    assert page.count('title="Every message in this queue is invisible for now') == 2  # + the work items
+    assert "counts visible messages only" in page
+
+
+def test_health_of_a_table_hub_names_the_partitions_table_and_the_steal_under_way() -> None:
+    from taskhub.http.dashboard.other_pages import render_health
+    from taskhub.hub.health import HubHealth, QueueHealth
+
+    health = HubHealth(
+        hub="hub",
+        read_at=at(10),
+        lease_interval=timedelta(seconds=30),
+        control_queues=[
+            QueueHealth("hub-control-00", depth=0, owner="w1", lease_state="draining", intent_owner="w2")
+        ],
+        workers=["w1", "w2"],
+        manager="table",
+    )
+    page = render_health(Frame(hub="hub"), health)
+    assert "balanced with the Partitions table" in page and "lease blobs" not in page
+    assert "<td>w1</td><td>draining</td><td>w2</td>" in page
+
+
+def test_payloads_of_durable_functions_apps_are_decoded_once() -> None:
+    from taskhub.http.dashboard.folding import payload_preview
+    from taskhub.http.dashboard.payloads import decode_once
+
+    assert decode_once('"hello"') == ("hello", True)  # an SDK string input, as the client reads it
+    assert decode_once(['"hello"', '{"a": 1}']) == (["hello", {"a": 1}], True)  # DTFx's object[] of SDK text
+    assert decode_once("hello") == ("hello", False)
+    assert decode_once('{"a": [1}') == ('{"a": [1}', False)  # not JSON: left alone
+    assert decode_once({"a": '"deep"'}) == ({"a": '"deep"'}, False)  # only the top layer
+    assert payload_preview('["\\"Tokyo\\""]') == '["Tokyo"]'
+    assert payload_preview('"\\"hello\\""') == '"hello"'
+    assert payload_preview('{"plain": "x"}') == '{"plain": "x"}'  # a plain app's payload, byte for byte
+    assert payload_preview("5") == "5"

@@ -6,6 +6,8 @@ the files (they open in a browser) before committing them.
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import re
 from pathlib import Path
@@ -42,9 +44,35 @@ def test_chaining_has_one_green_bar_per_step() -> None:
 
 def test_fan_out_draws_a_row_per_parallel_call() -> None:
     rows = build_rows(SCENARIOS["fan_out_fan_in"]())
-    assert [r.label for r in rows] == ["fan_out_fan_in", "get_work_batch", *["process_item"] * 5, "aggregate"]
-    starts = {b.start for r in rows if r.label == "process_item" for b in r.bars}
+    items = [f"process_item #{k}" for k in range(1, 6)]  # told apart, in the order they were scheduled
+    assert [r.label for r in rows] == ["fan_out_fan_in", "get_work_batch", *items, "aggregate"]
+    starts = {b.start for r in rows if r.label.startswith("process_item") for b in r.bars}
     assert len(starts) == 1  # scheduled together
+    chain = [r.label for r in build_rows(SCENARIOS["chaining"]())]
+    assert chain[1:] == ["F1", "F2", "F3", "F4"]  # names that differ get no number
+
+
+def _ticks(svg: str) -> list[tuple[float, str]]:
+    found = re.findall(r'<g class="tick"><line x1="([\d.]+)"[^>]*/><text[^>]*>\+([^<]*)</text>', svg)
+    return [(float(x), label) for x, label in found]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_axis_ticks_are_evenly_spaced_on_round_steps(name: str) -> None:
+    svg = render_svg(SCENARIOS[name](), NOW)
+    gaps = [float(x) for x in re.findall(r'<g class="gap">.*?<rect x="([\d.]+)"', svg)]
+    ticks = _ticks(svg)
+    before_gap = [t for t in ticks if not gaps or t[0] < gaps[0]]
+    assert len(before_gap) >= 2, svg
+    xs = [x for x, _ in before_gap]
+    steps = [b - a for a, b in itertools.pairwise(xs)]
+    assert max(steps) - min(steps) <= 0.2, (name, before_gap)
+    seconds = [float(label.removesuffix(" s")) for _, label in before_gap]
+    assert seconds[0] == 0.0
+    step = seconds[1] - seconds[0]
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1.0, 2.0, 5.0), (name, seconds)
+    assert all(abs(s - k * step) < 1e-6 for k, s in enumerate(seconds)), (name, seconds)
 
 
 def test_retries_are_separate_bars_on_one_row() -> None:

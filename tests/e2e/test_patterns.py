@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from examples.all import app
 from taskhub.format.history import EventType, OrchestrationStatus
 from tests.e2e.conftest import E2E
@@ -26,6 +28,7 @@ async def test_chaining_passes_each_output_to_the_next_activity(e2e: E2E) -> Non
     assert [e.event_id for e in scheduled] == [0, 1, 2, 3]
 
 
+@pytest.mark.front_door
 async def test_fan_out_fan_in_runs_the_items_in_parallel_and_sums_them(e2e: E2E) -> None:
     iid = await e2e.client.schedule_new_orchestration("fan_out_fan_in", input=20)
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)

@@ -103,15 +103,21 @@ class FuncHost:
 
 
 def start_func(
-    app: str, tmp: Path, conn: str, hub: str, extra_env: dict[str, str] | None = None
+    app: str,
+    tmp: Path,
+    conn: str,
+    hub: str,
+    extra_env: dict[str, str] | None = None,
+    without: tuple[str, ...] = (),
 ) -> FuncHost:
-    """Copy tests/functions/apps/<app> to ``tmp`` and run ``taskhub func start`` in it."""
+    """Copy tests/functions/apps/<app> to ``tmp`` and run ``taskhub func start`` in it (``without``: leave
+    these variables out of its environment)."""
     app_dir = tmp / app
     shutil.copytree(APPS / app, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskhub", "func", "start", "--port", str(port)],
-        env={**env(conn, hub), **(extra_env or {})},
+        env={k: v for k, v in {**env(conn, hub), **(extra_env or {})}.items() if k not in without},
         cwd=app_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

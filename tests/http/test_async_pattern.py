@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from tests.http.conftest import Api
 
 MANAGEMENT_KEYS = {
@@ -36,6 +38,7 @@ async def poll_until_done(api: Api, url: str, *, timeout: float = 30) -> tuple[i
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.front_door
 async def test_http_start_route_then_poll_to_the_output(api: Api):
     async with api.session.post(api.base + "/api/orchestrators/chaining", json=5) as r:
         assert r.status == 202

@@ -223,3 +223,32 @@ def test_serve_on_a_port_in_use_is_one_line(azurite_connection_string, hub_name,
         f"taskhub: port {port} on 127.0.0.1 is already in use (another taskhub serve or func host?); "
         "stop it or choose another port with --port"
     ]
+
+
+@pytest.mark.front_door
+async def test_get_runtime_status_shows_the_input_unless_told_not_to(e2e, tmp_path) -> None:
+    iid = await e2e.client.schedule_new_orchestration("flaky_chain", input=1, instance_id="shown-1")
+    await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
+    shown = await cli(e2e, tmp_path, "get-runtime-status", "--id", iid)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["input"] == 1  # as the HTTP status shows it (showInput defaults to true)
+    explicit = await cli(e2e, tmp_path, "get-runtime-status", "--id", iid, "--show-input")
+    assert json.loads(explicit.stdout)["input"] == 1
+    hidden = await cli(e2e, tmp_path, "get-runtime-status", "--id", iid, "--no-show-input")
+    assert json.loads(hidden.stdout)["input"] is None
+
+
+def test_worker_takes_a_file_path_and_hints_at_module_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.cli import load_app
+
+    monkeypatch.chdir(REPO_ROOT)
+    assert "approval_workflow" in load_app("examples/all.py").orchestrator_names
+    assert load_app("examples/all.py:app") is load_app("examples.all:app")
+    hint = "(give MODULE:APP, e.g. examples.all:app, or the file, e.g. examples/all.py)"
+    with pytest.raises(ValueError) as missing:
+        load_app("examples/nope.py")
+    assert str(missing.value) == f"no such file: 'examples/nope.py' {hint}"
+    with pytest.raises(ValueError) as unknown:
+        load_app("examples.nope")
+    message = str(unknown.value)
+    assert message.startswith("cannot import 'examples.nope': ") and message.endswith(hint)

@@ -24,6 +24,7 @@ from taskhub.model.app import Activity, App, Orchestrator
 from taskhub.model.context import ActivityContext
 from taskhub.model.entities import EntityContext
 from worker.functions.discovery import FunctionInfo
+from worker.functions.runlog import RunLog
 from worker.functions.shim import FunctionNames, SdkOrchestrator
 
 __all__ = [
@@ -76,7 +77,7 @@ def _all_names(info: FunctionInfo) -> list[str]:
     return [info.name, *info.aliases]
 
 
-def _activity(info: FunctionInfo) -> Callable[[ActivityContext, Any], Any]:
+def _activity(info: FunctionInfo, runlog: RunLog) -> Callable[[ActivityContext, Any], Any]:
     from azure.functions import meta
     from azure.functions.durable_functions import ActivityTriggerConverter
 
@@ -102,11 +103,16 @@ def _activity(info: FunctionInfo) -> Callable[[ActivityContext, Any], Any]:
     def failed(exc: Exception) -> ActivityFunctionError:
         return ActivityFunctionError(f"Activity function '{info.name}' failed: {exc}")
 
+    def logged(ctx: ActivityContext) -> Any:
+        reason = f"activity of instance {ctx.orchestration_id}"
+        return runlog.run(info.name, reason, _invocation_id(ctx))
+
     if inspect.iscoroutinefunction(fn):
 
         async def run_async(ctx: ActivityContext, value: Any) -> Any:
             try:
-                return result(await fn(**arguments(ctx, value)))
+                with logged(ctx):
+                    return result(await fn(**arguments(ctx, value)))
             except Exception as exc:
                 raise failed(exc) from exc
 
@@ -114,7 +120,8 @@ def _activity(info: FunctionInfo) -> Callable[[ActivityContext, Any], Any]:
 
     def run(ctx: ActivityContext, value: Any) -> Any:
         try:
-            return result(fn(**arguments(ctx, value)))
+            with logged(ctx):
+                return result(fn(**arguments(ctx, value)))
         except Exception as exc:
             raise failed(exc) from exc
 
@@ -132,15 +139,23 @@ class _InvocationContext:
         self.retry_context = None
 
 
+def _invocation_id(ctx: ActivityContext) -> str:
+    return f"{ctx.orchestration_id}:{ctx.task_id}"
+
+
 def _invocation_context(info: FunctionInfo, ctx: ActivityContext) -> _InvocationContext:
-    return _InvocationContext(f"{ctx.orchestration_id}:{ctx.task_id}", info.name, "")
+    return _InvocationContext(_invocation_id(ctx), info.name, "")
 
 
-def _entity(info: FunctionInfo) -> Callable[[EntityContext, Any], Any]:
+def _entity(info: FunctionInfo, runlog: RunLog) -> Callable[[EntityContext, Any], Any]:
     fn = info.fn
     assert fn is not None
 
     def run(ctx: EntityContext, value: Any) -> Any:
+        with runlog.run(info.name, f"operation {ctx.operation_name} on {ctx.entity_id}"):
+            return operation(ctx, value)
+
+    def operation(ctx: EntityContext, value: Any) -> Any:
         state = json.dumps(ctx.get_state()) if ctx.has_state else None
         batch = {
             "self": {"name": ctx.entity_id.name, "key": ctx.entity_id.key},
@@ -171,8 +186,10 @@ def _entity(info: FunctionInfo) -> Callable[[EntityContext, Any], Any]:
     return run
 
 
-def build_app(functions: list[FunctionInfo]) -> HostedApp:
-    """Register the functions this host runs; skipped ones stay out."""
+def build_app(functions: list[FunctionInfo], runlog: RunLog | None = None) -> HostedApp:
+    """Register the functions this host runs; skipped ones stay out. ``runlog`` writes a line as each
+    function run starts and ends (``taskhub func start``; by default nothing is written)."""
+    runlog = runlog or RunLog()
     run = [f for f in functions if f.skipped is None]
     by_kind = {
         kind: [n for f in run if f.trigger == trigger for n in _all_names(f)]
@@ -188,11 +205,11 @@ def build_app(functions: list[FunctionInfo]) -> HostedApp:
         for name in dict.fromkeys(_all_names(info)):
             if info.trigger == "orchestrationTrigger" and app.get_orchestrator(name) is None:
                 assert info.fn is not None
-                app.orchestrator(name=name)(SdkOrchestrator(info.name, info.fn, names))
+                app.orchestrator(name=name)(SdkOrchestrator(info.name, info.fn, names, runlog))
             elif info.trigger == "activityTrigger" and app.get_activity(name) is None:
-                app.activity(name=name)(_activity(info))
+                app.activity(name=name)(_activity(info, runlog))
             elif info.trigger == "entityTrigger" and app.get_entity(name) is None:
-                app.entity(name=name)(_entity(info))
+                app.entity(name=name)(_entity(info, runlog))
     return HostedApp(app, names, functions)
 
 

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from taskhub.http.urls import durable_client_binding
 from worker.functions.discovery import CLIENT_BINDINGS, FunctionInfo
+from worker.functions.runlog import RunLog, first_line
 
 __all__ = ["HttpFunctions", "aiohttp_routes"]
 
@@ -72,8 +73,8 @@ class _Out:
 
 
 class _Context:
-    def __init__(self, function_name: str) -> None:
-        self.invocation_id = str(uuid.uuid4())
+    def __init__(self, function_name: str, invocation_id: str) -> None:
+        self.invocation_id = invocation_id
         self.function_name = function_name
         self.function_directory = ""
         self.trace_context = None
@@ -91,8 +92,10 @@ class HttpFunctions:
         hub_name: str,
         connection_name: str,
         pool: ThreadPoolExecutor,
+        runlog: RunLog | None = None,
     ) -> None:
         self.functions = functions
+        self.runlog = runlog or RunLog()
         self.base_url = base_url
         self.hub_name = hub_name
         self.connection_name = connection_name
@@ -108,6 +111,17 @@ class HttpFunctions:
         return out
 
     async def _handle(self, info: FunctionInfo, request: web.Request) -> web.StreamResponse:
+        invocation_id = str(uuid.uuid4())
+        with self.runlog.run(info.name, f"{request.method} {request.path}", invocation_id) as run:
+            response, error = await self._invoke(info, request, invocation_id)
+            if error is not None:
+                run.fail(error)
+            return response
+
+    async def _invoke(
+        self, info: FunctionInfo, request: web.Request, invocation_id: str
+    ) -> tuple[web.StreamResponse, str | None]:
+        """The response, and the first line of the error when the function failed (a 500)."""
         import azure.functions as func
 
         body = await request.read()
@@ -134,15 +148,19 @@ class HttpFunctions:
         fn = info.fn
         assert fn is not None
         if "context" in inspect.signature(fn).parameters and "context" not in kwargs:
-            kwargs["context"] = _Context(info.name)
+            kwargs["context"] = _Context(info.name, invocation_id)
         try:
             result = await self._call(fn, kwargs)
         except Exception as exc:
             log.error("func.http_failed function=%s error=%s: %s", info.name, type(exc).__name__, exc)
-            return web.Response(status=500)
+            return web.Response(status=500), first_line(exc)
         if result is None:
             result = next((out.value for out in outputs.values() if out.value is not None), None)
-        return _response(info.name, result)
+        response = _response(info.name, result)
+        bad = f"the function returned a {type(result).__name__}, not an HttpResponse, str or bytes"
+        return response, (
+            bad if response.status == 500 and not isinstance(result, func.HttpResponse) else None
+        )
 
     async def _call(self, fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         if inspect.iscoroutinefunction(fn):

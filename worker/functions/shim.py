@@ -33,6 +33,7 @@ from worker.context import ReplayContext
 from worker.functions.history_json import orchestrator_context
 from worker.functions.reply import ACTION_TYPES, SdkReply, invoke_orchestrator
 from worker.functions.retry import RetryOptions, RetryTask
+from worker.functions.runlog import RunLog
 
 __all__ = ["SdkOrchestrator", "OrchestrationFailureException", "FunctionNames"]
 
@@ -105,7 +106,13 @@ class _Walk:
     def _sub_orchestrator(self, action: dict[str, Any]) -> Task[Any]:
         name = self.names.check("orchestrator", action.get("functionName"), self.ctx.name)
         instance_id = action.get("instanceId") or f"{self.ctx.execution_id}:{self.state.sequence}"
-        return self.ctx.call_sub_orchestrator(name, input=action.get("input"), instance_id=instance_id)
+        version = action.get("version")  # the SDK's version=; without it the child inherits this version
+        return self.ctx.call_sub_orchestrator(
+            name,
+            input=action.get("input"),
+            instance_id=instance_id,
+            version=version if isinstance(version, str) else None,
+        )
 
     def _sub_orchestrator_retry(self, action: dict[str, Any]) -> Task[Any]:
         options = RetryOptions.from_json(action.get("retryOptions"))
@@ -182,18 +189,53 @@ class SdkOrchestrator:
     between episodes (``worker.replay.Replay``): every episode replays, as the extension does for
     out-of-process workers (Durable Functions forces extended sessions off for Python)."""
 
-    def __init__(self, name: str, handle: Callable[[str], Any], names: FunctionNames) -> None:
+    def __init__(
+        self, name: str, handle: Callable[[str], Any], names: FunctionNames, runlog: RunLog | None = None
+    ) -> None:
         self.name = name
         self.handle = handle
         self.names = names
+        self.runlog = runlog or RunLog()
         self.__name__ = name
 
     def __call__(self, ctx: ReplayContext, _input: Any) -> Generator[Task[Any], Any, Any]:
         state = ctx.replay_state
         past, new = state.history
         context = orchestrator_context(ctx.instance_id, past, new)
-        reply = invoke_orchestrator(self.handle, context)
-        return _replay(ctx, reply, _Walk(ctx, self.names), ctx.name or self.name)
+        name = ctx.name or self.name
+        with self.runlog.run(self.name, f"instance {ctx.instance_id}") as run:
+            reply = invoke_orchestrator(self.handle, context)
+            problem = reply.error or _first_problem(reply.actions, self.names, name)
+            if problem is not None:
+                run.fail(problem)
+        return _replay(ctx, reply, _Walk(ctx, self.names), name)
+
+
+def _first_problem(actions: list[list[dict[str, Any]]], names: FunctionNames, caller: str) -> str | None:
+    """What will fail the orchestration when its actions are walked (an unknown function, an unsupported
+    action), for the run's line; the walk itself raises it."""
+    pending = [action for batch in actions for action in batch]
+    while pending:
+        action = pending.pop(0)
+        kind = action.get("actionType")
+        pending.extend(action.get("compoundActions") or [])
+        try:
+            if kind not in _INVOKE:
+                shown = (
+                    ACTION_TYPES.get(kind, "an unknown action")
+                    if isinstance(kind, int)
+                    else "an unknown action"
+                )
+                return f"orchestrator {caller!r} used {shown} (actionType {kind}), which taskhub func start does not support"
+            if kind in (0, 1):
+                names.check("activity", action.get("functionName"), caller)
+            elif kind in (2, 3):
+                names.check("orchestrator", action.get("functionName"), caller)
+            elif kind in (7, 9):
+                names.check("entity", EntityId.parse(str(action.get("instanceId") or "")).name, caller)
+        except (FunctionAppError, ValueError) as err:
+            return str(err)
+    return None
 
 
 def _replay(ctx: ReplayContext, reply: SdkReply, walk: _Walk, name: str) -> Generator[Task[Any], Any, Any]:

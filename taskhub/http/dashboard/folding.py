@@ -34,6 +34,7 @@ from taskhub.format.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
+from taskhub.http.dashboard.payloads import preview_text
 
 __all__ = ["HistoryRow", "Waiting", "fold", "filter_rows", "waiting_on", "payload_preview"]
 
@@ -44,8 +45,10 @@ _SCHEDULES = (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated
 
 
 def payload_preview(text: str | None, limit: int = PREVIEW) -> str:
+    """The payload's JSON text (a Durable Functions SDK app's decoded once), cut at ``limit``."""
     if not text:
         return ""
+    text = preview_text(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -18,6 +18,7 @@ from taskhub.http.dashboard.folding import HistoryRow, Waiting, filter_rows, fol
 from taskhub.http.dashboard.layout import PREFIX, Frame, hidden_inputs, layout, status_badge
 from taskhub.http.dashboard.list_page import duration_of, instance_link
 from taskhub.http.dashboard.markup import Safe, fmt_duration, join, path_segment, pretty_json, t
+from taskhub.http.dashboard.payloads import SDK_NOTE, decode_once
 from taskhub.http.dashboard.timeline import render_svg
 
 if TYPE_CHECKING:
@@ -84,11 +85,15 @@ def _payload(title: str, value: Any, present: bool) -> Safe:
             '<details class="payload"><summary>{title}: <span class="muted">none</span></summary></details>',
             title=title,
         )
+    value, decoded = decode_once(value)
     text, cut = pretty_json(value)
-    note = (
-        t('<p class="muted">Cut at {n} characters; the JSON download has it all.</p>', n=len(text))
-        if cut
-        else ""
+    note = join(
+        [
+            t('<p class="muted">{n}</p>', n=SDK_NOTE) if decoded else "",
+            t('<p class="muted">Cut at {n} characters; the JSON download has it all.</p>', n=len(text))
+            if cut
+            else "",
+        ]
     )
     return t(
         '<details class="payload"{open}><summary>{title} <span class="muted">({n} chars)</span></summary>'
@@ -310,10 +315,12 @@ def render_instance(frame: Frame, v: InstanceView, now: datetime, *, refresh: in
     s = v.state
     z = frame.tz
     summary = t(
-        '<dl class="summary"><dt>Name</dt><dd>{name}</dd><dt>Status</dt><dd>{status}</dd>'
+        '<dl class="summary"><dt>Name</dt><dd>{name}</dd><dt>Version</dt><dd>{version}</dd>'
+        "<dt>Status</dt><dd>{status}</dd>"
         "<dt>{c}</dt><dd>{created}</dd><dt>{u}</dt><dd>{updated}</dd><dt>Duration</dt><dd>{dur}</dd>"
         "<dt>Execution</dt><dd><code>{ex}</code></dd></dl>",
         name=s.name,
+        version=s.version or "(none)",
         status=status_badge(s.runtime_status.value),
         c=z.header("Created"),
         created=z.format(s.created_at),

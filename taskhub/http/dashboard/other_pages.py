@@ -11,7 +11,7 @@ from taskhub.http.dashboard.layout import PREFIX, Frame, hidden_inputs, layout, 
 from taskhub.http.dashboard.markup import Safe, fmt_duration, join, path_segment, t
 
 if TYPE_CHECKING:
-    from taskhub.hub.health import HubHealth
+    from taskhub.hub.health import HubHealth, QueueHealth
 
 __all__ = ["render_health", "render_confirm", "render_bulk_confirm", "render_start", "Job", "render_job"]
 
@@ -26,6 +26,32 @@ _EXPLAIN = {
 }
 
 
+_HELD = (
+    "Every message in this queue is invisible for now: held by a worker that is processing it, or "
+    "delayed (a durable timer's message stays invisible until the timer fires). Azure Storage shows "
+    "the age of visible messages only."
+)
+
+
+def _age(q: QueueHealth | None) -> str:
+    """The oldest visible message's age; ``empty``; ``all held`` (with why) when none is visible."""
+    if q is None or q.depth is None:
+        return "" if q is not None else "empty"
+    if q.oldest_age is not None:
+        return fmt_duration(q.oldest_age)
+    if q.depth == 0:
+        return "empty"
+    return t('<span class="held" title="{why}">all held (invisible)</span>', why=_HELD)
+
+
+_MANAGER = {
+    "blobs": "Partitions are balanced with lease blobs (owner: the ownership lease; intent: the intent lease; "
+    "Azure Storage does not report when a blob lease expires).",
+    "table": "Partitions are balanced with the Partitions table (owner: CurrentOwner until ExpiresAt; "
+    "intent owner: NextOwner while a steal is under way).",
+}
+
+
 def render_health(frame: Frame, h: HubHealth) -> str:
     z = frame.tz
     rows = join(
@@ -34,7 +60,7 @@ def render_health(frame: Frame, h: HubHealth) -> str:
             "<td>{state}</td><td>{intent}</td><td>{err}</td></tr>",
             n=q.name,
             d="" if q.depth is None else q.depth,
-            age=fmt_duration(q.oldest_age) if q.oldest_age is not None else "empty" if q.depth == 0 else "",
+            age=_age(q),
             owner=q.owner or "none",
             state=q.lease_state or "",
             intent=q.intent_owner or "none",
@@ -47,8 +73,10 @@ def render_health(frame: Frame, h: HubHealth) -> str:
     large = "" if h.large_messages is None else f"{h.large_messages}{'+' if h.large_messages_capped else ''}"
     errors = join(t('<p class="error">{e}</p>', e=e) for e in h.errors)
     body = t(
-        '<h1>Health <small>{hub}</small></h1><p class="muted">Read at {at} ({zone}). A held lease lapses {li} '
-        "after its owner last renewed it (Azure Storage does not report when).</p>{errors}"
+        '<h1>Health <small>{hub}</small></h1><p class="muted">Read at {at} ({zone}). {manager} A held lease lapses {li} '
+        "after its owner last renewed it. The oldest message age "
+        "counts visible messages only: <em>all held (invisible)</em> means every message of the queue is "
+        "being processed by a worker or delayed (a timer's message waits invisible until it fires).</p>{errors}"
         '<h2>Control queues</h2><div class="scroll"><table class="health"><thead><tr><th>Queue</th><th>Depth</th>'
         "<th>Oldest message age</th><th>Lease owner</th><th>Lease</th><th>Intent owner</th><th></th></tr></thead>"
         "<tbody>{rows}</tbody></table></div>"
@@ -56,13 +84,14 @@ def render_health(frame: Frame, h: HubHealth) -> str:
         "<dt>Oldest work item age</dt><dd>{wa}</dd><dt>Poison messages</dt><dd>{poison}</dd>"
         "<dt>Large-message blobs</dt><dd>{large}</dd></dl><h2>Workers seen (lease owners)</h2><ul>{workers}</ul>",
         hub=h.hub,
+        manager=_MANAGER[h.manager],
         at=z.format(h.read_at, seconds_only=True),
         zone=z.name,
         li=fmt_duration(h.lease_interval),
         errors=errors,
         rows=rows,
         wd="" if w is None or w.depth is None else w.depth,
-        wa=fmt_duration(w.oldest_age) if w and w.oldest_age is not None else "empty",
+        wa=_age(w),
         poison=h.poison_count if h.poison_count is not None else "",
         large=large,
         workers=workers,

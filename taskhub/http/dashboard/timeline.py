@@ -124,7 +124,23 @@ def build_rows(events: list[HistoryEvent]) -> list[Row]:
                 by_event[name] = Row("event", name)
                 rows.append(by_event[name])
             by_event[name].bars.append(Bar(e.timestamp, e.timestamp, "point"))
+    _number_alike(rows)
     return ([orch] if orch.bars else []) + rows
+
+
+def _number_alike(rows: list[Row]) -> None:
+    """Rows that would read the same (the calls of a fan-out, several timers) get ``#1``, ``#2``, ... in
+    the order they were scheduled, so that each bar can be told apart and found again."""
+    seen: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row.kind in ("activity", "timer"):
+            seen[(row.kind, row.label)] = seen.get((row.kind, row.label), 0) + 1
+    numbered: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row.kind, row.label)
+        if seen.get(key, 0) > 1:
+            numbered[key] = numbered.get(key, 0) + 1
+            row.label = f"{row.label} #{numbered[key]}"
 
 
 # -- layout -------------------------------------------------------------------------------------------
@@ -188,15 +204,27 @@ def _segments(busy: list[tuple[float, float]], end: float, width: float) -> list
 _STEPS = [m * 10.0**k for k in range(-3, 7) for m in (1, 2, 5)]
 
 
+def _runs(segments: list[_Segment]) -> list[_Segment]:
+    """Consecutive linear segments merged (they share one scale), so that the ticks of a stretch between
+    two collapsed gaps fall on one even grid; collapsed gaps stay as they are."""
+    out: list[_Segment] = []
+    for s in segments:
+        if out and not s.collapsed and not out[-1].collapsed:
+            out[-1] = _Segment(out[-1].t0, s.t1, out[-1].x0, s.x1, False)
+        else:
+            out.append(s)
+    return out
+
+
 def _tick_times(s: _Segment) -> list[float]:
-    """The segment's start, then round offsets about every 100 px inside it."""
+    """The stretch's start, then one tick every round step (1, 2 or 5 times a power of ten, about
+    100 px): evenly spaced, ``+0.00 s, +0.20 s, +0.40 s`` (after a collapsed gap, from where it ends)."""
     width = s.x1 - s.x0
     if width <= 0 or s.t1 <= s.t0:
         return [s.t0]
     wanted = (s.t1 - s.t0) * 100 / width
     step = next((x for x in _STEPS if x >= wanted), _STEPS[-1])
-    first = (s.t0 // step + 1) * step
-    return [s.t0] + [first + k * step for k in range(int((s.t1 - first) // step) + 1)]
+    return [s.t0 + k * step for k in range(int((s.t1 - s.t0) / step + 1e-9) + 1)]
 
 
 def _tick_label(at: float) -> str:
@@ -247,8 +275,9 @@ def render_svg(events: list[HistoryEvent], now: datetime) -> Safe:
 
     parts: list[Safe] = []
     last_tick = -1e9
-    for n, s in enumerate(segs):
-        before_gap = n + 1 < len(segs) and segs[n + 1].collapsed
+    runs = _runs(segs)
+    for n, s in enumerate(runs):
+        before_gap = n + 1 < len(runs) and runs[n + 1].collapsed
         if s.collapsed:
             parts.append(
                 t(
