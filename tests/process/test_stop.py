@@ -5,6 +5,9 @@
   Nothing is lost: with the storage back, new workers complete every orchestration.
 * Storage alive: SIGTERM lets a 3-second activity finish and record its result, then the worker exits;
   the activity does not run again when a worker comes back.
+* Storage gone for a minute: no traceback and a line or two; back with its data: the instances are
+  there and the running worker goes on; back empty (wiped): the worker recreates the hub, once.
+* ``taskhub serve`` with a request waiting stops within its grace period too.
 
 These tests stop and start an Azurite of their own (on disk, in the test's tmp dir, on fixed ports so
 the connection string stays valid), never the session's.
@@ -274,11 +277,11 @@ async def test_storage_gone_for_a_minute_then_back_then_wiped(
 
 
 @pytest.mark.timeout(120)
-async def test_taskhub_serve_stops_within_its_grace_and_at_once_on_a_second_signal(
+async def test_taskhub_serve_with_a_request_waiting_stops_within_its_grace(
     azurite_connection_string: str, hub_name: str, tmp_path: Path
 ) -> None:
     """``taskhub serve`` with a request waiting (``?timeout=60``, on an orchestration no worker runs):
-    the request gets the grace period, no more; a second signal ends the server at once."""
+    SIGTERM stops it within its grace period (3 s here) plus 5 s, with exit status 0."""
     import socket
     import subprocess
     import sys
@@ -289,52 +292,37 @@ async def test_taskhub_serve_stops_within_its_grace_and_at_once_on_a_second_sign
     from tests.helpers import REPO_ROOT
 
     (tmp_path / "h.json").write_text('{"version": "2.0"}\n')
+    port = free_port()
 
-    def spawn(grace: int, port: int) -> subprocess.Popen[bytes]:
+    def spawn() -> subprocess.Popen[bytes]:
         env = hub_env(azurite_connection_string, hub_name)
-        env[GRACE_KEY] = str(grace)
-        with open(tmp_path / f"serve-{grace}.log", "wb") as log:
+        env[GRACE_KEY] = "3"
+        with open(tmp_path / "serve.log", "wb") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "taskhub", "serve", "--port", str(port), "--host-json", str(tmp_path / "h.json")],
                 cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
-    async def serve(grace: int) -> subprocess.Popen[bytes]:
-        port = free_port()
-        proc = spawn(grace, port)
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
 
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
-
+    proc = spawn()
+    try:
         await wait_for(listening, 30, 0.1, message="taskhub serve listens")
         url = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/orchestrators/chain?timeout=60"
-        request = urllib.request.Request(url, data=b"1", method="POST")
+        request = urllib.request.Request(url, data=b"1", method="POST", headers={"Content-Type": "application/json"})
         threading.Thread(target=lambda: _quietly(request), daemon=True).start()
-        return proc
-
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        procs = [await serve(3), await serve(30)]
-        patient, impatient = procs
-        await asyncio.sleep(2)  # both requests wait on their orchestrations now
+        await asyncio.sleep(2)  # the request waits on its orchestration now
         first = time.monotonic()
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        await asyncio.sleep(1)
-        assert impatient.poll() is None  # its request may wait up to 30 s
-        second = time.monotonic()
-        impatient.send_signal(signal.SIGTERM)
-        await wait_for(lambda: impatient.poll() is not None, 5, 0.05, message="serve exits on a second signal")
-        assert time.monotonic() - second <= 2
-        await wait_for(lambda: patient.poll() is not None, 15, 0.1, message="serve exits after its grace")
+        proc.send_signal(signal.SIGTERM)
+        await wait_for(lambda: proc.poll() is not None, 15, 0.1, message="serve exits within its grace")
         assert time.monotonic() - first <= 3 + 5
-        assert (patient.returncode, impatient.returncode) == (0, 128 + signal.SIGTERM)
+        assert proc.returncode == 0, (tmp_path / "serve.log").read_text()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait(5)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
 
 
 def _quietly(request: Any) -> None:
