@@ -9,7 +9,10 @@ The worker is composed of two seams: the executor that runs the app's code (``wo
 the backend that holds the hub (``worker.backends``), both picked in ``worker.registry``; between them
 the pipeline (``worker.pipeline``) and the pure engine (``worker.engine``).
 * stop (graceful, also on SIGINT/SIGTERM in :meth:`Worker.run`): stop taking new messages, let running
-  sessions checkpoint and running activities finish, then release the leases.
+  sessions checkpoint and running activities finish, then release the leases - all within the grace
+  period (``shutdownGracePeriodInSeconds``, 30 s). Every wait is bounded by what is left of it, so a
+  storage that does not answer neither shortens nor lengthens a stop: what could not be given back or
+  released reappears after its held visibility (20 s with the default leases), as after a crash.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from taskhub.config.settings import Settings
@@ -41,7 +45,6 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT = 60.0
 
 
 class WorkerState(enum.Enum):
@@ -60,6 +63,18 @@ def _check_partition_manager(settings: Settings) -> None:
             "this worker balances partitions with the safe blob manager (intent/ownership lease blobs) or, "
             "with useTablePartitionManagement=true, the Partitions table; the legacy manager is not implemented",
         )
+
+
+async def _within(aw: Awaitable[object], timeout: float) -> bool:
+    """Await ``aw`` for at most ``timeout`` s (then cancel it); True when it finished in time."""
+    try:
+        await asyncio.wait_for(aw, max(timeout, 0.0))
+        return True
+    except TimeoutError:
+        return False
+    except Exception as err:  # a stop goes on whatever one step does
+        log.warning("worker.stop_step_failed error=%s", err)
+        return False
 
 
 def default_worker_id() -> str:
@@ -108,6 +123,7 @@ class Worker:
         )
         self.partitions = self.backend.partition_manager(self.worker_id, events)
         self.listeners: dict[str, Listener] = {}
+        self.backend.watch(recreated=self._hub_recreated)
 
     def _pipeline(self) -> ControlQueueWork:
         """The control queues' work items: orchestrations and entities, over one history cache."""
@@ -145,8 +161,10 @@ class Worker:
         self.activities.start()
         self.partitions.start()
 
-    async def stop(self) -> None:
-        """Drain and release: stop dequeuing, finish in-flight work, release the leases."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and release within ``grace`` seconds (default: ``shutdownGracePeriodInSeconds``): stop
+        dequeuing, let running sessions checkpoint and activities finish, release the leases. Whatever
+        is still running at the deadline is cancelled; its messages reappear after their visibility."""
         if self.state in (WorkerState.DRAINING, WorkerState.STOPPED):
             return
         if self.state is WorkerState.CREATED:
@@ -155,18 +173,36 @@ class Worker:
             await self.backend.close()
             return
         self.state = WorkerState.DRAINING
-        log.info("worker.draining worker_id=%s", self.worker_id)
-        # Stops listening everywhere, releases intents, and releases each ownership once drained.
-        await self.partitions.shutdown(DRAIN_TIMEOUT)
-        await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
-        drained = await self.sessions.drain(DRAIN_TIMEOUT)
-        await self.backend.orchestrations.flush()
-        await self.activities.stop(DRAIN_TIMEOUT)
-        self.executor.close()
+        loop = asyncio.get_running_loop()
+        grace = self.settings.shutdown_grace_period.total_seconds() if grace is None else grace
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        log.info("worker.draining worker_id=%s grace_s=%.0f", self.worker_id, grace)
+        self.backend.stopping()  # give-backs try once: no retries past the deadline
+        # Take no new work, then release intents, and each ownership once its queue drained.
+        self.activities.stop_taking()
+        listening = list(self.listeners.values())
         self.listeners.clear()
-        await self.backend.close()
+        await _within(asyncio.gather(*(listener.stop() for listener in listening)), left())
+        await self.partitions.shutdown(left())
+        drained = await self.sessions.drain(left())
+        if not drained:
+            await self.sessions.cancel()
+        await _within(self.backend.orchestrations.flush(), left())
+        finished = await self.activities.stop(left())
+        self.executor.close()
+        await self.backend.close(left())
         self.state = WorkerState.STOPPED
-        log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
+        log.info(
+            "worker.stopped worker_id=%s drained=%s activities_finished=%s in_s=%.1f",
+            self.worker_id,
+            drained,
+            finished,
+            grace - left(),
+        )
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -217,6 +253,12 @@ class Worker:
         dropped = self.sessions.drop_queue(queue)
         self.work.forget()
         await self.backend.orchestrations.give_back(dropped, at_once=True)  # for the new owner
+
+    def _hub_recreated(self) -> None:
+        """The hub was found gone (storage wiped) and created again: forget what this process remembers
+        of the old hub's instances and poll at once."""
+        self.work.forget()
+        self._peer_gone()
 
     def _peer_gone(self) -> None:
         """Another worker's lease went away: poll now for the work it held (it is visible again)."""

@@ -104,7 +104,7 @@ class HeldMessages:
                 if self._held.get(h.raw.id) is h:
                     del self._held[h.raw.id]
             else:
-                log.warning("queue.renew_failed queue=%s message=%s error=%s", h.raw.queue, h.raw.id, err)
+                self.storage.conditions.report(err, f"held messages: renewed again in {KEEPER_TICK:g} s")
                 h.renew_at = loop.time() + KEEPER_TICK
         except Exception:
             log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)

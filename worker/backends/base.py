@@ -117,8 +117,8 @@ class OrchestrationWorkItems(Protocol):
         backoff, not counted toward the poison threshold."""
         ...
 
-    async def defer(self, message: WorkMessage) -> None:
-        """Hide a message that came too early for a while (abandoned with backoff)."""
+    async def defer(self, message: WorkMessage, *, delay: int | None = None) -> None:
+        """Hide a message that came too early for a while (abandoned with backoff, or ``delay`` s)."""
         ...
 
     async def discard(self, messages: Sequence[WorkMessage]) -> None:
@@ -143,6 +143,11 @@ class OrchestrationWorkItems(Protocol):
 
     async def flush(self) -> None:
         """Write the status updates still waiting (a worker that stops)."""
+        ...
+
+    def report(self, err: BaseException, action: str) -> bool:
+        """Say once, in one line, that the storage is failing (and what happens now, ``action``);
+        False when ``err`` is not a storage condition (the caller logs it as it would)."""
         ...
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
@@ -177,6 +182,11 @@ class ActivityWorkItems(Protocol):
 
     async def fail_poisoned(self, message: WorkMessage, event: TaskScheduledEvent) -> HistoryEvent:
         """Move a work item that failed too often aside; the ``TaskFailed`` its orchestration gets."""
+        ...
+
+    def report(self, err: BaseException, action: str) -> bool:
+        """Say once, in one line, that the storage is failing (and what happens now, ``action``);
+        False when ``err`` is not a storage condition (the caller logs it as it would)."""
         ...
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
@@ -233,8 +243,17 @@ class Backend(Protocol):
         """Create what the hub needs if it is missing; ready to fetch."""
         ...
 
-    async def close(self) -> None:
-        """Let go of every held message and connection."""
+    async def close(self, timeout: float | None = None) -> None:
+        """Let go of every held message and connection (finishing what is under way for at most
+        ``timeout`` s)."""
+        ...
+
+    def stopping(self) -> None:
+        """A stop began: what is given back is tried once, not retried past the stop's deadline."""
+        ...
+
+    def watch(self, *, recreated: Callable[[], None]) -> None:
+        """Call ``recreated`` after the hub was found gone (storage wiped) and created again."""
         ...
 
     def partition_manager(self, worker_id: str, events: PartitionEvents) -> PartitionManager: ...

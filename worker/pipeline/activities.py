@@ -37,6 +37,7 @@ always counted by the queue's dequeue count (``poisonMessageThreshold``) and nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from taskhub.config.settings import Settings
@@ -84,17 +85,33 @@ class ActivityRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="activities")
 
-    async def stop(self, timeout: float = 60.0) -> None:
-        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish."""
-        self._stop.set()
-        self.backoff.wake()
-        self._unsubscribe()
-        if self._task is not None:
-            await self._task
+    async def stop(self, timeout: float = 60.0) -> bool:
+        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish and
+        send their results; True if they all did. Those still running are cancelled (a sync one's thread
+        runs on, but its result is not sent): their work items reappear after their held visibility."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.stop_taking()
+        if self._task is not None:  # a receive stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        finished = True
         if self._running:
-            _done, pending = await asyncio.wait(self._running, timeout=timeout)
-            for task in pending:  # left running past the deadline: their work items reappear later
+            _done, pending = await asyncio.wait(self._running, timeout=max(deadline - loop.time(), 0.0))
+            for task in pending:
                 task.cancel()
+            if pending:
+                finished = False
+                log.info("activities.cancelled count=%d (still running at the end of the grace period)", len(pending))
+                await asyncio.wait(pending, timeout=0.5)
+        return finished
+
+    def stop_taking(self) -> None:
+        """Take no more work items (the first step of :meth:`stop`); running activities go on."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self.backoff.wake()
+            self._unsubscribe()
 
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved
@@ -127,8 +144,10 @@ class ActivityRunner:
             asked = 1 if careful else min(free, 32)
             try:
                 batch = await self.items.fetch(asked)
-            except Exception:
-                log.exception("activities.receive_failed worker_id=%s", self.worker_id)
+            except Exception as err:
+                action = f"work-item queue: receives again in up to {self.backoff.maximum:g} s"
+                if not self.items.report(err, action):
+                    log.exception("activities.receive_failed worker_id=%s", self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:
@@ -178,8 +197,9 @@ class ActivityRunner:
         handed = False
         try:
             handed = await self._handle_held(m)
-        except Exception:
-            log.exception("activities.handle_failed id=%s", m.message_id)
+        except Exception as err:
+            if not self.items.report(err, f"work item {m.message_id}: given back, to run again later"):
+                log.exception("activities.handle_failed id=%s", m.message_id)
             await self.items.give_back([m])
         finally:
             if not handed:  # handed over: the session holds it now
@@ -199,8 +219,9 @@ class ActivityRunner:
                 # not before this process's checkpoint that scheduled it is complete (see the module docstring)
                 await self.items.settled(m.instance.instance_id or "")
                 result = await self.execute(m, event)
-        except Exception:
-            log.exception("activities.run_failed id=%s name=%s", m.message_id, event.name)
+        except Exception as err:
+            if not self.items.report(err, f"activity {event.name!r}: work item given back, to run later"):
+                log.exception("activities.run_failed id=%s name=%s", m.message_id, event.name)
             await self.items.give_back([m])
             return False
         hand_over = self._local and proven and m.dequeue_count <= 1  # straight into the session

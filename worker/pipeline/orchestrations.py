@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
 from worker.engine.history_index import HistoryIndex
 from worker.engine.version_failure import failed_episode
 from worker.executors.base import OrchestrationExecutor
+from worker.pipeline.episode_memo import Decision, EpisodeMemo
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.triage import Triage, triage
 from worker.pipeline.versions import work_item_version
@@ -70,6 +70,8 @@ class OrchestrationRunner:
         self.worker_id = worker_id
         self.cache = cache
         self.settings = settings
+        self.memo = EpisodeMemo()
+        """A retried episode decides what its failed attempt decided (``worker.pipeline.episode_memo``)."""
         v = settings.versioning
         log.info(
             "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
@@ -101,6 +103,8 @@ class OrchestrationRunner:
         if not admitted:
             return
         t = self._triage(instance_id, loaded, admitted)
+        if await self._wait_for_failed_attempt(instance_id, loaded, t):
+            return
         for m, _why in t.defer:
             await self.items.defer(m)
         if not t.run:
@@ -110,15 +114,22 @@ class OrchestrationRunner:
             history = HistoryLoad(events=[], etag=loaded.history.etag, execution_id=None)
             loaded = _Loaded(history, HistoryIndex(), None, loaded.row, loaded.row_read)
         self.cache.pop(instance_id)  # the session moves on below; a failed commit must not leave it
-        episode = await self._decide(instance_id, loaded, t, admission)
-        committed = await self.items.commit(
-            instance_id,
-            loaded=loaded.history,
-            episode=episode,
-            consumed=[*t.run, *(m for m, _ in t.discard)],
-            episodes_before=loaded.index.episodes,
-            coalesce=True,
-        )
+        decision = self._begin(instance_id, loaded, t)
+        episode = await self._decide(instance_id, loaded, t, admission, decision)
+        try:
+            committed = await self.items.commit(
+                instance_id,
+                loaded=loaded.history,
+                episode=episode,
+                consumed=[*t.run, *(m for m, _ in t.discard)],
+                episodes_before=loaded.index.episodes,
+                coalesce=True,
+            )
+        except Exception:
+            if episode.outbound:  # its messages may be out: the retry must decide the same
+                self.memo.failed(instance_id, decision)
+            raise
+        self.memo.done(instance_id)
         self._remember(instance_id, loaded.index, episode, committed)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
@@ -195,17 +206,53 @@ class OrchestrationRunner:
             reason,
         )
 
-    async def _decide(self, instance_id: str, loaded: _Loaded, t: Triage, admission: Admission) -> Episode:
+    def _begin(self, instance_id: str, loaded: _Loaded, t: Triage) -> Decision:
+        """The episode's time and ids: new ones, or those of its failed attempt (``episode_memo``)."""
+        decision, repeated = self.memo.begin(
+            instance_id,
+            etag=loaded.history.etag,
+            events=len(loaded.history.events),
+            messages=tuple(m.message_id for m in t.run),
+            now=utcnow,
+        )
+        if repeated:
+            log.info(
+                "orchestration.repeat_episode instance_id=%s (its last checkpoint failed after sending: same "
+                "time and ids, so receivers drop the copies)",
+                instance_id,
+            )
+        return decision
+
+    async def _wait_for_failed_attempt(self, instance_id: str, loaded: _Loaded, t: Triage) -> bool:
+        """While the messages of an attempt whose checkpoint failed are away, the others wait (1 s at a
+        time): see ``worker.pipeline.episode_memo``. True when this batch was put back."""
+        history = loaded.history
+        messages = tuple(m.message_id for m in t.run)
+        if not self.memo.waiting_for(instance_id, etag=history.etag, events=len(history.events), messages=messages):
+            return False
+        batch = [*t.run, *(m for m, _ in t.discard), *(m for m, _ in t.defer)]
+        log.info(
+            "orchestration.wait_for_retry instance_id=%s messages=%d (its last checkpoint failed; they wait for "
+            "its messages to come back)",
+            instance_id,
+            len(batch),
+        )
+        await asyncio.gather(*(self.items.defer(m, delay=1) for m in batch))
+        return True
+
+    async def _decide(
+        self, instance_id: str, loaded: _Loaded, t: Triage, admission: Admission, decision: Decision
+    ) -> Episode:
         incoming = [m.event for m in t.run]
         if admission.verdict == "fail":
             log.warning("orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason)
-            return failed_episode(instance_id, loaded.history.events, incoming, admission.reason, utcnow())
+            return failed_episode(instance_id, loaded.history.events, incoming, admission.reason, decision.now)
         builder = EpisodeBuilder(
             instance_id=instance_id,
             past_events=loaded.history.events,
             incoming_events=incoming,
-            now=utcnow(),
-            new_guid=lambda: uuid.uuid4().hex,
+            now=decision.now,
+            new_guid=decision.new_guid,
         )
         if loaded.session is not None:
             self.cache.resumed += 1

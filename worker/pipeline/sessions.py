@@ -110,11 +110,22 @@ class Sessions:
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no session runs; False if ``timeout`` passed first."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
         except TimeoutError:
             return False
+
+    async def cancel(self) -> None:
+        """Cancel the sessions still running (a stop past its deadline); their messages reappear after
+        their visibility, and a checkpoint cut short is repaired like after a crash."""
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        self._pending.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait_queue_idle(self, queue: str, timeout: float) -> bool:
         loop = asyncio.get_running_loop()

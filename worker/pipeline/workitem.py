@@ -54,9 +54,11 @@ async def run_or_give_back(
     except CommitConflict:
         forget([instance_id])
         await items.give_back(messages, at_once=True)
-    except Exception:
+    except Exception as err:
         forget([instance_id])
-        log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
+        action = f"{kind} {instance_id}: its messages go back to the queue and are processed again in a few seconds"
+        if not items.report(err, action):
+            log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
         await items.give_back(messages)
 
 

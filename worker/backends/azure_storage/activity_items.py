@@ -78,13 +78,18 @@ class AzureActivityItems:
                 await queues.send_to_instance(md, local=True)
                 break
             except Exception as err:
+                name = _name(m)
                 if wait is None:
-                    log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, _name(m), err)
+                    action = f"activity {name!r}: result not sent; its work item is given back to run again"
+                    if not self.hub.storage.conditions.report(err, action):
+                        log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, name, err)
                     await queues.give_back(m)
                     return False
-                log.warning(
-                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, _name(m), attempt, err
-                )
+                action = f"activity {name!r}: sends its result again in {wait:g} s (attempt {attempt})"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.warning(
+                        "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, name, attempt, err
+                    )
                 await asyncio.sleep(wait)
         for wait in (*COMPLETE_DELAYS[:3], None):
             try:
@@ -92,7 +97,9 @@ class AzureActivityItems:
                 return False
             except Exception as err:  # it reappears and runs again; its completion is then dropped
                 if wait is None:
-                    log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
+                    action = "work item not deleted: it reappears later and its second result is dropped"
+                    if not self.hub.storage.conditions.report(err, action):
+                        log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
                     return False
                 await asyncio.sleep(wait)
         return False
@@ -118,6 +125,9 @@ class AzureActivityItems:
             is_non_retriable=True,
         )
         return TaskFailedEvent(task_scheduled_id=event.event_id, reason=str(details), failure_details=details)
+
+    def report(self, err: BaseException, action: str) -> bool:
+        return self.hub.storage.conditions.report(err, action)
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
         self.hub.queues.held.let_go([inbound(m) for m in messages])

@@ -30,9 +30,11 @@ async def set_aside(hub: TaskHub, m: Inbound) -> None:
     """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
     try:
         await hub.poison.move(m, f"cannot be decoded: {m.error}")
-    except Exception:
-        log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
-        await hub.queues.abandon(m)
+    except Exception as err:
+        action = "an undecodable message stays where it is: moved to the poison queue when it comes back"
+        if not hub.storage.conditions.report(err, action):
+            log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
+        await hub.queues.give_back(m)
 
 
 class ControlQueueListener:
@@ -95,8 +97,10 @@ class ControlQueueListener:
                 batch = await self.hub.queues.receive(
                     self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility, hold=True
                 )
-            except Exception:
-                log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
+            except Exception as err:
+                action = f"control queue {self.queue}: receives again in up to {self.backoff.maximum:g} s"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:

@@ -80,8 +80,8 @@ class AzureOrchestrationItems:
             else:
                 await hub.queues.abandon(m, delay=delay)
 
-    async def defer(self, message: WorkMessage) -> None:
-        await self.hub.queues.abandon(inbound(message))
+    async def defer(self, message: WorkMessage, *, delay: int | None = None) -> None:
+        await self.hub.queues.abandon(inbound(message), delay=delay)
 
     async def discard(self, messages: Sequence[WorkMessage]) -> None:
         for m in messages:
@@ -107,6 +107,9 @@ class AzureOrchestrationItems:
 
     async def flush(self) -> None:
         await self.rows.close()
+
+    def report(self, err: BaseException, action: str) -> bool:
+        return self.hub.storage.conditions.report(err, action)
 
     def release(self, messages: Sequence[WorkMessage]) -> None:
         self.hub.queues.held.let_go([inbound(m) for m in messages])
