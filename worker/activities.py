@@ -40,6 +40,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -57,6 +58,7 @@ from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext
 from taskhub.model.values import from_json, to_json
+from worker import telemetry
 from worker.checkpoint import checkpoint_settled
 from worker.polling import Backoff, local_dispatch_enabled
 
@@ -250,7 +252,9 @@ class ActivityRunner:
             else:
                 # not before this process's checkpoint that scheduled it is complete (see checkpoint_settled)
                 await checkpoint_settled(self.hub, m.instance.instance_id or "")
+                started = time.perf_counter()
                 result = await self.execute(m, event)
+                telemetry.activity_done(event.name or "", started, isinstance(result, TaskFailedEvent))
             md = self.hub.queues.envelope(
                 result,
                 m.instance,
@@ -283,7 +287,11 @@ class ActivityRunner:
                     await self.hub.queues.give_back(m)
                     return
                 log.warning(
-                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
+                    "activities.complete_retry id=%s name=%s attempt=%d error=%s",
+                    m.raw.id,
+                    event.name,
+                    attempt,
+                    err,
                 )
                 await asyncio.sleep(wait)
         for wait in (*COMPLETE_DELAYS[:3], None):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from taskhub.model.versioning import Admission, admit
+from worker import telemetry
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
@@ -199,8 +201,12 @@ class OrchestrationRunner:
             worker_id=self.worker_id,
         )
 
+    @property
+    def sessions_in_memory(self) -> int:
+        return len(self._cache)
+
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
-        hub = self.hub
+        hub, started = self.hub, time.perf_counter()
         starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
         # the start dedupe of runtime.md 7.3 compares with the Instances row: read it beside the history
         row_read = asyncio.ensure_future(hub.tracking.get_instance(instance_id)) if starts else None
@@ -312,6 +318,7 @@ class OrchestrationRunner:
             self._cache.put(instance_id, written, index, episode.replay)
         else:
             self.rows.forget([instance_id])
+        telemetry.episode_done(started, episode.runtime_status.value)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "worker_id=%s",

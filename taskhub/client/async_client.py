@@ -42,6 +42,13 @@ from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.values import to_json
 from taskhub.model.versioning import validate_version
+from taskhub.telemetry import spans
+from taskhub.telemetry.tracing import (
+    create_orchestration_name,
+    event_attributes,
+    orchestration_attributes,
+)
+from taskhub.telemetry.tracing import event_name as event_name_of
 
 __all__ = ["TaskHubClient"]
 
@@ -129,7 +136,11 @@ class TaskHubClient(EntityClient):
         execution_id = uuid.uuid4().hex
         now = utcnow()
         instance = OrchestrationInstance(instance_id, execution_id)
+        span = spans.begin(
+            create_orchestration_name(name, version), "producer", orchestration_attributes(name, instance)
+        )
         event = ExecutionStartedEvent(
+            parent_trace_context=spans.context_of(span),
             orchestration_instance=instance,
             name=name,
             version=version,
@@ -172,6 +183,7 @@ class TaskHubClient(EntityClient):
         finally:
             if sent.due:  # now the hub's listeners on this machine may come for it
                 queues.notify(sent.queue)
+        spans.finish(span)
         return instance_id
 
     # -- read ---------------------------------------------------------------------------------------
@@ -274,7 +286,9 @@ class TaskHubClient(EntityClient):
                 return Page()
             raise
         # entities live in the same table; they are not orchestrations (api.md 2)
-        return Page([OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token)
+        return Page(
+            [OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token
+        )
 
     async def get_orchestration_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history events, oldest first."""
@@ -316,7 +330,10 @@ class TaskHubClient(EntityClient):
                 f"raise event {event_name!r} to",
                 "events reach only Pending, Running or Suspended instances",
             )
-        await self._send(instance_id, EventRaisedEvent(name=event_name, input=payload), row=row)
+        span = spans.begin(event_name_of(event_name), "producer", event_attributes(event_name, instance_id))
+        event = EventRaisedEvent(name=event_name, input=payload, parent_trace_context=spans.context_of(span))
+        await self._send(instance_id, event, row=row)
+        spans.finish(span)
 
     async def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> None:
         """Ask the instance to stop; its status becomes Terminated with ``output`` as the reason."""
@@ -339,7 +356,10 @@ class TaskHubClient(EntityClient):
         row = await self._require(instance_id)
         if row.runtime_status is not OrchestrationStatus.FAILED:
             raise OrchestrationStateError(
-                instance_id, getattr(row.runtime_status, "value", "unknown"), "rewind", "only a Failed instance can be rewound"
+                instance_id,
+                getattr(row.runtime_status, "value", "unknown"),
+                "rewind",
+                "only a Failed instance can be rewound",
             )
         await rewind_instance(self.hub, instance_id, reason)
 

@@ -26,7 +26,15 @@ from taskhub.format.names import HubNames
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.storage import Storage
 
-__all__ = ["QueueHealth", "HubHealth", "QueuedMessage", "read_health", "list_hubs", "queued_for_instance"]
+__all__ = [
+    "QueueHealth",
+    "HubHealth",
+    "QueuedMessage",
+    "read_health",
+    "list_hubs",
+    "queue_health",
+    "queued_for_instance",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,11 @@ async def _queue(storage: Storage, name: str, now: datetime) -> QueueHealth:
     except StorageError as err:
         q.error = "missing" if err.not_found else str(err)
     return q
+
+
+async def queue_health(storage: Storage, name: str) -> QueueHealth:
+    """One queue's approximate depth and the age of its oldest visible message, read now."""
+    return await _queue(storage, name, utcnow())
 
 
 async def _lease(storage: Storage, names: HubNames, blob: str) -> tuple[str | None, str | None]:

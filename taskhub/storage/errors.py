@@ -18,6 +18,7 @@ from azure.data.tables import TableTransactionError
 
 from taskhub.errors import StorageError, StorageErrorKind
 from taskhub.storage.faults import maybe_fail
+from taskhub.telemetry import metrics
 
 __all__ = ["op"]
 
@@ -69,6 +70,11 @@ def _first_line(err: BaseException) -> str:
     return text.strip().splitlines()[0][:300]
 
 
+def _counted(err: StorageError) -> StorageError:
+    metrics.count("taskhub_storage_errors_total", op=err.operation or "", kind=err.kind.value)
+    return err
+
+
 def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Count the call under the method's name and translate SDK errors."""
     name = fn.__name__
@@ -81,8 +87,8 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             await maybe_fail(name, args)
             return await fn(*args, **kwargs)
         except TableTransactionError as err:
-            raise _classify(err, name) from err
+            raise _counted(_classify(err, name)) from err
         except AzureError as err:
-            raise _classify(err, name) from err
+            raise _counted(_classify(err, name)) from err
 
     return wrapper

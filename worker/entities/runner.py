@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -48,6 +49,7 @@ from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from taskhub.model.entities import EntityId, run_operation
+from worker import telemetry
 from worker.checkpoint import checkpoint, process_or_give_back
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
@@ -98,7 +100,7 @@ class EntityRunner:
         )
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
-        hub = self.hub
+        hub, t0 = self.hub, time.perf_counter()
         threshold = hub.settings.storage.poison_message_threshold
         for m in [m for m in messages if m.raw.dequeue_count > threshold]:
             reason = (
@@ -156,6 +158,7 @@ class EntityRunner:
         )
         self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
         self._deleted[instance_id] = int(now)
+        telemetry.entity_batch_done(t0)
         log.info(
             "entity.checkpoint instance_id=%s execution_id=%s operations=%d failed=%d queued=%d locked_by=%s "
             "outbound=%d worker_id=%s",
