@@ -42,13 +42,7 @@ from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.values import to_json
 from taskhub.model.versioning import validate_version
-from taskhub.telemetry import spans
-from taskhub.telemetry.tracing import (
-    create_orchestration_name,
-    event_attributes,
-    orchestration_attributes,
-)
-from taskhub.telemetry.tracing import event_name as event_name_of
+from taskhub.telemetry import spans, tracing
 
 __all__ = ["TaskHubClient"]
 
@@ -136,9 +130,7 @@ class TaskHubClient(EntityClient):
         execution_id = uuid.uuid4().hex
         now = utcnow()
         instance = OrchestrationInstance(instance_id, execution_id)
-        span = spans.begin(
-            create_orchestration_name(name, version), "producer", orchestration_attributes(name, instance)
-        )
+        span = spans.begin_create(name, version, instance)
         event = ExecutionStartedEvent(
             parent_trace_context=spans.context_of(span),
             orchestration_instance=instance,
@@ -330,7 +322,9 @@ class TaskHubClient(EntityClient):
                 f"raise event {event_name!r} to",
                 "events reach only Pending, Running or Suspended instances",
             )
-        span = spans.begin(event_name_of(event_name), "producer", event_attributes(event_name, instance_id))
+        span = spans.begin(
+            tracing.event_name(event_name), "producer", tracing.event_attributes(event_name, instance_id)
+        )
         event = EventRaisedEvent(name=event_name, input=payload, parent_trace_context=spans.context_of(span))
         await self._send(instance_id, event, row=row)
         spans.finish(span)

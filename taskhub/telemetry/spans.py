@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from taskhub.format.types import TraceContext
-from taskhub.telemetry.tracing import SOURCE, SpanRef, new_span_id, new_trace_id
+from taskhub.telemetry.tracing import (
+    SOURCE,
+    SpanRef,
+    create_orchestration_name,
+    new_span_id,
+    new_trace_id,
+    orchestration_attributes,
+)
 
 __all__ = [
     "Pending",
@@ -231,3 +238,12 @@ def current_context() -> TraceContext | None:
 
     sc = trace.get_current_span().get_span_context()
     return SpanRef(sc.trace_id, sc.span_id, bool(sc.trace_flags & 1)).context() if sc.is_valid else None
+
+
+def begin_create(name: str, version: str | None, instance: object) -> Pending | None:
+    """The client's ``create_orchestration:{name}`` span (producer), begun."""
+    return begin(
+        create_orchestration_name(name, version),
+        "producer",
+        orchestration_attributes(name, instance, version),
+    )
