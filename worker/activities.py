@@ -254,7 +254,7 @@ class ActivityRunner:
                 await checkpoint_settled(self.hub, m.instance.instance_id or "")
                 started = time.perf_counter()
                 result = await self.execute(m, event)
-                telemetry.activity_done(event.name or "", started, isinstance(result, TaskFailedEvent))
+                telemetry.activity_done(event, m.instance.instance_id or "", started, result)
             md = self.hub.queues.envelope(
                 result,
                 m.instance,

@@ -13,6 +13,7 @@ from taskhub.cli.registry import verb
 from taskhub.config.settings import Settings
 from taskhub.model.app import App
 from worker.host import Worker
+from worker.telemetry import serve_metrics
 
 __all__ = ["load_app", "run_worker"]
 
@@ -59,14 +60,21 @@ def load_app(spec: str) -> App:
     return app
 
 
-async def run_worker(app: App, settings: Settings, worker_id: str | None = None) -> None:
+async def run_worker(
+    app: App, settings: Settings, worker_id: str | None = None, *, metrics_port: int | None = None
+) -> None:
     w = Worker(app, settings, worker_id=worker_id)
+    server = await serve_metrics(w, metrics_port) if metrics_port is not None else None
     print(
         f"taskhub worker {w.worker_id}: hub {settings.hub_name}, "
         f"{len(app.orchestrator_names)} orchestrators, {len(app.activity_names)} activities; Ctrl-C stops",
         file=sys.stderr,
     )
-    await w.run()
+    try:
+        await w.run()
+    finally:
+        if server is not None:
+            await server.stop()
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -76,6 +84,14 @@ def _args(p: argparse.ArgumentParser) -> None:
         help="the module (or .py file) and the taskhub.App in it, e.g. examples.approval:app or examples/all.py",
     )
     p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ["TASKHUB_METRICS_PORT"])
+        if os.environ.get("TASKHUB_METRICS_PORT", "").isdigit()
+        else None,
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (also TASKHUB_METRICS_PORT; default: off)",
+    )
 
 
 @verb("worker", "run a worker for MODULE:APP until Ctrl-C (graceful drain)", _args)
@@ -84,7 +100,9 @@ async def worker_verb(ns: argparse.Namespace, settings: Settings) -> None:
     if not ns.verbose:
         logging.getLogger("worker").setLevel(logging.INFO)
         logging.getLogger("taskhub").setLevel(logging.INFO)
-    await run_worker(app, settings, ns.worker_id)
+    if ns.metrics_port is not None and not 0 <= ns.metrics_port < 65536:
+        raise ValueError(f"--metrics-port must be 0-65535 (0: any free port), got {ns.metrics_port}")
+    await run_worker(app, settings, ns.worker_id, metrics_port=ns.metrics_port)
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:

@@ -33,7 +33,7 @@ from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
 from taskhub.model.versioning import Admission, admit
-from worker import telemetry
+from worker import telemetry, traces
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
@@ -280,6 +280,7 @@ class OrchestrationRunner:
             loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
             index = HistoryIndex()
         self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
+        traces.before_episode([m.event for m in t.run], utcnow())
         if admission.verdict == "fail":
             log.warning(
                 "orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason
@@ -297,6 +298,7 @@ class OrchestrationRunner:
             )
         if session is not None:
             self._cache.resumed += 1
+        traces.stamp_outbound(episode)
         result = await checkpoint(
             hub,
             instance_id=instance_id,
@@ -318,7 +320,7 @@ class OrchestrationRunner:
             self._cache.put(instance_id, written, index, episode.replay)
         else:
             self.rows.forget([instance_id])
-        telemetry.episode_done(started, episode.runtime_status.value)
+        telemetry.episode_done(started, instance_id, episode, [m.event for m in t.run], result.history)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "worker_id=%s",

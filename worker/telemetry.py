@@ -7,47 +7,32 @@ with one-line calls (``metrics.count(...)``, ``metrics.observe(...)``) that cost
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from taskhub.hub.health import queue_health
+from taskhub.format.history import HistoryEvent, TaskFailedEvent, TaskScheduledEvent, utcnow
 from taskhub.telemetry import metrics as m
+from taskhub.telemetry.backlog import BacklogReader
 from taskhub.telemetry.prometheus import MetricsServer
+from worker import traces
+from worker.episode import Episode
 
 if TYPE_CHECKING:
     from worker.host import Worker
 
 __all__ = ["activity_done", "entity_batch_done", "episode_done", "serve_metrics", "watch_worker"]
 
-BACKLOG_MIN_INTERVAL_S = 1.0
-"""Scrapes closer together than this reuse the queue lengths read last (two storage calls per queue)."""
-
 
 def watch_worker(worker: Worker) -> m.Metrics:
     """Turn metrics on and add the collector of ``worker``'s gauges (queues, leases, sessions, calls)."""
-    metrics = m.enable()
-    last = [0.0]
+    metrics, backlog = m.enable(), BacklogReader()
 
     async def collect(into: m.Metrics) -> None:
-        hub = worker.hub
         into.set("taskhub_partitions_owned", float(len(worker.owned_queues)))
         into.set("taskhub_sessions_in_memory", float(worker.orchestrations.sessions_in_memory))
-        for op, n in list(hub.storage.calls.items()):
-            into.set("taskhub_storage_calls_total", float(n), op=op)
-        now = time.monotonic()
-        if now - last[0] < BACKLOG_MIN_INTERVAL_S:
-            return
-        last[0] = now
-        names = hub.names
-        queues = [(q, "control") for q in names.control_queues] + [(names.work_item_queue, "workitems")]
-        read = await asyncio.gather(*(queue_health(hub.storage, q) for q, _ in queues))
-        for (name, kind), q in zip(queues, read, strict=True):
-            if q.error is not None:
-                continue
-            into.set("taskhub_queue_messages", float(q.depth or 0), queue=name, kind=kind)
-            age = q.oldest_age.total_seconds() if q.oldest_age is not None else 0.0
-            into.set("taskhub_queue_oldest_message_age_seconds", age, queue=name, kind=kind)
+        await backlog(into, worker.hub)
 
     metrics.collectors.append(collect)
     return metrics
@@ -60,29 +45,42 @@ async def serve_metrics(worker: Worker, port: int, host: str = "0.0.0.0") -> Met
     return server
 
 
-def episode_done(started: float, status: str) -> None:
+def episode_done(
+    started: float,
+    instance_id: str,
+    episode: Episode,
+    incoming: Sequence[HistoryEvent],
+    history: Sequence[HistoryEvent],
+) -> None:
     """One orchestration episode checkpointed (``started``: ``time.perf_counter()`` at its start)."""
+    traces.after_checkpoint(instance_id, episode, incoming, history)
     if m.current() is None:
         return
+    status = episode.runtime_status.value
     m.count("taskhub_episodes_total", status=status)
     m.observe("taskhub_episode_duration_seconds", time.perf_counter() - started)
     if status == "Failed":
         m.count("taskhub_failures_total", kind="orchestration")
 
 
-def activity_done(name: str, started: float, failed: bool) -> None:
-    """One activity ran to an outcome."""
+def activity_done(event: TaskScheduledEvent, instance_id: str, started: float, result: HistoryEvent) -> None:
+    """One activity ran to an outcome (``started``: ``time.perf_counter()`` before it ran)."""
+    elapsed = time.perf_counter() - started
+    traces.activity_span(event, instance_id, utcnow() - timedelta(seconds=elapsed), result)
     if m.current() is None:
         return
+    name, failed = event.name or "", isinstance(result, TaskFailedEvent)
     m.count("taskhub_activities_total", name=name, result="failed" if failed else "completed")
-    m.observe("taskhub_activity_duration_seconds", time.perf_counter() - started, name=name)
+    m.observe("taskhub_activity_duration_seconds", elapsed, name=name)
     if failed:
         m.count("taskhub_failures_total", kind="activity")
 
 
-def entity_batch_done(started: float) -> None:
+def entity_batch_done(started: float, instance_id: str, incoming: Sequence[HistoryEvent]) -> None:
     """One entity batch checkpointed."""
+    elapsed = time.perf_counter() - started
+    traces.entity_spans(instance_id, incoming, utcnow() - timedelta(seconds=elapsed))
     if m.current() is None:
         return
     m.count("taskhub_entity_batches_total")
-    m.observe("taskhub_entity_batch_duration_seconds", time.perf_counter() - started)
+    m.observe("taskhub_entity_batch_duration_seconds", elapsed)

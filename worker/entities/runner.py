@@ -158,7 +158,7 @@ class EntityRunner:
         )
         self._cache[instance_id] = HistoryLoad(result.history, result.etag, result.execution_id)
         self._deleted[instance_id] = int(now)
-        telemetry.entity_batch_done(t0)
+        telemetry.entity_batch_done(t0, instance_id, [m.event for m in run])
         log.info(
             "entity.checkpoint instance_id=%s execution_id=%s operations=%d failed=%d queued=%d locked_by=%s "
             "outbound=%d worker_id=%s",
