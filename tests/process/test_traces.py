@@ -21,6 +21,7 @@ import pytest
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.format.history import TaskScheduledEvent
+from tests.otel import in_memory_exporter
 from tests.process.harness import (
     FAST_LEASES,
     Fleet,
@@ -35,24 +36,6 @@ from tests.process.traced_apps import SLOW_ENV, SPANS_ENV, span_record
 pytestmark = [pytest.mark.slow]
 
 APP = "tests.process.traced_apps:app"
-
-_EXPORTER: list[Any] = []
-
-
-def _client_exporter() -> Any:
-    """The in-memory exporter of this (client) process; the SDK provider is global, so set up once."""
-    if not _EXPORTER:
-        from opentelemetry import trace
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-        exporter = InMemorySpanExporter()
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        trace.set_tracer_provider(provider)
-        _EXPORTER.append(exporter)
-    return _EXPORTER[0]
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -110,7 +93,7 @@ async def test_one_trace_across_client_and_two_workers_with_a_kill(
 ) -> None:
     from opentelemetry import trace
 
-    exporter = _client_exporter()
+    exporter = in_memory_exporter()
     env = hub_env(azurite_connection_string, hub_name, leases=FAST_LEASES)
     settings = settings_of(env)
     fleet = Fleet(env, tmp_path / "workers", app=APP)
