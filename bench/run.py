@@ -44,6 +44,7 @@ from bench.entity_drivers import e1, e2
 from bench.floor import measure_floors
 from bench.procs import load_azurite_ctl, other_load, start_azurite, wait_quiet
 from bench.report import judge, keep_logs, print_profile, print_table, save_results
+from bench.telemetry import TELEMETRY_ENV
 
 
 async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str, Any]:
@@ -222,7 +223,8 @@ def _mem_total_mb() -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m bench", description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)"
+        prog="python -m bench",
+        description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)",
     )
     p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run); W5 once")
     p.add_argument("--out", type=Path, help="result JSON (default bench/results/<timestamp>.json)")
@@ -257,7 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run W1 on these numbers of worker processes (default 2,4; none with --quick)",
     )
+    p.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="worker processes with traces (OpenTelemetry SDK, spans dropped) and metrics on; compare "
+        "worker_cpu_s_per_100_activities with a run without it (python -m bench.telemetry: the hooks alone)",
+    )
     ns = p.parse_args(argv)
+    if ns.telemetry:
+        os.environ[TELEMETRY_ENV] = "1"  # the worker processes inherit it (bench.procs.child_env)
     if ns.scale is None:
         ns.scale = [] if ns.quick else [2, 4]
     counts = QUICK if ns.quick else FULL

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskhub.telemetry import spans
+
 
 def in_memory_exporter() -> Any:
     from opentelemetry import trace
@@ -20,4 +22,5 @@ def in_memory_exporter() -> Any:
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    spans.refresh()
     return exporter

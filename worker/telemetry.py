@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from taskhub.format.history import HistoryEvent, TaskFailedEvent, TaskScheduledEvent, utcnow
 from taskhub.telemetry import metrics as m
+from taskhub.telemetry import spans
 from taskhub.telemetry.backlog import BacklogReader
 from taskhub.telemetry.prometheus import MetricsServer
 from worker import traces
@@ -53,7 +54,8 @@ def episode_done(
     history: Sequence[HistoryEvent],
 ) -> None:
     """One orchestration episode checkpointed (``started``: ``time.perf_counter()`` at its start)."""
-    traces.after_checkpoint(instance_id, episode, incoming, history)
+    if spans.enabled():
+        traces.after_checkpoint(instance_id, episode, incoming, history)
     if m.current() is None:
         return
     status = episode.runtime_status.value
@@ -66,7 +68,8 @@ def episode_done(
 def activity_done(event: TaskScheduledEvent, instance_id: str, started: float, result: HistoryEvent) -> None:
     """One activity ran to an outcome (``started``: ``time.perf_counter()`` before it ran)."""
     elapsed = time.perf_counter() - started
-    traces.activity_span(event, instance_id, utcnow() - timedelta(seconds=elapsed), result)
+    if spans.enabled():
+        traces.activity_span(event, instance_id, utcnow() - timedelta(seconds=elapsed), result)
     if m.current() is None:
         return
     name, failed = event.name or "", isinstance(result, TaskFailedEvent)
@@ -79,7 +82,8 @@ def activity_done(event: TaskScheduledEvent, instance_id: str, started: float, r
 def entity_batch_done(started: float, instance_id: str, incoming: Sequence[HistoryEvent]) -> None:
     """One entity batch checkpointed."""
     elapsed = time.perf_counter() - started
-    traces.entity_spans(instance_id, incoming, utcnow() - timedelta(seconds=elapsed))
+    if spans.enabled():
+        traces.entity_spans(instance_id, incoming, utcnow() - timedelta(seconds=elapsed))
     if m.current() is None:
         return
     m.count("taskhub_entity_batches_total")

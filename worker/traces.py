@@ -99,8 +99,8 @@ def after_checkpoint(
 ) -> None:
     """The spans this episode completes (see the module docstring); call once its checkpoint landed."""
     started = episode.started
-    orch = orchestration_span(started.parent_trace_context)
-    if orch is None or not spans.enabled():
+    orch = orchestration_span(started.parent_trace_context) if spans.enabled() else None
+    if orch is None:
         return
     now = utcnow()
     scheduled = {
@@ -148,8 +148,8 @@ def after_checkpoint(
 
 def activity_span(event: TaskScheduledEvent, instance_id: str, start: datetime, result: HistoryEvent) -> None:
     """The activity's server span, child of the client span carried on its ``TaskScheduled``."""
-    parent = from_context(event.parent_trace_context)
-    if parent is None or not spans.enabled():
+    parent = from_context(event.parent_trace_context) if spans.enabled() else None
+    if parent is None:
         return
     attrs: dict[str, str | int | bool] = {"durabletask.type": "activity", "durabletask.task.name": event.name or "",
              "durabletask.task.instance_id": instance_id, "durabletask.task.task_id": event.event_id}  # fmt: skip

@@ -13,6 +13,7 @@ this process emits, not for children emitted elsewhere).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,20 +41,41 @@ __all__ = [
 ]
 
 _cache: tuple[Any, Any] | None = None
+_off_until = 0.0
+OFF_RECHECK_S = 1.0
+_trace_api: Any = None  # the opentelemetry.trace module once imported; False when it is not installed
 
 Attributes = Mapping[str, str | int | bool]
 
 
+def _api() -> Any | None:
+    global _trace_api
+    if _trace_api is None:
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            _trace_api = False
+        else:
+            _trace_api = trace
+    return _trace_api or None
+
+
 def tracer() -> Any | None:
-    """The tracer of the configured provider, or None (no API, or no SDK configured)."""
-    global _cache
-    try:
-        from opentelemetry import trace
-    except ImportError:
+    """The tracer of the configured provider, or None (no API, or no SDK configured). "None" is kept
+    for :data:`OFF_RECHECK_S` (the API's own look-up reads the environment on every call): a provider
+    set later is used from then on."""
+    global _cache, _off_until
+    if _off_until and time.monotonic() < _off_until:
+        return None
+    trace = _api()
+    if trace is None:
+        _off_until = time.monotonic() + OFF_RECHECK_S
         return None
     provider = trace.get_tracer_provider()
     if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        _off_until = time.monotonic() + OFF_RECHECK_S
         return None
+    _off_until = 0.0
     if _cache is None or _cache[0] is not provider:
         _cache = (provider, provider.get_tracer(SOURCE))
     return _cache[1]
@@ -247,3 +269,9 @@ def begin_create(name: str, version: str | None, instance: object) -> Pending | 
         "producer",
         orchestration_attributes(name, instance, version),
     )
+
+
+def refresh() -> None:
+    """Look for the tracer provider again on the next call (after setting one up in this process)."""
+    global _off_until, _cache
+    _off_until, _cache = 0.0, None

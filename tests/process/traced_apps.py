@@ -24,6 +24,7 @@ from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
 from taskhub.model.entities import EntityContext, EntityId
 from taskhub.model.tasks import when_all
+from taskhub.telemetry import spans
 
 SPANS_ENV = "TASKHUB_TEST_SPANS"
 SLOW_ENV = "TASKHUB_TEST_SLOW"
@@ -66,6 +67,7 @@ def _configure(path: str) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(JsonLines()))
     trace.set_tracer_provider(provider)
+    spans.refresh()
 
 
 if os.environ.get(SPANS_ENV):
