@@ -70,6 +70,11 @@ async def run_worker(
         f"{len(app.orchestrator_names)} orchestrators, {len(app.activity_names)} activities; Ctrl-C stops",
         file=sys.stderr,
     )
+    if server is not None:
+        print(
+            f"taskhub worker {w.worker_id}: metrics on http://{server.host}:{server.port}/metrics",
+            file=sys.stderr,
+        )
     try:
         await w.run()
     finally:
