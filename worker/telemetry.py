@@ -46,6 +46,7 @@ async def serve_metrics(worker: Worker, port: int, host: str = "0.0.0.0") -> Met
     return server
 
 
+@spans.guarded
 def episode_done(
     started: float,
     instance_id: str,
@@ -65,6 +66,7 @@ def episode_done(
         m.count("taskhub_failures_total", kind="orchestration")
 
 
+@spans.guarded
 def activity_done(event: TaskScheduledEvent, instance_id: str, started: float, result: HistoryEvent) -> None:
     """One activity ran to an outcome (``started``: ``time.perf_counter()`` before it ran)."""
     elapsed = time.perf_counter() - started
@@ -79,6 +81,7 @@ def activity_done(event: TaskScheduledEvent, instance_id: str, started: float, r
         m.count("taskhub_failures_total", kind="activity")
 
 
+@spans.guarded
 def entity_batch_done(started: float, instance_id: str, incoming: Sequence[HistoryEvent]) -> None:
     """One entity batch checkpointed."""
     elapsed = time.perf_counter() - started

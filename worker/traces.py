@@ -51,6 +51,7 @@ from worker.episode import Episode
 __all__ = ["activity_span", "after_checkpoint", "before_episode", "entity_spans", "stamp_outbound"]
 
 
+@spans.guarded
 def before_episode(incoming: Sequence[HistoryEvent], now: datetime) -> None:
     """A new execution's first episode: give the orchestration span its id (kept in the history)."""
     if not spans.enabled():
@@ -65,6 +66,7 @@ def _client_span(orch: SpanRef, kind: str, task_id: int, carried: TraceContext |
     return known if known is not None else orch.child(derived_span_id(orch.span_id, kind, task_id))
 
 
+@spans.guarded
 def stamp_outbound(episode: Episode) -> None:
     """Put the trace context where DTFx carries it on what the episode sends: the activity's client span
     on ``TaskScheduled``, the sub-orchestration's client span on its ``ExecutionStarted``, the
@@ -94,6 +96,7 @@ def _start_of(ctx: TraceContext | None, fallback: datetime) -> datetime:
     return fallback
 
 
+@spans.guarded
 def after_checkpoint(
     instance_id: str, episode: Episode, incoming: Sequence[HistoryEvent], history: Sequence[HistoryEvent]
 ) -> None:
@@ -146,6 +149,7 @@ def after_checkpoint(
                    attributes=attrs, error=error)  # fmt: skip
 
 
+@spans.guarded
 def activity_span(event: TaskScheduledEvent, instance_id: str, start: datetime, result: HistoryEvent) -> None:
     """The activity's server span, child of the client span carried on its ``TaskScheduled``."""
     parent = from_context(event.parent_trace_context) if spans.enabled() else None
@@ -159,6 +163,7 @@ def activity_span(event: TaskScheduledEvent, instance_id: str, start: datetime, 
     )
 
 
+@spans.guarded
 def entity_spans(instance_id: str, incoming: Sequence[HistoryEvent], start: datetime) -> None:
     """One ``entity:{name}:{operation}`` server span per operation request this batch took in, child of
     the caller's span carried on the request's ``EventRaised`` (a request queued behind a lock is

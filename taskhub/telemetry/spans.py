@@ -13,10 +13,12 @@ this process emits, not for children emitted elsewhere).
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 from taskhub.format.types import TraceContext
 from taskhub.telemetry.tracing import (
@@ -39,6 +41,9 @@ __all__ = [
     "remote_parent",
     "tracer",
 ]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 _cache: tuple[Any, Any] | None = None
 _off_until = 0.0
@@ -120,6 +125,9 @@ class _Fixed:
     def generate_trace_id(self) -> int:
         return int(self.base.generate_trace_id())
 
+    def __getattr__(self, name: str) -> Any:  # anything else the SDK asks of its generator
+        return getattr(self.base, name)
+
 
 def _kind(kind: str) -> Any:
     from opentelemetry.trace import SpanKind
@@ -143,10 +151,29 @@ def emit(
     attributes: Attributes | None = None,
     error: str | None = None,
 ) -> SpanRef | None:
-    """Emit a finished span now (``kind``: internal, server, client, producer, consumer)."""
+    """Emit a finished span now (``kind``: internal, server, client, producer, consumer). A failure of
+    the tracing library is logged, never raised: telemetry must not fail the work it describes."""
     t = tracer()
     if t is None:
         return None
+    try:
+        return _emit(t, name, kind, parent, start, end, span_id, attributes, error)
+    except Exception as err:
+        log.warning("telemetry.span_failed name=%s error=%r", name, err)
+        return None
+
+
+def _emit(
+    t: Any,
+    name: str,
+    kind: str,
+    parent: SpanRef | None,
+    start: datetime | None,
+    end: datetime | None,
+    span_id: int | None,
+    attributes: Attributes | None,
+    error: str | None,
+) -> SpanRef | None:
     from opentelemetry.trace import Status, StatusCode
 
     ids = getattr(t, "id_generator", None)
@@ -230,6 +257,14 @@ def begin(name: str, kind: str, attributes: Attributes | None = None) -> Pending
     None when tracing is off. Put ``pending.ref.context()`` in the message, then ``finish()`` it."""
     if tracer() is None:
         return None
+    try:
+        return _begin(name, kind, attributes)
+    except Exception as err:
+        log.warning("telemetry.span_failed name=%s error=%r", name, err)
+        return None
+
+
+def _begin(name: str, kind: str, attributes: Attributes | None) -> Pending:
     from opentelemetry import trace
 
     current = trace.get_current_span().get_span_context()
@@ -275,3 +310,16 @@ def refresh() -> None:
     """Look for the tracer provider again on the next call (after setting one up in this process)."""
     global _off_until, _cache
     _off_until, _cache = 0.0, None
+
+
+def guarded(fn: Callable[P, None]) -> Callable[P, None]:
+    """A telemetry hook that logs its own failure instead of raising it into the runtime."""
+
+    @functools.wraps(fn)
+    def hook(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception as err:
+            log.warning("telemetry.hook_failed hook=%s error=%r", fn.__name__, err)
+
+    return hook
