@@ -22,6 +22,7 @@ import pytest
 from taskhub.client.async_client import TaskHubClient
 from taskhub.format.history import TaskScheduledEvent
 from tests.otel import in_memory_exporter
+from tests.otel_jsonl import SPANS_ENV, span_record
 from tests.process.harness import (
     FAST_LEASES,
     Fleet,
@@ -31,7 +32,7 @@ from tests.process.harness import (
     settled,
     wait_ownership,
 )
-from tests.process.traced_apps import SLOW_ENV, SPANS_ENV, span_record
+from tests.process.traced_apps import SLOW_ENV
 
 pytestmark = [pytest.mark.slow]
 

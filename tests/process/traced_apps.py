@@ -12,11 +12,8 @@ files of every process.
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,54 +21,15 @@ from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
 from taskhub.model.entities import EntityContext, EntityId
 from taskhub.model.tasks import when_all
-from taskhub.telemetry import spans
+from tests.otel_jsonl import SPANS_ENV, configure
 
-SPANS_ENV = "TASKHUB_TEST_SPANS"
 SLOW_ENV = "TASKHUB_TEST_SLOW"
 
 app = App()
 
 
-def span_record(span: Any) -> dict[str, Any]:
-    """One finished SDK span as a JSON-able record (ids as hex text)."""
-    parent = span.parent
-    return {
-        "name": span.name,
-        "kind": span.kind.name,
-        "trace_id": f"{span.context.trace_id:032x}",
-        "span_id": f"{span.context.span_id:016x}",
-        "parent_id": f"{parent.span_id:016x}" if parent is not None else None,
-        "attributes": dict(span.attributes or {}),
-        "status": span.status.status_code.name,
-        "pid": os.getpid(),
-    }
-
-
-def _configure(path: str) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-
-    lock = threading.Lock()
-
-    class JsonLines(SpanExporter):
-        def export(self, spans: Sequence[Any]) -> SpanExportResult:
-            with lock:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, "".join(json.dumps(span_record(s)) + "\n" for s in spans).encode())
-                finally:
-                    os.close(fd)
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(JsonLines()))
-    trace.set_tracer_provider(provider)
-    spans.refresh()
-
-
 if os.environ.get(SPANS_ENV):
-    _configure(os.environ[SPANS_ENV])
+    configure(os.environ[SPANS_ENV])
 
 
 @app.orchestrator
