@@ -82,6 +82,18 @@ async def run_worker(
             await server.stop()
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number 0-65535 (0: any free port), got {text!r}"
+        ) from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535 (0: any free port), got {port}")
+    return port
+
+
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "app",
@@ -91,10 +103,8 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
     p.add_argument(
         "--metrics-port",
-        type=int,
-        default=int(os.environ["TASKHUB_METRICS_PORT"])
-        if os.environ.get("TASKHUB_METRICS_PORT", "").isdigit()
-        else None,
+        type=_port,
+        default=os.environ.get("TASKHUB_METRICS_PORT") or None,  # argparse applies type= to a text default
         help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (also TASKHUB_METRICS_PORT; default: off)",
     )
 
@@ -105,8 +115,6 @@ async def worker_verb(ns: argparse.Namespace, settings: Settings) -> None:
     if not ns.verbose:
         logging.getLogger("worker").setLevel(logging.INFO)
         logging.getLogger("taskhub").setLevel(logging.INFO)
-    if ns.metrics_port is not None and not 0 <= ns.metrics_port < 65536:
-        raise ValueError(f"--metrics-port must be 0-65535 (0: any free port), got {ns.metrics_port}")
     await run_worker(app, settings, ns.worker_id, metrics_port=ns.metrics_port)
 
 

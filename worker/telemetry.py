@@ -42,7 +42,13 @@ def watch_worker(worker: Worker) -> m.Metrics:
 async def serve_metrics(worker: Worker, port: int, host: str = "0.0.0.0") -> MetricsServer:
     """Metrics on for ``worker`` and ``GET /metrics`` served on ``host:port``."""
     server = MetricsServer(watch_worker(worker), port, host)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ValueError(
+            f"--metrics-port {port}: cannot listen on {host}:{port} ({reason}); choose another port"
+        ) from None
     return server
 
 
