@@ -298,7 +298,7 @@ class OrchestrationRunner:
             )
         if session is not None:
             self._cache.resumed += 1
-        traces.stamp_outbound(episode)
+        ended = traces.stamp_outbound(episode)
         result = await checkpoint(
             hub,
             instance_id=instance_id,
@@ -320,7 +320,7 @@ class OrchestrationRunner:
             self._cache.put(instance_id, written, index, episode.replay)
         else:
             self.rows.forget([instance_id])
-        telemetry.episode_done(started, instance_id, episode, [m.event for m in t.run], result.history)
+        telemetry.episode_done(started, instance_id, episode, [m.event for m in t.run], past, ended)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "worker_id=%s",

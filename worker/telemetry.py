@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from taskhub.format.history import HistoryEvent, TaskFailedEvent, TaskScheduledEvent, utcnow
+from taskhub.format.types import TraceContext
 from taskhub.telemetry import metrics as m
 from taskhub.telemetry import spans
 from taskhub.telemetry.backlog import BacklogReader
@@ -58,11 +59,12 @@ def episode_done(
     instance_id: str,
     episode: Episode,
     incoming: Sequence[HistoryEvent],
-    history: Sequence[HistoryEvent],
+    past: Sequence[HistoryEvent],
+    ended: TraceContext | None = None,
 ) -> None:
     """One orchestration episode checkpointed (``started``: ``time.perf_counter()`` at its start)."""
     if spans.enabled():
-        traces.after_checkpoint(instance_id, episode, incoming, history)
+        traces.after_checkpoint(instance_id, episode, incoming, past, ended)
     if m.current() is None:
         return
     status = episode.runtime_status.value

@@ -11,6 +11,7 @@ whose checkpoint failed emits nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -32,7 +33,7 @@ from taskhub.format.history import (
     utcnow,
 )
 from taskhub.format.timefmt import parse_datetime
-from taskhub.format.types import TraceContext
+from taskhub.format.types import OrchestrationInstance, TraceContext
 from taskhub.telemetry import spans
 from taskhub.telemetry.tracing import (
     SpanRef,
@@ -47,6 +48,8 @@ from taskhub.telemetry.tracing import (
     timer_name,
 )
 from worker.episode import Episode
+
+log = logging.getLogger(__name__)
 
 __all__ = ["activity_span", "after_checkpoint", "before_episode", "entity_spans", "stamp_outbound"]
 
@@ -66,14 +69,37 @@ def _client_span(orch: SpanRef, kind: str, task_id: int, carried: TraceContext |
     return known if known is not None else orch.child(derived_span_id(orch.span_id, kind, task_id))
 
 
-@spans.guarded
-def stamp_outbound(episode: Episode) -> None:
+def stamp_outbound(episode: Episode) -> TraceContext | None:
     """Put the trace context where DTFx carries it on what the episode sends: the activity's client span
     on ``TaskScheduled``, the sub-orchestration's client span on its ``ExecutionStarted``, the
-    orchestration span on events (and entity calls) it raises."""
-    orch = orchestration_span(episode.started.parent_trace_context)
+    orchestration span on events (and entity calls) it raises.
+
+    After a continue-as-new the new execution gets a span of its own (its start carried the old one's
+    context): returns the ended execution's context, for :func:`after_checkpoint` to emit its span."""
+    try:
+        return _stamp_outbound(episode)
+    except Exception as err:  # telemetry never fails the episode
+        log.warning("telemetry.hook_failed hook=stamp_outbound error=%r", err)
+        return None
+
+
+def _stamp_outbound(episode: Episode) -> TraceContext | None:
+    ended: TraceContext | None = None
+    started = episode.started
+    if (
+        episode.continued_as_new
+        and started.parent_trace_context is not None
+        and started.parent_trace_context.span_id
+    ):
+        ended = started.parent_trace_context
+        started.parent_trace_context = TraceContext(
+            trace_parent=ended.trace_parent, trace_state=ended.trace_state
+        )
+        if spans.enabled():
+            stamp_start(started.parent_trace_context, utcnow())
+    orch = orchestration_span(started.parent_trace_context)
     if orch is None:
-        return
+        return ended
     for o in episode.outbound:
         e = o.event
         if getattr(e, "parent_trace_context", "no such field") is not None:
@@ -85,6 +111,7 @@ def stamp_outbound(episode: Episode) -> None:
             e.parent_trace_context = _client_span(orch, "orchestration", task_id).context()
         elif isinstance(e, EventRaisedEvent):
             e.parent_trace_context = orch.context()
+    return ended
 
 
 def _start_of(ctx: TraceContext | None, fallback: datetime) -> datetime:
@@ -98,14 +125,54 @@ def _start_of(ctx: TraceContext | None, fallback: datetime) -> datetime:
 
 @spans.guarded
 def after_checkpoint(
-    instance_id: str, episode: Episode, incoming: Sequence[HistoryEvent], history: Sequence[HistoryEvent]
+    instance_id: str,
+    episode: Episode,
+    incoming: Sequence[HistoryEvent],
+    past: Sequence[HistoryEvent],
+    ended: TraceContext | None = None,
 ) -> None:
-    """The spans this episode completes (see the module docstring); call once its checkpoint landed."""
+    """The spans this episode completes (see the module docstring); call once its checkpoint landed.
+    ``past``: the execution's history before the episode. ``ended``: the context of the execution a
+    continue-as-new ended (from :func:`stamp_outbound`); the completions the episode took in belong to
+    that execution."""
     started = episode.started
-    orch = orchestration_span(started.parent_trace_context) if spans.enabled() else None
-    if orch is None:
+    if not spans.enabled():
         return
+    current = orchestration_span(started.parent_trace_context)
+    ended_span = orchestration_span(ended)
+    # after a continue-as-new, what the episode took in belongs to the execution it ended
+    orch = ended_span if episode.continued_as_new else current
+    history = list(past) if episode.continued_as_new else [*past, *episode.history]
     now = utcnow()
+    if ended is not None and ended_span is not None:
+        attrs_ended: dict[str, str | int | bool] = {
+            **orchestration_attributes(
+                started.name, OrchestrationInstance(instance_id, None), started.version
+            ),
+            "durabletask.task.status": "ContinuedAsNew",
+        }
+        spans.emit(orchestration_name(started.name, started.version), "server", from_context(ended),
+                   start=_start_of(ended, started.timestamp), end=now, span_id=ended_span.span_id,
+                   attributes=attrs_ended)  # fmt: skip
+    if orch is not None:
+        _completions(orch, instance_id, started.name, incoming, history, now)
+    status = episode.runtime_status
+    if current is not None and status.is_terminal:
+        attrs = {**orchestration_attributes(started.name, started.orchestration_instance, started.version),
+                 "durabletask.task.status": status.value}  # fmt: skip
+        failed = status is OrchestrationStatus.FAILED
+        error = str(episode.failure_details or "failed") if failed else None
+        spans.emit(orchestration_name(started.name, started.version), "server", from_context(started.parent_trace_context),
+                   start=_start_of(started.parent_trace_context, started.timestamp), end=now, span_id=current.span_id,
+                   attributes=attrs, error=error)  # fmt: skip
+
+
+def _completions(
+    orch: SpanRef, instance_id: str, orchestration: str | None, incoming: Sequence[HistoryEvent],
+    history: Sequence[HistoryEvent], now: datetime,
+) -> None:  # fmt: skip
+    """The client spans of the activities and sub-orchestrations, and the timers, whose completion the
+    episode took in."""
     scheduled = {
         e.event_id: e
         for e in history
@@ -136,17 +203,8 @@ def after_checkpoint(
                 attrs = {**base, "durabletask.type": "timer", "durabletask.task.task_id": s.event_id,
                          "durabletask.fire_at": s.fire_at.isoformat() if s.fire_at else ""}  # fmt: skip
                 spans.emit(
-                    timer_name(started.name), "internal", orch, start=s.timestamp, end=now, attributes=attrs
+                    timer_name(orchestration), "internal", orch, start=s.timestamp, end=now, attributes=attrs
                 )
-    status = episode.runtime_status
-    if status.is_terminal:
-        attrs = {**orchestration_attributes(started.name, started.orchestration_instance, started.version),
-                 "durabletask.task.status": status.value}  # fmt: skip
-        failed = status is OrchestrationStatus.FAILED
-        error = str(episode.failure_details or "failed") if failed else None
-        spans.emit(orchestration_name(started.name, started.version), "server", from_context(started.parent_trace_context),
-                   start=_start_of(started.parent_trace_context, started.timestamp), end=now, span_id=orch.span_id,
-                   attributes=attrs, error=error)  # fmt: skip
 
 
 @spans.guarded

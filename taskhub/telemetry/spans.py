@@ -116,14 +116,14 @@ def _parent_context(parent: SpanRef | None) -> Any:
 
 
 class _Fixed:
-    def __init__(self, base: Any, span_id: int) -> None:
-        self.base, self.span_id = base, span_id
+    def __init__(self, base: Any, span_id: int, trace_id: int | None) -> None:
+        self.base, self.span_id, self.trace_id = base, span_id, trace_id
 
     def generate_span_id(self) -> int:
         return self.span_id
 
-    def generate_trace_id(self) -> int:
-        return int(self.base.generate_trace_id())
+    def generate_trace_id(self) -> int:  # asked only for a root span
+        return self.trace_id if self.trace_id is not None else int(self.base.generate_trace_id())
 
     def __getattr__(self, name: str) -> Any:  # anything else the SDK asks of its generator
         return getattr(self.base, name)
@@ -150,6 +150,7 @@ def emit(
     span_id: int | None = None,
     attributes: Attributes | None = None,
     error: str | None = None,
+    trace_id: int | None = None,
 ) -> SpanRef | None:
     """Emit a finished span now (``kind``: internal, server, client, producer, consumer). A failure of
     the tracing library is logged, never raised: telemetry must not fail the work it describes."""
@@ -157,7 +158,7 @@ def emit(
     if t is None:
         return None
     try:
-        return _emit(t, name, kind, parent, start, end, span_id, attributes, error)
+        return _emit(t, name, kind, parent, start, end, span_id, attributes, error, trace_id)
     except Exception as err:
         log.warning("telemetry.span_failed name=%s error=%r", name, err)
         return None
@@ -173,12 +174,13 @@ def _emit(
     span_id: int | None,
     attributes: Attributes | None,
     error: str | None,
+    trace_id: int | None = None,
 ) -> SpanRef | None:
     from opentelemetry.trace import Status, StatusCode
 
     ids = getattr(t, "id_generator", None)
     if span_id is not None and ids is not None:
-        t.id_generator = _Fixed(ids, span_id)
+        t.id_generator = _Fixed(ids, span_id, trace_id)
     try:
         span = t.start_span(
             name,
@@ -249,6 +251,7 @@ class Pending:
             span_id=self.ref.span_id,
             attributes=self.attributes,
             error=error,
+            trace_id=self.ref.trace_id,
         )
 
 

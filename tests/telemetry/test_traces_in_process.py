@@ -1,0 +1,61 @@
+"""Spans of an in-process worker with the OpenTelemetry SDK's in-memory exporter: a continue-as-new gives
+each execution a span of its own (the new execution's start carries the old one's trace context), and an
+episode's spans come once each, after its checkpoint."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
+from taskhub.model.app import App
+from taskhub.model.context import ActivityContext, OrchestrationContext
+from tests.otel import in_memory_exporter
+from worker import Worker
+
+app = App()
+
+
+@app.orchestrator
+def countdown(ctx: OrchestrationContext, n: int):  # type: ignore[no-untyped-def]
+    yield ctx.call_activity(tick, input=n)
+    if n > 0:
+        ctx.continue_as_new(n - 1)
+        return None
+    return "done"
+
+
+@app.activity
+def tick(ctx: ActivityContext, n: int) -> int:
+    return n
+
+
+async def test_each_execution_of_a_continue_as_new_has_its_own_span(settings: Settings) -> None:
+    exporter = in_memory_exporter()
+    fast = settings.with_overrides(max_queue_polling_interval=timedelta(milliseconds=500))
+    async with Worker(app, fast), TaskHubClient(fast) as client:
+        iid = await client.schedule_new_orchestration("countdown", input=2, instance_id="countdown-1")
+        state = await client.wait_for_orchestration_completion(iid, timeout=30)
+        assert state.runtime_status.value == "Completed"
+    spans: list[Any] = list(exporter.get_finished_spans())
+    created = [s for s in spans if s.name == "create_orchestration:countdown"]
+    assert len(created) == 1
+    trace_id = created[0].context.trace_id
+    runs = [s for s in spans if s.name == "orchestration:countdown" and s.context.trace_id == trace_id]
+    assert len(runs) == 3  # n = 2, 1, 0
+    assert len({s.context.span_id for s in runs}) == 3
+    statuses = Counter(s.attributes["durabletask.task.status"] for s in runs)
+    assert statuses == {"ContinuedAsNew": 2, "Completed": 1}
+    assert all(s.parent is not None and s.parent.span_id == created[0].context.span_id for s in runs)
+    ticks = [s for s in spans if s.name == "activity:tick" and s.context.trace_id == trace_id]
+    assert Counter(s.kind.name for s in ticks) == {"CLIENT": 3, "SERVER": 3}
+    run_ids = {s.context.span_id for s in runs}
+    assert all(s.parent is not None and s.parent.span_id in run_ids for s in ticks if s.kind.name == "CLIENT")
+    dup = Counter(s.context.span_id for s in spans)
+    assert [
+        (s.name, s.kind.name, s.attributes.get("durabletask.task.status"))
+        for s in spans
+        if dup[s.context.span_id] > 1
+    ] == []
