@@ -16,9 +16,15 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from taskhub.errors import FormatError
-from taskhub.format.entities import RequestMessage, is_request_event, parse_entity_instance_id
+from taskhub.format.entities import (
+    RequestMessage,
+    is_entity_instance,
+    is_request_event,
+    parse_entity_instance_id,
+)
 from taskhub.format.history import (
     EventRaisedEvent,
+    EventSentEvent,
     ExecutionStartedEvent,
     HistoryEvent,
     OrchestrationStatus,
@@ -40,6 +46,7 @@ from taskhub.telemetry.tracing import (
     activity_name,
     derived_span_id,
     entity_name,
+    event_name,
     from_context,
     orchestration_attributes,
     orchestration_name,
@@ -156,6 +163,8 @@ def after_checkpoint(
                    attributes=attrs_ended)  # fmt: skip
     if orch is not None:
         _completions(orch, instance_id, started.name, incoming, history, now)
+    if current is not None:
+        _events_sent(current, instance_id, episode.history, now)
     status = episode.runtime_status
     if current is not None and status.is_terminal:
         attrs = {**orchestration_attributes(started.name, started.orchestration_instance, started.version),
@@ -205,6 +214,20 @@ def _completions(
                 spans.emit(
                     timer_name(orchestration), "internal", orch, start=s.timestamp, end=now, attributes=attrs
                 )
+
+
+def _events_sent(orch: SpanRef, instance_id: str, new: Sequence[HistoryEvent], now: datetime) -> None:
+    """An ``orchestration_event:{name}`` producer span per event the episode sent to another
+    orchestration (entity calls have their entity span)."""
+    for e in new:
+        if isinstance(e, EventSentEvent) and not is_entity_instance(e.instance_id):
+            attrs: dict[str, str | int | bool] = {
+                "durabletask.type": "event",
+                "durabletask.event.name": e.name or "",
+                "durabletask.event.instance_id": e.instance_id or "",
+                "durabletask.task.instance_id": instance_id,
+            }
+            spans.emit(event_name(e.name), "producer", orch, start=e.timestamp, end=now, attributes=attrs)
 
 
 @spans.guarded

@@ -27,6 +27,18 @@ def countdown(ctx: OrchestrationContext, n: int):  # type: ignore[no-untyped-def
     return "done"
 
 
+@app.orchestrator
+def waiter(ctx: OrchestrationContext, _: Any):  # type: ignore[no-untyped-def]
+    return (yield ctx.wait_for_external_event("go"))
+
+
+@app.orchestrator
+def sender(ctx: OrchestrationContext, target: str):  # type: ignore[no-untyped-def]
+    ctx.send_event(target, "go", data=1)
+    yield ctx.create_timer(timedelta(milliseconds=10))
+    return "sent"
+
+
 @app.activity
 def tick(ctx: ActivityContext, n: int) -> int:
     return n
@@ -59,3 +71,30 @@ async def test_each_execution_of_a_continue_as_new_has_its_own_span(settings: Se
         for s in spans
         if dup[s.context.span_id] > 1
     ] == []
+
+
+async def test_events_raised_by_a_client_and_sent_by_an_orchestration(settings: Settings) -> None:
+    exporter = in_memory_exporter()
+    fast = settings.with_overrides(max_queue_polling_interval=timedelta(milliseconds=500))
+    async with Worker(app, fast), TaskHubClient(fast) as client:
+        await client.schedule_new_orchestration("waiter", instance_id="waiter-1")
+        await client.wait_for_orchestration_start("waiter-1", timeout=30)
+        await client.raise_orchestration_event("waiter-1", "go", data=2)
+        await client.schedule_new_orchestration("waiter", instance_id="waiter-2")
+        await client.wait_for_orchestration_start("waiter-2", timeout=30)
+        await client.schedule_new_orchestration("sender", input="waiter-2", instance_id="sender-1")
+        for iid in ("waiter-1", "waiter-2", "sender-1"):
+            state = await client.wait_for_orchestration_completion(iid, timeout=30)
+            assert state.runtime_status.value == "Completed", iid
+    spans: list[Any] = list(exporter.get_finished_spans())
+    raised = [s for s in spans if s.name == "orchestration_event:go"]
+    by_target = Counter(s.attributes["durabletask.event.instance_id"] for s in raised)
+    assert by_target == {"waiter-1": 1, "waiter-2": 1}  # the client's, and the one "sender" sent
+    sent = next(s for s in raised if s.attributes["durabletask.event.instance_id"] == "waiter-2")
+    sender_run = next(
+        s
+        for s in spans
+        if s.name == "orchestration:sender" and s.attributes["durabletask.task.instance_id"] == "sender-1"
+    )
+    assert sent.parent is not None and sent.parent.span_id == sender_run.context.span_id
+    assert sent.kind.name == "PRODUCER"
