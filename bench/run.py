@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         say("bench: interrupted (Azurite and the worker processes were stopped); no results saved")
         return 130
+    results.setdefault("settings", {})["telemetry"] = bool(ns.telemetry)
     save_results(out, results)
     print_table(results)
     say(f"results: {out}")
