@@ -232,8 +232,7 @@ def _mem_total_mb() -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)",
+        prog="python -m bench", description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)"
     )
     p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run); W5 once")
     p.add_argument("--out", type=Path, help="result JSON (default bench/results/<timestamp>.json)")

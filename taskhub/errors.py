@@ -66,9 +66,7 @@ class ConfigurationFileError(ConfigurationError):
     """A settings file that is missing, unreadable or not valid JSON; the message names the file and,
     for bad JSON, the line and column: ``host.json line 3 column 5: not valid JSON: a comma is missing ...``."""
 
-    def __init__(
-        self, path: str, problem: str, *, line: int | None = None, column: int | None = None
-    ) -> None:
+    def __init__(self, path: str, problem: str, *, line: int | None = None, column: int | None = None) -> None:
         self.path = path
         self.line = line
         self.column = column

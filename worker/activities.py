@@ -287,11 +287,7 @@ class ActivityRunner:
                     await self.hub.queues.give_back(m)
                     return
                 log.warning(
-                    "activities.complete_retry id=%s name=%s attempt=%d error=%s",
-                    m.raw.id,
-                    event.name,
-                    attempt,
-                    err,
+                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
                 )
                 await asyncio.sleep(wait)
         for wait in (*COMPLETE_DELAYS[:3], None):

@@ -301,3 +301,4 @@ async def process_or_give_back(
         forget([instance_id])
         log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
         await asyncio.gather(*(hub.queues.give_back(m) for m in messages))
+

@@ -201,9 +201,7 @@ class ReplayContext(OrchestrationContext):
     # --- entities (worker.entities.orchestration) -----------------------------------------------
 
     def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
-        return entity_calls.call_entity(
-            self._state, EntityId.of(entity_id), operation, input, self.new_uuid()
-        )
+        return entity_calls.call_entity(self._state, EntityId.of(entity_id), operation, input, self.new_uuid())
 
     def signal_entity(
         self,

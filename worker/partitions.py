@@ -217,11 +217,7 @@ class PartitionManager:
             else:
                 self._peers.pop(key, None)
         if gone and self._peer_gone is not None:
-            log.info(
-                "partitions.peer_lease_gone worker_id=%s peers=%s",
-                self.worker_id,
-                ",".join(sorted(set(gone))),
-            )
+            log.info("partitions.peer_lease_gone worker_id=%s peers=%s", self.worker_id, ",".join(sorted(set(gone))))
             self._peer_gone()
 
     # -- actions ------------------------------------------------------------------------------------

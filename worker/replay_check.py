@@ -155,9 +155,7 @@ def replay_history(
         return ReplayCheck(iid, name, True, skipped=why, version=version)
     verdict = admit(version, versioning) if versioning is not None else None
     if verdict is not None and verdict.verdict != "run":
-        return ReplayCheck(
-            iid, name, True, skipped=f"a worker would {verdict.verdict} it: {verdict.reason}", version=version
-        )
+        return ReplayCheck(iid, name, True, skipped=f"a worker would {verdict.verdict} it: {verdict.reason}", version=version)
     with _quiet_replay():
         result, error = _diverged(app, events, iid)
         if error is not None:

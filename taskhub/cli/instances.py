@@ -206,18 +206,12 @@ async def resume(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {"instanceId": ns.id, "resumed": True}
 
 
-@verb(
-    "rewind", "rewind a Failed instance: its failed activities and sub-orchestrations run again", _reason_args
-)
+@verb("rewind", "rewind a Failed instance: its failed activities and sub-orchestrations run again", _reason_args)
 async def rewind(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     async with TaskHubClient(settings) as c:
         await c.rewind_orchestration(ns.id, reason=ns.reason)
         state = await c.get_orchestration_state(ns.id, fetch_payloads=False)
-    return {
-        "instanceId": ns.id,
-        "rewound": True,
-        "runtimeStatus": state.runtime_status.value if state else None,
-    }
+    return {"instanceId": ns.id, "rewound": True, "runtimeStatus": state.runtime_status.value if state else None}
 
 
 def _restart_args(p: argparse.ArgumentParser) -> None:

@@ -17,17 +17,7 @@ from taskhub.config.connection import connection_from_string
 from taskhub.config.local_azurite import find_local_azurite
 from taskhub.config.settings import Settings
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "Handler",
-    "build_parser",
-    "load_settings",
-    "verb",
-    "verbs",
-    "where",
-]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Handler", "build_parser", "load_settings", "verb", "verbs", "where"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

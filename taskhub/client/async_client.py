@@ -278,9 +278,7 @@ class TaskHubClient(EntityClient):
                 return Page()
             raise
         # entities live in the same table; they are not orchestrations (api.md 2)
-        return Page(
-            [OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token
-        )
+        return Page([OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token)
 
     async def get_orchestration_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history events, oldest first."""
@@ -350,10 +348,7 @@ class TaskHubClient(EntityClient):
         row = await self._require(instance_id)
         if row.runtime_status is not OrchestrationStatus.FAILED:
             raise OrchestrationStateError(
-                instance_id,
-                getattr(row.runtime_status, "value", "unknown"),
-                "rewind",
-                "only a Failed instance can be rewound",
+                instance_id, getattr(row.runtime_status, "value", "unknown"), "rewind", "only a Failed instance can be rewound"
             )
         await rewind_instance(self.hub, instance_id, reason)
 

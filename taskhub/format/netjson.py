@@ -46,7 +46,6 @@ class NetDict(dict[str, Any]):
         super().__init__(items or {})
         self.dotnet_type = dotnet_type
 
-
 _NEWTONSOFT_ESCAPES = (("\u0085", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
@@ -92,7 +91,6 @@ def strip_types(value: Any) -> Any:
         return [strip_types(v) for v in value]
     return value
 
-
 class Shape:
     """How one class is written: its ``$type`` (None: never written) and its members in wire order."""
 
@@ -116,14 +114,12 @@ class Shape:
             f.name for f in init if f.default is MISSING and f.default_factory is MISSING
         )
 
-
 def enc_dict(value: Any, typed: bool) -> Any:
     if value is None:
         return None
     dotnet_type = getattr(value, "dotnet_type", None) if typed else None
     head = {"$type": dotnet_type} if dotnet_type else {}
     return {**head, **(value if typed else strip_types(value))}
-
 
 def checked(expected: str, accept: Callable[[Any], bool]) -> Decoder:
     def decode(raw: Any, where: str) -> Any:
@@ -143,7 +139,6 @@ def dec_datetime(raw: Any, where: str) -> Any:
         return parse_datetime(raw)
     except FormatError as err:
         raise FormatError(f"{where}: {err}") from None
-
 
 def dec_dict(raw: Any, where: str, *, str_values: bool) -> Any:
     if raw is None:

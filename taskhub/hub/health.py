@@ -29,15 +29,8 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.partition_table import read_rows
 from taskhub.storage import Storage
 
-__all__ = [
-    "QueueHealth",
-    "HubHealth",
-    "QueuedMessage",
-    "read_health",
-    "list_hubs",
-    "queue_health",
-    "queued_for_instance",
-]
+__all__ = ["QueueHealth", "HubHealth", "QueuedMessage", "read_health", "list_hubs", "queued_for_instance"]
+__all__ += ["queue_health"]
 
 log = logging.getLogger(__name__)
 

@@ -42,15 +42,7 @@ from taskhub.hub.payloads import Payloads
 from taskhub.hub.wakeup import Wakeups
 from taskhub.storage import ReceivedMessage, Storage
 
-__all__ = [
-    "HubQueues",
-    "Inbound",
-    "LocalConsumer",
-    "Sent",
-    "abandon_delay",
-    "held_visibility",
-    "MAX_VISIBILITY_DELAY",
-]
+__all__ = ["HubQueues", "Inbound", "LocalConsumer", "Sent", "abandon_delay", "held_visibility", "MAX_VISIBILITY_DELAY"]
 
 log = logging.getLogger(__name__)
 
@@ -246,9 +238,7 @@ class HubQueues:
         consumer = self._local.get(queue) if local and delay == 0 else None
         if consumer is not None and consumer.reserve(md):
             try:
-                raw = await self.storage.send_message_held(
-                    queue, body, visibility_timeout=consumer.visibility
-                )
+                raw = await self.storage.send_message_held(queue, body, visibility_timeout=consumer.visibility)
             except BaseException:
                 consumer.release()
                 raise
@@ -283,9 +273,7 @@ class HubQueues:
         seconds = int(visibility_timeout.total_seconds())
         if self._wakeups:  # a listening worker: other processes' sends wake it (taskhub.hub.wakeup)
             self.peers.listen()
-        raws = await self.storage.receive_messages(
-            queue, max_messages=max_messages, visibility_timeout=seconds
-        )
+        raws = await self.storage.receive_messages(queue, max_messages=max_messages, visibility_timeout=seconds)
         if hold:
             for r in raws:
                 self.hold(r, seconds)

@@ -39,16 +39,8 @@ class App:
     """Orchestrators and activities by registered name; names are case-sensitive and unique per kind."""
 
     def __init__(self) -> None:
-        self._functions: dict[Kind, dict[str, Callable[..., Any]]] = {
-            "orchestrator": {},
-            "activity": {},
-            "entity": {},
-        }
-        self._names: dict[Kind, dict[Callable[..., Any], str]] = {
-            "orchestrator": {},
-            "activity": {},
-            "entity": {},
-        }
+        self._functions: dict[Kind, dict[str, Callable[..., Any]]] = {"orchestrator": {}, "activity": {}, "entity": {}}
+        self._names: dict[Kind, dict[Callable[..., Any], str]] = {"orchestrator": {}, "activity": {}, "entity": {}}
 
     # --- registration -------------------------------------------------------------------------
 

@@ -77,9 +77,7 @@ class Storage(QueueOps, TableOps, BlobOps):
         network: dict[str, Any] = {"use_env_settings": False, **timeouts}
         # idle connections are dropped before the server closes them (see taskhub.storage.transport)
         # kept: the seam's own requests (``lean``) go through the same transport and connection pool
-        network["transport"] = self._transports[service] = KeepAliveTransport(
-            use_env_settings=False, **timeouts
-        )
+        network["transport"] = self._transports[service] = KeepAliveTransport(use_env_settings=False, **timeouts)
         proxies = _proxies_for(endpoint or "")
         if proxies:
             network["proxies"] = proxies

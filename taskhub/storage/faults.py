@@ -44,9 +44,7 @@ async def maybe_fail(operation: str, args: tuple[Any, ...]) -> None:
         _seen[item] += 1
         if _seen[item] != int(parts[1]):
             continue
-        log.warning(
-            "storage.fault_injected op=%s target=%s kind=%s pid=%d", operation, target, parts[2], os.getpid()
-        )
+        log.warning("storage.fault_injected op=%s target=%s kind=%s pid=%d", operation, target, parts[2], os.getpid())
         if parts[2] == "hang":
             await asyncio.sleep(HANG_SECONDS)
             raise ServiceResponseError("injected: no response within the read timeout")

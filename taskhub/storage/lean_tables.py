@@ -54,12 +54,7 @@ _BATCH_VERBS: dict[str, tuple[str, bool, bool]] = {
 def _too_large(response: Any, reason: str) -> HttpResponseError:
     """The SDK's error for a transaction over the service's size limit (a whole batch or one part)."""
     return service_error(
-        413,
-        reason,
-        response.headers,
-        response.content,
-        cls=RequestTooLargeError,
-        response=response,
+        413, reason, response.headers, response.content, cls=RequestTooLargeError, response=response,
         message=_TOO_LARGE,
     )
 

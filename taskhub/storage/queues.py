@@ -48,9 +48,7 @@ class QueueOps(StorageBase):
         )
 
     @op
-    async def send_message_held(
-        self, queue: str, content: str, *, visibility_timeout: int
-    ) -> ReceivedMessage:
+    async def send_message_held(self, queue: str, content: str, *, visibility_timeout: int) -> ReceivedMessage:
         """Put a message (ttl -1) hidden for ``visibility_timeout`` s and return it as held by this process
         (its id and pop receipt), as if it had been received: the sender can work on it, renew and delete
         it, and if the sender dies it becomes visible to everyone when the visibility runs out."""
@@ -58,12 +56,8 @@ class QueueOps(StorageBase):
         lean = self._lean_queue(queue)
         if lean is not None:
             put = await lean.put(content, visibility_timeout=visibility_timeout)
-            return ReceivedMessage(
-                queue, put.id, put.pop_receipt, content, 0, put.inserted_on, put.next_visible_on
-            )
-        sent = await self._queue(queue).send_message(
-            content, visibility_timeout=visibility_timeout, time_to_live=-1
-        )
+            return ReceivedMessage(queue, put.id, put.pop_receipt, content, 0, put.inserted_on, put.next_visible_on)
+        sent = await self._queue(queue).send_message(content, visibility_timeout=visibility_timeout, time_to_live=-1)
         return ReceivedMessage(
             queue=queue,
             id=sent.id,
@@ -84,13 +78,7 @@ class QueueOps(StorageBase):
             got = await lean.get(max_messages=max_messages, visibility_timeout=visibility_timeout)
             return [
                 ReceivedMessage(
-                    queue,
-                    m.id,
-                    m.pop_receipt,
-                    m.content or "",
-                    m.dequeue_count,
-                    m.inserted_on,
-                    m.next_visible_on,
+                    queue, m.id, m.pop_receipt, m.content or "", m.dequeue_count, m.inserted_on, m.next_visible_on
                 )
                 for m in got
             ]

@@ -155,9 +155,7 @@ class TableOps(StorageBase):
 
         async def call() -> str:
             if lean is not None:  # unconditional is If-Match *: the row must exist
-                return await lean.write(
-                    row, method="PATCH" if mode == "merge" else "PUT", if_match=etag or "*"
-                )
+                return await lean.write(row, method="PATCH" if mode == "merge" else "PUT", if_match=etag or "*")
             return str((await client.update_entity(row, **kwargs)).get("etag"))
 
         return await repeat_write("update_entity", call, confirm=lambda: self._landed(table, row))
@@ -198,9 +196,7 @@ class TableOps(StorageBase):
                     )
                 )
             elif item.kind == "delete":
-                extra = (
-                    {"etag": item.etag, "match_condition": MatchConditions.IfNotModified} if item.etag else {}
-                )
+                extra = {"etag": item.etag, "match_condition": MatchConditions.IfNotModified} if item.etag else {}
                 actions.append(("delete", item.row, extra))
             else:  # pragma: no cover - guarded by the Literal type
                 raise ValueError(f"unknown batch operation {item.kind!r}")

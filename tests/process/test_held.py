@@ -118,9 +118,7 @@ async def test_sigkill_while_three_second_activities_run_default_settings(
     azurite_connection_string: str, hub_name: str, tmp_path: Path, figures: dict[str, Any]
 ) -> None:
     journal = tmp_path / "journal.txt"
-    env = hub_env(
-        azurite_connection_string, hub_name, leases=DEFAULT_LEASES, storage=DEFAULTS, journal=journal
-    )
+    env = hub_env(azurite_connection_string, hub_name, leases=DEFAULT_LEASES, storage=DEFAULTS, journal=journal)
     fleet = Fleet(env, tmp_path / "workers", app=APP)
     work = [(f"kill3-{i:02d}", "slow_fan", 3) for i in range(24)]
     try:

@@ -61,9 +61,7 @@ async def _completed(client: TaskHubClient, instance_id: str, timeout: float = 6
 async def test_a_new_version_beside_the_old_one(
     azurite_connection_string: str, hub_name: str, tmp_path: Path, match: str, failure: str
 ) -> None:
-    env = hub_env(
-        azurite_connection_string, hub_name, storage={"partitionCount": "1", "poisonMessageThreshold": "2"}
-    )
+    env = hub_env(azurite_connection_string, hub_name, storage={"partitionCount": "1", "poisonMessageThreshold": "2"})
     env[ENV_PREFIX + "defaultVersion"] = "1.0"
     env[ENV_PREFIX + "versionMatchStrategy"] = match
     env[ENV_PREFIX + "versionFailureStrategy"] = failure
@@ -102,9 +100,7 @@ async def test_a_new_version_beside_the_old_one(
             target = "new"
             if failure == "Fail":
                 target = "new-again"
-                await client.schedule_new_orchestration(
-                    "versioned", input=1, instance_id=target, version="2.0"
-                )
+                await client.schedule_new_orchestration("versioned", input=1, instance_id=target, version="2.0")
             assert await _completed(client, target) == {"version": "2.0", "child": "2.0", "doubled": 2}
             assert _checkpointed_by(fleet, target) == {"v2"}
             row = await client.hub.tracking.get_instance(target)
@@ -112,9 +108,7 @@ async def test_a_new_version_beside_the_old_one(
 
             await client.schedule_new_orchestration("versioned", input=2, instance_id="old-on-v2")
             if match == "Strict":
-                await wait_for(
-                    lambda: _rejections(fleet, "old-on-v2", "v2") >= 1, 30, 0.5, message="v2 rejects"
-                )
+                await wait_for(lambda: _rejections(fleet, "old-on-v2", "v2") >= 1, 30, 0.5, message="v2 rejects")
                 state = await client.get_orchestration_state("old-on-v2")
                 assert state is not None and state.runtime_status is OrchestrationStatus.PENDING
             else:

@@ -167,9 +167,7 @@ class HttpFunctions:
         if inspect.iscoroutinefunction(fn):
             return await fn(**kwargs)
         loop = asyncio.get_running_loop()
-        run = (
-            contextvars.copy_context().run
-        )  # the request's trace context goes along (an incoming traceparent)
+        run = contextvars.copy_context().run  # the request's trace context (a traceparent) goes along
         result = await loop.run_in_executor(self.pool, functools.partial(run, fn, **kwargs))
         if inspect.isawaitable(result):
             awaited: Awaitable[Any] = result
