@@ -131,7 +131,8 @@ async def test_one_trace_across_client_and_two_workers_with_a_kill(
                 await asyncio.sleep(0.2)
     finally:
         fleet.close()
-    client_spans = [span_record(s) for s in exporter.get_finished_spans()]
+        client_spans = [span_record(s) for s in exporter.get_finished_spans()]
+        exporter.shutdown()
     request = next(s for s in client_spans if s["name"] == "request")
     trace_id = request["trace_id"]
     mine = [s for s in client_spans + worker_spans if s["trace_id"] == trace_id]

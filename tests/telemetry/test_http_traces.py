@@ -4,6 +4,8 @@ message carries the new span as ``ExecutionStarted.ParentTraceContext`` (what a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from aiohttp.test_utils import TestServer
 
@@ -12,13 +14,12 @@ from taskhub.config.settings import Settings
 from taskhub.format.history import ExecutionStartedEvent
 from taskhub.http.server import create_app
 from taskhub.telemetry.tracing import parse_traceparent
-from tests.otel import in_memory_exporter
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-async def test_incoming_traceparent_parents_the_start(settings: Settings) -> None:
-    exporter = in_memory_exporter()
+async def test_incoming_traceparent_parents_the_start(settings: Settings, span_exporter: Any) -> None:
+    exporter = span_exporter
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     try:

@@ -12,7 +12,6 @@ from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
-from tests.otel import in_memory_exporter
 from worker import Worker
 
 app = App()
@@ -44,8 +43,10 @@ def tick(ctx: ActivityContext, n: int) -> int:
     return n
 
 
-async def test_each_execution_of_a_continue_as_new_has_its_own_span(settings: Settings) -> None:
-    exporter = in_memory_exporter()
+async def test_each_execution_of_a_continue_as_new_has_its_own_span(
+    settings: Settings, span_exporter: Any
+) -> None:
+    exporter = span_exporter
     fast = settings.with_overrides(max_queue_polling_interval=timedelta(milliseconds=500))
     async with Worker(app, fast), TaskHubClient(fast) as client:
         iid = await client.schedule_new_orchestration("countdown", input=2, instance_id="countdown-1")
@@ -73,8 +74,10 @@ async def test_each_execution_of_a_continue_as_new_has_its_own_span(settings: Se
     ] == []
 
 
-async def test_events_raised_by_a_client_and_sent_by_an_orchestration(settings: Settings) -> None:
-    exporter = in_memory_exporter()
+async def test_events_raised_by_a_client_and_sent_by_an_orchestration(
+    settings: Settings, span_exporter: Any
+) -> None:
+    exporter = span_exporter
     fast = settings.with_overrides(max_queue_polling_interval=timedelta(milliseconds=500))
     async with Worker(app, fast), TaskHubClient(fast) as client:
         await client.schedule_new_orchestration("waiter", instance_id="waiter-1")
