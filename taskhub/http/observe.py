@@ -35,7 +35,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def scale_routes(client_for: ClientFor, prefix: str) -> list[web.RouteDef]:
     async def scale(request: web.Request) -> web.Response:
         client = await client_for(query(request).get("taskhub"))
-        return json_response((await read_scale_status(client.hub)).to_json())
+        try:
+            return json_response((await read_scale_status(client.hub)).to_json())
+        except LookupError as err:
+            return json_response({"Message": str(err)}, status=404)
 
     return [web.get(prefix + "/scale", scale, allow_head=False)]
 

@@ -79,12 +79,17 @@ def _length(q: QueueHealth) -> int:
 
 
 async def read_scale_status(hub: TaskHub) -> ScaleStatus:
-    """Read the queue lengths now (approximate counts, as Azure Storage gives them) and apply the formula."""
+    """Read the queue lengths now (approximate counts, as Azure Storage gives them) and apply the formula.
+    LookupError when the hub has none of its queues (a queue missing alone counts as empty)."""
     names = hub.names
     controls, work = await asyncio.gather(
         asyncio.gather(*(queue_health(hub.storage, q) for q in names.control_queues)),
         queue_health(hub.storage, names.work_item_queue),
     )
+    if all(q.error == "missing" for q in (*controls, work)):
+        raise LookupError(
+            f"task hub {names.hub!r} has no queues in this storage account (not created yet, or another hubName?)"
+        )
     s = hub.settings
     status = target_worker_count(
         ScaleInputs(

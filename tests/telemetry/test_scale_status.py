@@ -85,3 +85,25 @@ async def test_scale_status_gives_the_formula_of_the_inputs_it_prints(
         await server.close()
     assert over_http["targetWorkerCount"] == _formula(over_http) == 3
     assert over_http["controlQueueLengths"] == [5, 0, 1, 3]
+
+
+async def test_scale_status_of_a_hub_that_does_not_exist_is_one_line(
+    azurite_connection_string: str, hub_name: str, tmp_path: Path
+) -> None:
+    host_json = tmp_path / "host.json"
+    host_json.write_text('{"version": "2.0"}')
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AzureFunctionsJobHost")},
+        "AzureWebJobsStorage": azurite_connection_string,
+        PREFIX + "hubName": hub_name,
+    }
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "taskhub", "scale-status", "--host-json", str(host_json)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"taskhub: task hub {hub_name!r} has no queues in this storage account "
+        "(not created yet, or another hubName?)"
+    )
