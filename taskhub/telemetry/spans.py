@@ -33,11 +33,14 @@ from taskhub.telemetry.tracing import (
 __all__ = [
     "Pending",
     "begin",
+    "begin_create",
     "context_of",
+    "current_context",
     "emit",
     "enabled",
     "finish",
-    "live_span",
+    "guarded",
+    "refresh",
     "remote_parent",
     "tracer",
 ]
@@ -196,24 +199,6 @@ def _emit(
         span.set_status(Status(StatusCode.ERROR, error[:500]))
     span.end(end_time=_ns(end))
     return _ref(span)
-
-
-@contextlib.contextmanager
-def live_span(name: str, kind: str, attributes: Attributes | None = None) -> Iterator[SpanRef | None]:
-    """A span around a block, child of the current context (e.g. an incoming HTTP request's); yields
-    its identity (None when tracing is off)."""
-    t = tracer()
-    if t is None:
-        yield None
-        return
-    from opentelemetry.trace import Status, StatusCode
-
-    with t.start_as_current_span(name, kind=_kind(kind), attributes=dict(attributes or {})) as span:
-        try:
-            yield _ref(span)
-        except BaseException as err:
-            span.set_status(Status(StatusCode.ERROR, str(err)[:500]))
-            raise
 
 
 @contextlib.contextmanager
