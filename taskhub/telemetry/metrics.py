@@ -108,7 +108,7 @@ class Metrics:
         self.histograms: dict[str, dict[Labels, Histogram]] = {}
         self.collectors: list[Collector] = []
         self._lock = threading.Lock()  # activities may run in a thread pool
-        self._otel = _otel_mirror(self)
+        self._otel = _otel_mirror()
 
     def add(self, name: str, value: float = 1.0, /, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
@@ -171,7 +171,10 @@ def observe(name: str, seconds: float, /, **labels: str) -> None:
 
 
 class _OtelMirror:
-    def __init__(self, metrics: Metrics, meter: Any) -> None:
+    """The instruments on the OpenTelemetry meter ``taskhub``: made once per process (the API keeps the
+    first of two instruments of one name); the gauges read whichever :class:`Metrics` is current."""
+
+    def __init__(self, meter: Any) -> None:
         self._inst: dict[str, Any] = {}
         for i in INSTRUMENTS.values():
             if i.kind == "counter" and i.name != "taskhub_storage_calls_total":
@@ -180,11 +183,11 @@ class _OtelMirror:
                 self._inst[i.name] = meter.create_histogram(i.name, unit=i.unit or "s", description=i.help)
             elif i.kind == "gauge":  # read from the values at collection time
                 meter.create_observable_gauge(
-                    i.name, callbacks=[_observer(metrics, i.name)], unit=i.unit, description=i.help
+                    i.name, callbacks=[_observer(i.name)], unit=i.unit, description=i.help
                 )
             else:  # the storage call count is read from the storage layer's counter at collection time
                 meter.create_observable_counter(
-                    i.name, callbacks=[_observer(metrics, i.name)], unit=i.unit, description=i.help
+                    i.name, callbacks=[_observer(i.name)], unit=i.unit, description=i.help
                 )
 
     def add(self, name: str, value: float, labels: dict[str, str]) -> None:
@@ -198,18 +201,27 @@ class _OtelMirror:
             inst.record(value, labels)
 
 
-def _observer(metrics: Metrics, name: str) -> Callable[[Any], list[Any]]:
+def _observer(name: str) -> Callable[[Any], list[Any]]:
     def observe_values(_options: Any) -> list[Any]:
         from opentelemetry.metrics import Observation
 
-        return [Observation(v, dict(k)) for k, v in metrics.values.get(name, {}).items()]
+        metrics = _current
+        if metrics is None:
+            return []
+        return [Observation(v, dict(k)) for k, v in list(metrics.values.get(name, {}).items())]
 
     return observe_values
 
 
-def _otel_mirror(metrics: Metrics) -> _OtelMirror | None:
-    try:
-        from opentelemetry import metrics as otel_metrics
-    except ImportError:
-        return None
-    return _OtelMirror(metrics, otel_metrics.get_meter("taskhub"))
+_mirror: list[_OtelMirror | None] = []
+
+
+def _otel_mirror() -> _OtelMirror | None:
+    if not _mirror:
+        try:
+            from opentelemetry import metrics as otel_metrics
+        except ImportError:
+            _mirror.append(None)
+        else:
+            _mirror.append(_OtelMirror(otel_metrics.get_meter("taskhub")))
+    return _mirror[0]
