@@ -116,6 +116,9 @@ async def test_one_trace_across_client_and_two_workers_with_a_kill(
                 )
             queue = hub.names.control_queue_for(instance_id)
             await _wait_scheduled(client, instance_id, "slow_hello", 30)
+            # the episode that scheduled it emits its spans just after its history write: let it (the
+            # kill is meant for the middle of the 4 s activity, not between a checkpoint and its spans)
+            await asyncio.sleep(0.5)
             view = (await wait_ownership(hub, lambda v: True, 5))[1]
             victim = view[queue][0]
             assert victim in ("w1", "w2"), view
