@@ -68,7 +68,12 @@ def before_episode(incoming: Sequence[HistoryEvent], now: datetime) -> None:
         return
     for e in incoming:
         if isinstance(e, ExecutionStartedEvent):
-            stamp_start(e.parent_trace_context, now)
+            stamp_start(e.parent_trace_context, now, _execution(e))
+
+
+def _execution(e: ExecutionStartedEvent) -> str:
+    inst = e.orchestration_instance
+    return f"orchestration:{inst.instance_id if inst else ''}:{inst.execution_id if inst else ''}"
 
 
 def _client_span(orch: SpanRef, kind: str, task_id: int, carried: TraceContext | None = None) -> SpanRef:
@@ -103,7 +108,7 @@ def _stamp_outbound(episode: Episode) -> TraceContext | None:
             trace_parent=ended.trace_parent, trace_state=ended.trace_state
         )
         if spans.enabled():
-            stamp_start(started.parent_trace_context, utcnow())
+            stamp_start(started.parent_trace_context, started.timestamp, _execution(started))
     orch = orchestration_span(started.parent_trace_context)
     if orch is None:
         return ended

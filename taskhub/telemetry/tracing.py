@@ -151,13 +151,15 @@ def orchestration_span(ctx: TraceContext | None) -> SpanRef | None:
         return None
 
 
-def stamp_start(ctx: TraceContext | None, now: datetime) -> None:
+def stamp_start(ctx: TraceContext | None, now: datetime, execution: str = "") -> None:
     """First episode: write the orchestration span's ``SpanId``, ``Id`` and ``ActivityStartTime`` into
-    the start's trace context (kept in the History row, read by every later episode)."""
+    the start's trace context (kept in the History row, read by every later episode). With
+    ``execution`` (instance and execution id) the span id is derived from it and the parent span, so a
+    repeated first episode (its checkpoint failed after sending) stamps the same id; else random."""
     parent = from_context(ctx)
     if parent is None or ctx is None or ctx.span_id:
         return
-    me = parent.child(new_span_id())
+    me = parent.child(derived_span_id(parent.span_id, execution, 0) if execution else new_span_id())
     ctx.span_id = f"{me.span_id:016x}"
     ctx.id = me.traceparent
     ctx.activity_start_time = format_datetimeoffset(now)
