@@ -13,9 +13,9 @@ import pytest
 from durabletask import client as dt
 from durabletask.entities import EntityInstanceId
 
+from taskhub import EntityContext
 from taskhub.format.history import EventType
 from taskhub.model.app import App
-from taskhub import EntityContext
 from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
 from worker.sidecar.server import Sidecar

@@ -9,6 +9,7 @@ with its own bounded drain.
 from __future__ import annotations
 
 import logging
+import socket
 
 import grpc
 
@@ -33,6 +34,23 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _probe(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (gRPC's own failure logs a multi-line error first)."""
+    if port == 0:
+        return True
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        try:
+            s.bind(where)
+        except OSError:
+            return False
+    return True
+
+
 class Sidecar:
     """``async with Sidecar(settings, port=0) as s: ...`` (``s.port`` is the bound port)."""
 
@@ -53,7 +71,8 @@ class Sidecar:
         self.client = TaskHubClient(settings)
         self.worker = Worker(app, settings, worker_id=worker_id) if app is not None else None
         interceptors = [KeyInterceptor(key)] if key else []
-        self._server = grpc.aio.server(interceptors=interceptors)
+        # no SO_REUSEPORT: a second sidecar on the same port must fail, not share it
+        self._server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         self._started = False
 
     async def start(self) -> None:
@@ -62,7 +81,7 @@ class Sidecar:
         pb_grpc.add_TaskHubSidecarServiceServicer_to_server(SidecarService(self.client), self._server)
         address = bind_address(self.host, self.port)
         try:
-            bound = self._server.add_insecure_port(address)
+            bound = _probe(self.host, self.port) and self._server.add_insecure_port(address)
         except RuntimeError:
             bound = 0
         if bound == 0:
