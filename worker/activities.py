@@ -41,6 +41,7 @@ import functools
 import inspect
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -100,6 +101,9 @@ class ActivityRunner:
         self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
+        self.remote: Callable[[Inbound, TaskScheduledEvent], Awaitable[HistoryEvent]] | None = None
+        """Runs activities ``app`` does not have in another process (the sidecar's connected SDK workers,
+        ``worker.sidecar.remote``); None: such an activity fails as not registered."""
         self.poison_threshold = settings.storage.poison_message_threshold
         self._reserved = 0
         self._local = local_dispatch_enabled()
@@ -315,6 +319,8 @@ class ActivityRunner:
         """Run the activity; its outcome as TaskCompleted or TaskFailed."""
         name = event.name or ""
         fn = self.app.get_activity(name)
+        if fn is None and self.remote is not None:  # an activity of a connected SDK worker
+            return await self.remote(m, event)
         if fn is None:
             known = ", ".join(self.app.activity_names) or "(none)"
             err = LookupError(f"activity {name!r} is not registered with this worker; registered: {known}")

@@ -105,4 +105,7 @@ def test_sidecar_with_an_app_runs_what_the_sdk_client_starts(azurite_connection_
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert f"taskhub sidecar: hub {hub_name} on 127.0.0.1:{port} (no key, loopback only), worker of" in err
+    assert (
+        f"taskhub sidecar: hub {hub_name} on 127.0.0.1:{port} (no key, loopback only), runs tests.e2e.test_sidecar_client:app itself"
+        in err
+    )

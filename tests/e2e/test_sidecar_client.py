@@ -50,7 +50,7 @@ def counter(ctx: EntityContext, input: Any) -> Any:
 @pytest.fixture
 async def sdk(e2e: E2E) -> AsyncIterator[dt.TaskHubGrpcClient]:
     """The SDK's synchronous client on a sidecar of the test's hub (called through a thread)."""
-    async with Sidecar(e2e.settings, port=0) as sidecar:
+    async with Sidecar(e2e.settings, port=0, app=app) as sidecar:
         client = dt.TaskHubGrpcClient(host_address=f"localhost:{sidecar.port}")
         try:
             yield client
@@ -180,7 +180,7 @@ async def test_errors_are_status_codes_with_a_sentence(e2e: E2E, sdk: dt.TaskHub
 
 
 async def test_a_key_is_required_when_the_sidecar_has_one(e2e: E2E) -> None:
-    async with Sidecar(e2e.settings, port=0, key=SDK_KEY) as sidecar:
+    async with Sidecar(e2e.settings, port=0, key=SDK_KEY, app=app) as sidecar:
         address = f"localhost:{sidecar.port}"
         without = dt.TaskHubGrpcClient(host_address=address)
         with_key = dt.TaskHubGrpcClient(host_address=address, metadata=[("x-functions-key", SDK_KEY)])

@@ -37,9 +37,10 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--app",
         metavar="MODULE:APP",
-        help="also run a worker of this taskhub.App in the same process (it takes partitions)",
+        help="also run the functions of this taskhub.App in the sidecar's own worker (the others run on the "
+        "connected SDK workers)",
     )
-    p.add_argument("--worker-id", help="with --app: unique id of the worker (default: host-pid-random)")
+    p.add_argument("--worker-id", help="unique id of the sidecar's worker (default: host-pid-random)")
 
 
 @verb("sidecar", "serve the Durable Task SDKs' gRPC protocol (TaskHubSidecarService) on this hub", _args)
@@ -72,7 +73,7 @@ async def sidecar_verb(ns: argparse.Namespace, settings: Settings) -> None:
     print(
         f"taskhub sidecar: hub {settings.hub_name} on {bind_address(ns.host, sidecar.port)} "
         f"({'key required' if key else 'no key, loopback only'})"
-        + (f", worker of {ns.app}" if app else "")
+        + (f", runs {ns.app} itself" if app else "")
         + "; Ctrl-C stops",
         file=sys.stderr,
         flush=True,

@@ -1,9 +1,11 @@
-"""The sidecar's lifecycle: a grpc.aio server of ``TaskHubSidecarService`` over one hub, and with an
-App a worker of that App in the same process (it takes partitions like any worker).
+"""The sidecar's lifecycle: a grpc.aio server of ``TaskHubSidecarService`` over one hub, and a worker
+of the hub in the same process (it takes partitions like any worker, so several sidecars scale a hub out
+and fail over). The worker runs the functions of the optional App itself and everything else on the
+connected SDK workers (``worker.sidecar.remote``).
 
-``start()`` binds (a port in use is a one-line ConfigurationError) and serves; ``stop()`` refuses new
-calls, gives running ones ``STOP_GRACE_S`` seconds (a wait RPC is cut off then), and stops the worker
-with its own bounded drain.
+``start()`` binds (a port in use is a one-line ConfigurationError) and serves; ``stop()`` ends the work
+streams (work held by SDK workers goes back to the queues), refuses new calls, gives running ones
+``STOP_GRACE_S`` seconds (a wait RPC is cut off then), and stops the worker with its own bounded drain.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.model.app import App
 from worker.host import Worker
+from worker.sidecar.remote import RemoteExecutor
 from worker.sidecar.service import KeyInterceptor, SidecarService
+from worker.sidecar.stream import Dispatcher
 
 __all__ = ["Sidecar", "DEFAULT_PORT", "STOP_GRACE_S"]
 
@@ -69,7 +73,9 @@ class Sidecar:
         self.port = port
         self.key = key
         self.client = TaskHubClient(settings)
-        self.worker = Worker(app, settings, worker_id=worker_id) if app is not None else None
+        self.dispatcher = Dispatcher()
+        self.worker = Worker(app or App(), settings, worker_id=worker_id)
+        RemoteExecutor(self.dispatcher, self.worker.app).attach(self.worker)
         interceptors = [KeyInterceptor(key)] if key else []
         # no SO_REUSEPORT: a second sidecar on the same port must fail, not share it
         self._server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
@@ -78,7 +84,8 @@ class Sidecar:
     async def start(self) -> None:
         from durabletask.internal import orchestrator_service_pb2_grpc as pb_grpc
 
-        pb_grpc.add_TaskHubSidecarServiceServicer_to_server(SidecarService(self.client), self._server)
+        service = SidecarService(self.client, self.dispatcher)
+        pb_grpc.add_TaskHubSidecarServiceServicer_to_server(service, self._server)
         address = bind_address(self.host, self.port)
         try:
             bound = _probe(self.host, self.port) and self._server.add_insecure_port(address)
@@ -90,16 +97,15 @@ class Sidecar:
         self.port = bound
         await self._server.start()
         self._started = True
-        if self.worker is not None:
-            await self.worker.start()
+        await self.worker.start()
         log.info("sidecar.start hub=%s address=%s key=%s", self.settings.hub_name, address, bool(self.key))
 
     async def stop(self) -> None:
+        await self.dispatcher.close()
         if self._started:
             await self._server.stop(STOP_GRACE_S)
             self._started = False
-        if self.worker is not None:
-            await self.worker.stop()
+        await self.worker.stop()
         await self.client.close()
         log.info("sidecar.stopped hub=%s", self.settings.hub_name)
 

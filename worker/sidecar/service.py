@@ -26,6 +26,8 @@ from taskhub.errors import (
     StorageError,
 )
 from worker.sidecar.client_rpcs import ClientRpcs
+from worker.sidecar.stream import Dispatcher
+from worker.sidecar.work_rpcs import WORK_RPCS, WorkRpcs
 
 __all__ = ["SidecarService", "KeyInterceptor", "KEY_METADATA", "UNIMPLEMENTED_RPCS", "SERVED_RPCS"]
 
@@ -54,14 +56,9 @@ SERVED_RPCS = [
     "CleanEntityStorage",
 ]
 UNIMPLEMENTED_RPCS: dict[str, str] = {
-    "GetWorkItems": "this sidecar does not hand out work items yet: run the orchestrations and activities "
-    "with a taskhub worker (`taskhub worker MODULE:APP`) on the same hub",
-    "CompleteActivityTask": "this sidecar hands out no work items yet (see GetWorkItems)",
-    "CompleteOrchestratorTask": "this sidecar hands out no work items yet (see GetWorkItems)",
-    "CompleteEntityTask": "this sidecar hands out no work items yet (see GetWorkItems)",
-    "AbandonTaskActivityWorkItem": "this sidecar hands out no work items yet (see GetWorkItems)",
-    "AbandonTaskOrchestratorWorkItem": "this sidecar hands out no work items yet (see GetWorkItems)",
-    "AbandonTaskEntityWorkItem": "this sidecar hands out no work items yet (see GetWorkItems)",
+    "CompleteEntityTask": "this sidecar hands out no entity work items: entities run on a taskhub worker "
+    "(`taskhub sidecar --app MODULE:APP` or `taskhub worker`)",
+    "AbandonTaskEntityWorkItem": "this sidecar hands out no entity work items",
     "StreamInstanceHistory": "this sidecar does not stream histories: read them with "
     "`taskhub get-history ID` or the HTTP API",
     "ListInstanceIds": "use QueryInstances (filters by status, creation time and id prefix)",
@@ -74,7 +71,7 @@ UNIMPLEMENTED_RPCS: dict[str, str] = {
 
 
 def _status_of(err: Exception) -> tuple[grpc.StatusCode, str] | None:
-    if isinstance(err, OrchestrationNotFoundError):
+    if isinstance(err, OrchestrationNotFoundError | LookupError):
         return grpc.StatusCode.NOT_FOUND, str(err)
     if isinstance(err, OrchestrationAlreadyExistsError):
         return grpc.StatusCode.ALREADY_EXISTS, str(err)
@@ -114,15 +111,18 @@ def _unimplemented(name: str, why: str) -> Callable[..., Any]:
     return rpc
 
 
-class SidecarService(ClientRpcs, pb_grpc.TaskHubSidecarServiceServicer):
-    """``TaskHubSidecarService`` over one hub's ``TaskHubClient``."""
+class SidecarService(ClientRpcs, WorkRpcs, pb_grpc.TaskHubSidecarServiceServicer):
+    """``TaskHubSidecarService`` over one hub's ``TaskHubClient`` and the work-item ``Dispatcher``."""
 
-    def __init__(self, client: TaskHubClient) -> None:
+    def __init__(self, client: TaskHubClient, dispatcher: Dispatcher) -> None:
         self.client = client
+        self.dispatcher = dispatcher
 
 
 for _name in SERVED_RPCS:
     setattr(SidecarService, _name, _answering(getattr(ClientRpcs, _name)))
+for _name in WORK_RPCS:
+    setattr(SidecarService, _name, _answering(getattr(WorkRpcs, _name)))
 for _name, _why in UNIMPLEMENTED_RPCS.items():
     setattr(SidecarService, _name, _unimplemented(_name, _why))
 _left = (
@@ -132,6 +132,8 @@ _left = (
         if n[0].isupper()
     }
     - set(SERVED_RPCS)
+    - set(WORK_RPCS)
+    - {"GetWorkItems"}
     - set(UNIMPLEMENTED_RPCS)
 )
 for _name in _left:  # RPCs of newer protocol versions: say so rather than "Method not implemented!"

@@ -1,0 +1,130 @@
+"""The one adapter between the engine and connected SDK workers: a "remote executor".
+
+An orchestration episode whose orchestrator the local App does not have goes to a connected worker as an
+``OrchestratorRequest`` (past and new events as the protocol's ``HistoryEvent``s); its
+``CompleteOrchestratorTask`` answer becomes this engine's ``Episode`` (``worker.sidecar.decisions``), which
+the runner checkpoints exactly as an in-process episode. An activity the App does not have goes as an
+``ActivityRequest``; its answer becomes ``TaskCompleted`` / ``TaskFailed``. When no worker takes the item
+(``NoWorker``) or its worker disconnects (``WorkerGone``), the exception makes the runner give the
+messages back to their queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from taskhub.format.history import (
+    ExecutionStartedEvent,
+    HistoryEvent,
+    OrchestrationStatus,
+    TaskCompletedEvent,
+    TaskFailedEvent,
+    TaskScheduledEvent,
+)
+from taskhub.hub.queues import Inbound
+from taskhub.model.app import App
+from worker.episode import MAX_CONTINUE_AS_NEW_PER_EPISODE, Episode, Outbound
+from worker.host import Worker
+from worker.sidecar.decisions import admit, episode_of, next_execution, round_of, to_sdk
+from worker.sidecar.history import trace_to_proto
+from worker.sidecar.proto import failure_from_proto, pb, string_value, text
+from worker.sidecar.stream import Dispatcher
+
+__all__ = ["RemoteExecutor"]
+
+
+class RemoteExecutor:
+    """Runs what ``app`` does not have on the workers connected to ``dispatcher``."""
+
+    def __init__(self, dispatcher: Dispatcher, app: App) -> None:
+        self.dispatcher = dispatcher
+        self.app = app
+
+    def attach(self, worker: Worker) -> None:
+        """Plug into a worker's runners (the executor seam)."""
+        worker.orchestrations.remote = self
+        worker.activities.remote = self.run_activity
+
+    # -- orchestrations ---------------------------------------------------------------------------
+
+    def handles(self, past: Sequence[HistoryEvent], run: Sequence[Inbound]) -> bool:
+        events = [*past, *(m.event for m in run)]
+        started = next((e for e in events if isinstance(e, ExecutionStartedEvent)), None)
+        return started is not None and self.app.get_orchestrator(started.name or "") is None
+
+    async def run_episode(
+        self, instance_id: str, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent], now: datetime
+    ) -> Episode:
+        new, discarded = admit(past, incoming, now)
+        before: list[HistoryEvent] = list(past)
+        outbound: list[Outbound] = []
+        custom: str | None = None
+        continued = False
+        for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            request = pb.OrchestratorRequest(
+                instanceId=instance_id,
+                executionId=string_value(_execution_id(before, new)),
+                pastEvents=to_sdk(before),
+                newEvents=to_sdk([*before, *new])[len(before) :],
+            )
+            response = await self.dispatcher.run("orchestrator", request)
+            r = round_of(instance_id, before, new, response)
+            if r.result.custom_status is not None:
+                custom = r.result.custom_status
+            c = r.result.completion
+            if c is None or c.status is not OrchestrationStatus.CONTINUED_AS_NEW:
+                break
+            old, new = next_execution(instance_id, r, now, _guid)
+            outbound.extend(old)
+            before, continued = [], True
+        return episode_of(
+            instance_id,
+            new,
+            r,
+            now=now,
+            new_guid=_guid,
+            outbound_before=outbound,
+            custom_status=custom,
+            continued=continued,
+            discarded=discarded,
+        )
+
+    # -- activities -------------------------------------------------------------------------------
+
+    async def run_activity(self, m: Inbound, event: TaskScheduledEvent) -> HistoryEvent:
+        instance = m.instance
+        request = pb.ActivityRequest(
+            name=event.name or "",
+            version=string_value(event.version or None),
+            input=string_value(event.input),
+            orchestrationInstance=pb.OrchestrationInstance(
+                instanceId=instance.instance_id or "", executionId=string_value(instance.execution_id)
+            ),
+            taskId=event.event_id,
+            parentTraceContext=trace_to_proto(event.parent_trace_context),
+            tags=event.tags or {},
+        )
+        response: pb.ActivityResponse = await self.dispatcher.run("activity", request)
+        if response.HasField("failureDetails"):
+            details = failure_from_proto(response.failureDetails)
+            return TaskFailedEvent(
+                task_scheduled_id=event.event_id,
+                reason=str(details),
+                details=details.stack_trace,
+                failure_details=details,
+            )
+        return TaskCompletedEvent(
+            task_scheduled_id=event.event_id, result=text(response.result, response.HasField("result"))
+        )
+
+
+def _guid() -> str:
+    return uuid.uuid4().hex
+
+
+def _execution_id(past: Sequence[HistoryEvent], new: Sequence[HistoryEvent]) -> str | None:
+    started = next((e for e in [*past, *new] if isinstance(e, ExecutionStartedEvent)), None)
+    instance = started.orchestration_instance if started else None
+    return instance.execution_id if instance else None
