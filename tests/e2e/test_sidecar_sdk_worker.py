@@ -17,6 +17,8 @@ from durabletask import task
 from durabletask.worker import TaskHubGrpcWorker
 
 from taskhub.format.history import EventType
+from taskhub.model.app import App
+from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
 from worker.sidecar.server import Sidecar
 
@@ -211,3 +213,41 @@ async def test_suspend_resume_terminate(e2e: E2E, sdk: Sdk) -> None:
     await sdk.call(sdk.client.terminate_orchestration, other, output="stop")
     ended = await sdk.call(sdk.client.wait_for_orchestration_completion, other, timeout=60)
     assert ended.runtime_status is dt.OrchestrationStatus.TERMINATED
+
+
+# -- mixed workers: this project's own functions in the sidecar's worker, the SDK's on the SDK worker --
+
+ours = App()
+
+
+@ours.activity
+def shout(ctx: Any, text: str) -> str:
+    return text.upper() + "!"
+
+
+@ours.orchestrator
+def ours_calls_sdk(ctx: OrchestrationContext, name: str):  # type: ignore[no-untyped-def]
+    return (yield ctx.call_activity("hello", input=name))
+
+
+def sdk_calls_ours(ctx: task.OrchestrationContext, text: str) -> Iterator[task.Task[Any]]:
+    return (yield ctx.call_activity("shout", input=text))
+
+
+async def test_mixed_workers_call_each_other_s_functions(e2e: E2E) -> None:
+    async with Sidecar(e2e.settings, port=0, app=ours) as sidecar:
+        address = f"localhost:{sidecar.port}"
+        w = TaskHubGrpcWorker(host_address=address)
+        w.add_orchestrator(sdk_calls_ours)
+        w.add_activity(hello)
+        w.start()
+        client = dt.TaskHubGrpcClient(host_address=address)
+        sdk = Sdk(client, sidecar)
+        try:
+            python_sdk = await sdk.run(sdk_calls_ours, "quiet")
+            assert python_sdk.get_output() == "QUIET!"
+            own = await sdk.run("ours_calls_sdk", "Ada")
+            assert own.get_output() == "Hello Ada!"
+        finally:
+            client.close()
+            await asyncio.to_thread(w.stop)
