@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from durabletask import client as dt
-from durabletask import task
+from durabletask import entities, task
 from durabletask.worker import TaskHubGrpcWorker
 
 from taskhub.format.history import EventType
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
+from tests.helpers import wait_for
 from worker.sidecar.server import Sidecar
 
 pytestmark = pytest.mark.app(None)  # no in-process functions: everything runs on the SDK worker
@@ -97,6 +98,17 @@ def waits(ctx: task.OrchestrationContext, _: Any) -> Iterator[task.Task[Any]]:
     return (yield ctx.wait_for_external_event("go"))
 
 
+def tally(ctx: entities.EntityContext, input: Any) -> Any:
+    if ctx.operation == "add":
+        ctx.set_state(ctx.get_state(int, 0) + input)
+    elif ctx.operation == "fail":
+        ctx.set_state(-1)
+        raise ValueError("no")
+    elif ctx.operation == "relay":  # an entity signalling another entity
+        ctx.signal_entity(entities.EntityInstanceId("tally", input), "add", 100)
+    return ctx.get_state(int, 0)
+
+
 ORCHESTRATORS = [chain, fan, timer_then_hello, approval, parent, retries, fails, counts, waits]
 ACTIVITIES = [hello, flaky, broken]
 
@@ -125,6 +137,7 @@ async def sdk(e2e: E2E) -> AsyncIterator[Sdk]:
             w.add_orchestrator(o)
         for a in ACTIVITIES:
             w.add_activity(a)
+        w.add_entity(tally)
         w.start()
         client = dt.TaskHubGrpcClient(host_address=address)
         try:
@@ -251,3 +264,20 @@ async def test_mixed_workers_call_each_other_s_functions(e2e: E2E) -> None:
         finally:
             client.close()
             await asyncio.to_thread(w.stop)
+
+
+async def test_entities_of_the_sdk_worker(e2e: E2E, sdk: Sdk) -> None:
+    one, two = entities.EntityInstanceId("tally", "one"), entities.EntityInstanceId("tally", "two")
+    for op, value in [("add", 5), ("fail", None), ("add", 2), ("relay", "two")]:
+        await sdk.call(sdk.client.signal_entity, one, op, input=value)
+
+    async def settled() -> bool:
+        a = await sdk.call(sdk.client.get_entity, one)
+        b = await sdk.call(sdk.client.get_entity, two)
+        return a is not None and b is not None and (a.get_state(int), b.get_state(int)) == (7, 100)
+
+    await wait_for(
+        settled, 30, 0.2, message="tally one reaches 7 (the failed operation rolled back), two 100"
+    )
+    ours = await e2e.client.get_entity("@tally@one")
+    assert ours is not None and ours.state == 7

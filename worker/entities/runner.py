@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,6 +70,9 @@ class EntityRunner:
         self.app = app
         self.worker_id = worker_id
         self._cache: dict[str, HistoryLoad] = {}
+        self.remote: Callable[[str, EntityBatch, list[Any]], Awaitable[None]] | None = None
+        """Runs the batches of entities ``app`` does not have in another process (the sidecar's connected
+        SDK workers, ``worker.sidecar.remote``); None: their operations fail as not registered."""
         self._deleted: dict[str, int] = {}
         """Per entity, the ``taskhubRecent`` group (by its time, in ticks) of the last batch this process
         committed and whose messages it deleted. Only such a group may be forgotten at once: a group this
@@ -175,6 +178,9 @@ class EntityRunner:
     async def _run(self, instance_id: str, batch: EntityBatch, ops: list[Any]) -> None:
         name, _ = parse_entity_instance_id(instance_id)
         fn = self.app.get_entity(name)
+        if fn is None and self.remote is not None and ops:  # an entity of a connected SDK worker
+            await self.remote(instance_id, batch, ops)
+            return
         for request in ops:
             try:
                 ctx, value = batch.begin(request)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from taskhub.format.entities import RequestMessage, stamp_of
 from taskhub.format.history import (
     ExecutionStartedEvent,
     HistoryEvent,
@@ -25,14 +26,15 @@ from taskhub.format.history import (
 )
 from taskhub.hub.queues import Inbound
 from taskhub.model.app import App
+from worker.entities.batch import EntityBatch, Outcome, StartOrchestration
 from worker.episode import MAX_CONTINUE_AS_NEW_PER_EPISODE, Episode, Outbound
 from worker.host import Worker
 from worker.sidecar.decisions import admit, episode_of, next_execution, round_of, to_sdk
 from worker.sidecar.history import trace_to_proto
-from worker.sidecar.proto import failure_from_proto, pb, string_value, text
+from worker.sidecar.proto import failure_from_proto, moment, pb, string_value, text
 from worker.sidecar.stream import Dispatcher
 
-__all__ = ["RemoteExecutor"]
+__all__ = ["RemoteExecutor", "RemoteOperationError", "RemoteBatchError"]
 
 
 class RemoteExecutor:
@@ -46,6 +48,7 @@ class RemoteExecutor:
         """Plug into a worker's runners (the executor seam)."""
         worker.orchestrations.remote = self
         worker.activities.remote = self.run_activity
+        worker.orchestrations.entities.remote = self.run_entity_batch
 
     # -- orchestrations ---------------------------------------------------------------------------
 
@@ -118,6 +121,66 @@ class RemoteExecutor:
         return TaskCompletedEvent(
             task_scheduled_id=event.event_id, result=text(response.result, response.HasField("result"))
         )
+
+    # -- entities ---------------------------------------------------------------------------------
+
+    async def run_entity_batch(self, instance_id: str, batch: EntityBatch, ops: list[RequestMessage]) -> None:
+        """Run ``ops`` on a connected worker; its per-operation results, final state and actions go into
+        ``batch`` as an in-process batch leaves them (a failed operation's changes the SDK rolled back)."""
+        state = batch.state
+        request = pb.EntityBatchRequest(
+            instanceId=instance_id,
+            entityState=string_value(state.state if state.exists else None),
+            operations=[
+                pb.OperationRequest(operation=op.op or "", requestId=op.id, input=string_value(op.input))
+                for op in ops
+            ],
+        )
+        result: pb.EntityBatchResult = await self.dispatcher.run("entity", request)
+        if result.HasField("failureDetails"):
+            raise RemoteBatchError(
+                f"entity {instance_id!r}: the SDK failed the batch: {result.failureDetails.errorMessage}"
+            )
+        for op, outcome in zip(ops, result.results, strict=False):
+            if outcome.HasField("failure"):
+                details = failure_from_proto(outcome.failure.failureDetails)
+                batch.outcomes.append(Outcome(op, error=RemoteOperationError(str(details))))
+            else:
+                batch.outcomes.append(
+                    Outcome(op, result=text(outcome.success.result, outcome.success.HasField("result")))
+                )
+        has_state = result.HasField("entityState")
+        state.exists, state.state = has_state, (result.entityState.value if has_state else None)
+        me = str(batch.entity_id)
+        for action in result.actions:
+            if action.HasField("sendSignal"):
+                signal = action.sendSignal
+                message = RequestMessage(
+                    id=str(uuid.uuid4()),
+                    op=signal.name,
+                    signal=True,
+                    input=text(signal.input, signal.HasField("input")),
+                    parent=me,
+                    due=stamp_of(moment(signal.scheduledTime)) if signal.HasField("scheduledTime") else None,
+                )
+                batch.signals.append((signal.instanceId, message))
+            elif action.HasField("startNewOrchestration"):
+                start = action.startNewOrchestration
+                batch.starts.append(
+                    StartOrchestration(
+                        start.name,
+                        start.instanceId or uuid.uuid4().hex,
+                        text(start.input, start.HasField("input")),
+                    )
+                )
+
+
+class RemoteOperationError(Exception):
+    """An entity operation that failed on the SDK worker (its failure details as the message)."""
+
+
+class RemoteBatchError(Exception):
+    """The SDK worker failed a whole entity batch; its messages go back to the queue."""
 
 
 def _guid() -> str:

@@ -56,9 +56,6 @@ SERVED_RPCS = [
     "CleanEntityStorage",
 ]
 UNIMPLEMENTED_RPCS: dict[str, str] = {
-    "CompleteEntityTask": "this sidecar hands out no entity work items: entities run on a taskhub worker "
-    "(`taskhub sidecar --app MODULE:APP` or `taskhub worker`)",
-    "AbandonTaskEntityWorkItem": "this sidecar hands out no entity work items",
     "StreamInstanceHistory": "this sidecar does not stream histories: read them with "
     "`taskhub get-history ID` or the HTTP API",
     "ListInstanceIds": "use QueryInstances (filters by status, creation time and id prefix)",

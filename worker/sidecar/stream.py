@@ -36,7 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["orchestrator", "activity"]
+Kind = Literal["orchestrator", "activity", "entity"]
 HEALTH_PING_S = 10.0
 """An idle stream gets a ``healthPing`` work item this often (keeps proxies and the SDK's watchdog calm)."""
 WAIT_FOR_WORKER_S = 10.0
@@ -62,7 +62,7 @@ class Connection:
     limits: dict[Kind, int]
     id: int
     items: asyncio.Queue[pb.WorkItem] = field(default_factory=asyncio.Queue)
-    held: dict[Kind, int] = field(default_factory=lambda: {"orchestrator": 0, "activity": 0})
+    held: dict[Kind, int] = field(default_factory=lambda: {"orchestrator": 0, "activity": 0, "entity": 0})
     tokens: set[str] = field(default_factory=set)
 
     def free(self, kind: Kind) -> int:
@@ -116,17 +116,19 @@ class Dispatcher:
             ) from None
 
     async def run(self, kind: Kind, request: Any) -> Any:
-        """Hand ``request`` (an ``OrchestratorRequest`` or ``ActivityRequest``) to a worker; its answer."""
+        """Hand ``request`` (an ``OrchestratorRequest``, ``ActivityRequest`` or ``EntityBatchRequest``) to a
+        worker; its answer."""
         connection = await self._slot(kind)
         token = uuid.uuid4().hex
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[token] = _Pending(connection, kind, future)
         connection.tokens.add(token)
-        item = (
-            pb.WorkItem(orchestratorRequest=request, completionToken=token)
-            if kind == "orchestrator"
-            else pb.WorkItem(activityRequest=request, completionToken=token)
-        )
+        field_name = {
+            "orchestrator": "orchestratorRequest",
+            "activity": "activityRequest",
+            "entity": "entityRequest",
+        }
+        item = pb.WorkItem(completionToken=token, **{field_name[kind]: request})
         try:
             connection.items.put_nowait(item)
             return await future
@@ -156,6 +158,7 @@ class Dispatcher:
         limits: dict[Kind, int] = {
             "orchestrator": request.maxConcurrentOrchestrationWorkItems or DEFAULT_LIMIT,
             "activity": request.maxConcurrentActivityWorkItems or DEFAULT_LIMIT,
+            "entity": request.maxConcurrentEntityWorkItems or DEFAULT_LIMIT,
         }
         connection = Connection(limits, next(self._ids))
         self._connections.append(connection)

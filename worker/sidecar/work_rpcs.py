@@ -20,6 +20,8 @@ WORK_RPCS = [
     "CompleteActivityTask",
     "AbandonTaskOrchestratorWorkItem",
     "AbandonTaskActivityWorkItem",
+    "CompleteEntityTask",
+    "AbandonTaskEntityWorkItem",
 ]
 """The unary work RPCs (``GetWorkItems`` streams and is served as is)."""
 
@@ -56,3 +58,15 @@ class WorkRpcs:
     ) -> pb.AbandonActivityTaskResponse:
         self.dispatcher.abandon(request.completionToken)
         return pb.AbandonActivityTaskResponse()
+
+    async def CompleteEntityTask(
+        self, request: pb.EntityBatchResult, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        self.dispatcher.complete(request.completionToken, request)
+        return pb.CompleteTaskResponse()
+
+    async def AbandonTaskEntityWorkItem(
+        self, request: pb.AbandonEntityTaskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AbandonEntityTaskResponse:
+        self.dispatcher.abandon(request.completionToken)
+        return pb.AbandonEntityTaskResponse()
