@@ -109,7 +109,19 @@ def tally(ctx: entities.EntityContext, input: Any) -> Any:
     return ctx.get_state(int, 0)
 
 
-ORCHESTRATORS = [chain, fan, timer_then_hello, approval, parent, retries, fails, counts, waits]
+def uses_entities(ctx: task.OrchestrationContext, key: str) -> Iterator[task.Task[Any]]:
+    entity = entities.EntityInstanceId("tally", key)
+    ctx.signal_entity(entity, "add", input=3)
+    first = yield ctx.call_entity(entity, "add", input=4)
+    try:
+        yield ctx.call_entity(entity, "fail")
+        failed = None
+    except task.TaskFailedError as err:
+        failed = str(err)
+    return [first, failed is not None and "no" in failed]
+
+
+ORCHESTRATORS = [uses_entities, chain, fan, timer_then_hello, approval, parent, retries, fails, counts, waits]
 ACTIVITIES = [hello, flaky, broken]
 
 
@@ -281,3 +293,10 @@ async def test_entities_of_the_sdk_worker(e2e: E2E, sdk: Sdk) -> None:
     )
     ours = await e2e.client.get_entity("@tally@one")
     assert ours is not None and ours.state == 7
+
+
+async def test_an_sdk_orchestration_signals_and_calls_entities(e2e: E2E, sdk: Sdk) -> None:
+    done = await sdk.run(uses_entities, "k")
+    assert done.runtime_status is COMPLETED, done.failure_details
+    assert done.get_output() == [7, True]  # the signal ran before the call; the failing call raised
+    assert (await e2e.client.get_entity("@tally@k")).state == 7  # type: ignore[union-attr]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from taskhub.format.entity_state import SorterState
 from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
@@ -43,6 +44,7 @@ from taskhub.format.history import (
 from taskhub.format.types import FailureDetails
 from worker.episode import Episode, Outbound, _admit, _decision_event, _messages, _next_execution
 from worker.replay import ReplayResult
+from worker.sidecar.entity_calls import entity_send, entity_view, sorter_of
 from worker.sidecar.history import from_proto, to_proto
 from worker.sidecar.proto import failure_from_proto, moment, pb, status_from_proto, text
 from worker.state import Action, Completion, CreateSubOrchestration, CreateTimer, ScheduleTask, SendEvent
@@ -81,7 +83,11 @@ def to_sdk(events: Sequence[HistoryEvent]) -> list[pb.HistoryEvent]:
         ):
             ids[e.event_id] = int((e.tags or {})[SDK_ID_TAG])
     shown: list[pb.HistoryEvent] = []
-    for e in events:
+    entity_messages = entity_view(events)
+    for i, e in enumerate(events):
+        if i in entity_messages:
+            shown.append(entity_messages[i])
+            continue
         message = to_proto(e)
         if e.event_id in ids and isinstance(e, _DECISIONS):
             message.eventId = ids[e.event_id]
@@ -110,8 +116,12 @@ class Round:
     """New EventId -> the SDK's id, for the actions that reused an id."""
 
 
-def _action(a: pb.OrchestratorAction, parent_execution: str, instance_id: str) -> Action | None:
+def _action(
+    a: pb.OrchestratorAction, parent_execution: str, instance_id: str, sorter: SorterState, now: datetime
+) -> Action | None:
     kind = a.WhichOneof("orchestratorActionType")
+    if kind == "sendEntityMessage":
+        return entity_send(a, instance_id, parent_execution, sorter, now)
     if kind == "scheduleTask":
         t = a.scheduleTask
         return ScheduleTask(id=a.id, name=t.name, input=text(t.input, t.HasField("input")))
@@ -135,7 +145,7 @@ def _action(a: pb.OrchestratorAction, parent_execution: str, instance_id: str) -
         return None
     raise ValueError(
         f"orchestration {instance_id!r}: the SDK sent a {kind} action, which this sidecar does not carry out "
-        "(supported: scheduleTask, createTimer, createSubOrchestration, sendEvent, completeOrchestration)"
+        "(supported: scheduleTask, createTimer, createSubOrchestration, sendEvent, sendEntityMessage, completeOrchestration)"
     )
 
 
@@ -168,11 +178,13 @@ def round_of(
     carried: list[HistoryEvent] = []
     custom = text(response.customStatus, response.HasField("customStatus"))
     used = {e.event_id for e in [*past, *new] if isinstance(e, _DECISIONS)}
+    sorter = sorter_of([*past, *new])
+    now = new[0].timestamp if new else started.timestamp
     ceiling = max([*used, *(a.id for a in response.actions), REUSED_ID_BASE - 1])
     renumbered: dict[int, int] = {}
     try:
         for a in response.actions:
-            action = _action(a, execution, instance_id)
+            action = _action(a, execution, instance_id, sorter, now)
             if action is not None and action.id in used:
                 ceiling += 1
                 renumbered[ceiling] = action.id
