@@ -9,14 +9,19 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from durabletask import client as dt
 from durabletask import entities, task
 from durabletask.worker import TaskHubGrpcWorker
 
 from taskhub.format.history import EventType
+from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
+from taskhub.http.server import create_app
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
@@ -300,3 +305,32 @@ async def test_an_sdk_orchestration_signals_and_calls_entities(e2e: E2E, sdk: Sd
     assert done.runtime_status is COMPLETED, done.failure_details
     assert done.get_output() == [7, True]  # the signal ran before the call; the failing call raised
     assert (await e2e.client.get_entity("@tally@k")).state == 7  # type: ignore[union-attr]
+
+
+async def test_instances_of_the_sdk_show_in_the_cli_the_http_api_and_the_dashboard(
+    e2e: E2E, sdk: Sdk, tmp_path: Path
+) -> None:
+    done = await sdk.run(chain, instance_id="faces")
+    assert done.runtime_status is COMPLETED, done.failure_details
+    from tests.newcomer.test_cli import cli
+
+    history = await cli(e2e, tmp_path, "get-history", "--id", "faces", "--raw")
+    assert history.returncode == 0, history.stderr
+    assert "TaskScheduled" in history.stdout and "ExecutionCompleted" in history.stdout
+
+    server = TestServer(create_app(e2e.settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = server.make_url("/runtime/webhooks/durabletask/instances/faces")
+            async with session.get(url, params={"showHistory": "true"}) as r:
+                body = await r.json()
+            assert r.status == 200 and body["runtimeStatus"] == "Completed"
+            assert body["output"] == ["Hello Tokyo!", "Hello Seattle!"] and body["customStatus"] == {
+                "step": 2
+            }
+            async with session.get(server.make_url(f"{DASHBOARD_PREFIX}/instances/faces")) as page:
+                html = await page.text()
+            assert page.status == 200 and "chain" in html and "Completed" in html
+    finally:
+        await server.close()
