@@ -24,7 +24,7 @@ async def _next(items: AsyncIterator[pb.WorkItem], timeout: float = 5) -> pb.Wor
 async def test_the_stream_holds_no_more_than_the_worker_asked_for() -> None:
     d = Dispatcher()
     items = d.stream(pb.GetWorkItemsRequest(maxConcurrentActivityWorkItems=2))
-    runs = [asyncio.ensure_future(d.run("activity", _activity(i))) for i in range(3)]
+    runs = [asyncio.ensure_future(d.run("activity", "act", _activity(i))) for i in range(3)]
     first, second = await _next(items), await _next(items)
     assert {first.activityRequest.taskId, second.activityRequest.taskId} <= {0, 1, 2}
     pulling = asyncio.ensure_future(_next(items))
@@ -44,7 +44,7 @@ async def test_the_stream_holds_no_more_than_the_worker_asked_for() -> None:
 async def test_work_of_a_worker_that_disconnects_fails_at_once_and_reaches_the_next() -> None:
     d = Dispatcher()
     items = d.stream(pb.GetWorkItemsRequest())
-    run = asyncio.ensure_future(d.run("orchestrator", pb.OrchestratorRequest(instanceId="i1")))
+    run = asyncio.ensure_future(d.run("orchestrator", "orch", pb.OrchestratorRequest(instanceId="i1")))
     held = await _next(items)
     assert held.orchestratorRequest.instanceId == "i1"
     await items.aclose()  # the worker's stream ends
@@ -53,7 +53,7 @@ async def test_work_of_a_worker_that_disconnects_fails_at_once_and_reaches_the_n
     assert d.connections == 0
 
     again = d.stream(pb.GetWorkItemsRequest())  # it reconnects, or another worker connects
-    retry = asyncio.ensure_future(d.run("orchestrator", pb.OrchestratorRequest(instanceId="i1")))
+    retry = asyncio.ensure_future(d.run("orchestrator", "orch", pb.OrchestratorRequest(instanceId="i1")))
     item = await _next(again)
     d.complete(
         item.completionToken, pb.OrchestratorResponse(instanceId="i1", completionToken=item.completionToken)
@@ -65,7 +65,7 @@ async def test_work_of_a_worker_that_disconnects_fails_at_once_and_reaches_the_n
 async def test_an_abandoned_item_goes_back(monkeypatch: pytest.MonkeyPatch) -> None:
     d = Dispatcher()
     items = d.stream(pb.GetWorkItemsRequest())
-    run = asyncio.ensure_future(d.run("activity", _activity(1)))
+    run = asyncio.ensure_future(d.run("activity", "act", _activity(1)))
     item = await _next(items)
     d.abandon(item.completionToken)
     with pytest.raises(WorkerGone, match="abandoned"):
@@ -85,14 +85,14 @@ async def test_idle_streams_get_health_pings(monkeypatch: pytest.MonkeyPatch) ->
 async def test_work_nobody_takes_goes_back_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream_module, "WAIT_FOR_WORKER_S", 0.2)
     d = Dispatcher()
-    with pytest.raises(NoWorker, match="no connected worker took the activity work item"):
-        await d.run("activity", _activity(1))
+    with pytest.raises(NoWorker, match="no connected worker took the activity work item 'act'"):
+        await d.run("activity", "act", _activity(1))
 
 
 async def test_stopping_ends_the_streams_and_gives_the_work_back() -> None:
     d = Dispatcher()
     items = d.stream(pb.GetWorkItemsRequest())
-    run = asyncio.ensure_future(d.run("activity", _activity(1)))
+    run = asyncio.ensure_future(d.run("activity", "act", _activity(1)))
     await _next(items)
     await d.close()
     with pytest.raises(StopAsyncIteration):
@@ -101,4 +101,21 @@ async def test_stopping_ends_the_streams_and_gives_the_work_back() -> None:
     with pytest.raises(WorkerGone):
         await asyncio.wait_for(run, 1)
     with pytest.raises(NoWorker, match="stopping"):
-        await d.run("activity", _activity(2))
+        await d.run("activity", "act", _activity(2))
+
+
+async def test_work_is_routed_by_the_workers_filters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_module, "WAIT_FOR_WORKER_S", 0.3)
+    d = Dispatcher()
+    filters = pb.WorkItemFilters(activities=[pb.ActivityFilter(name="Act")])
+    picky = d.stream(pb.GetWorkItemsRequest(workItemFilters=filters))
+    pulled = asyncio.ensure_future(_next(picky))
+    await asyncio.sleep(0)
+    with pytest.raises(NoWorker, match="'other'"):
+        await d.run("activity", "other", _activity(1))  # the only worker does not take it
+    run = asyncio.ensure_future(d.run("activity", "act", _activity(2)))  # names match case-insensitively
+    item = await pulled
+    assert item.activityRequest.taskId == 2
+    d.complete(item.completionToken, pb.ActivityResponse(taskId=2))
+    assert (await run).taskId == 2
+    await picky.aclose()

@@ -72,7 +72,7 @@ class RemoteExecutor:
                 pastEvents=to_sdk(before),
                 newEvents=to_sdk([*before, *new])[len(before) :],
             )
-            response = await self.dispatcher.run("orchestrator", request)
+            response = await self.dispatcher.run("orchestrator", _name(before, new), request)
             r = round_of(instance_id, before, new, response)
             if r.result.custom_status is not None:
                 custom = r.result.custom_status
@@ -109,7 +109,7 @@ class RemoteExecutor:
             parentTraceContext=trace_to_proto(event.parent_trace_context),
             tags=event.tags or {},
         )
-        response: pb.ActivityResponse = await self.dispatcher.run("activity", request)
+        response: pb.ActivityResponse = await self.dispatcher.run("activity", event.name or "", request)
         if response.HasField("failureDetails"):
             details = failure_from_proto(response.failureDetails)
             return TaskFailedEvent(
@@ -136,7 +136,8 @@ class RemoteExecutor:
                 for op in ops
             ],
         )
-        result: pb.EntityBatchResult = await self.dispatcher.run("entity", request)
+        entity_name = batch.entity_id.name
+        result: pb.EntityBatchResult = await self.dispatcher.run("entity", entity_name, request)
         if result.HasField("failureDetails"):
             raise RemoteBatchError(
                 f"entity {instance_id!r}: the SDK failed the batch: {result.failureDetails.errorMessage}"
@@ -185,6 +186,11 @@ class RemoteBatchError(Exception):
 
 def _guid() -> str:
     return uuid.uuid4().hex
+
+
+def _name(past: Sequence[HistoryEvent], new: Sequence[HistoryEvent]) -> str:
+    started = next((e for e in [*past, *new] if isinstance(e, ExecutionStartedEvent)), None)
+    return (started.name if started else None) or ""
 
 
 def _execution_id(past: Sequence[HistoryEvent], new: Sequence[HistoryEvent]) -> str | None:

@@ -1,8 +1,10 @@
 """The work-item stream: connected SDK workers, the work handed to them, and their answers.
 
 Each ``GetWorkItems`` call is a :class:`Connection` with the concurrency limits its request gives (0
-means ``DEFAULT_LIMIT``). ``Dispatcher.run(kind, item)`` waits for a connection with a free slot of that
-kind (at most ``WAIT_FOR_WORKER_S``, then :class:`NoWorker`: the caller gives the work back to the queue,
+means ``DEFAULT_LIMIT``) and, when the request has work-item filters (durabletask-python
+``use_work_item_filters()``, durabletask-js ``workItemFilters: "auto"``), the function names it takes:
+work is routed by them, and a connection without filters takes everything. ``Dispatcher.run(kind, name,
+item)`` waits for a connection that takes ``name`` with a free slot of that kind (at most ``WAIT_FOR_WORKER_S``, then :class:`NoWorker`: the caller gives the work back to the queue,
 so work for a function nobody connected waits), puts the item on that connection's stream with a fresh
 completion token and awaits the answer. A connection that ends (the worker disconnected, or the sidecar
 stops) fails every item it held with :class:`WorkerGone` at once, so the caller gives the work back at
@@ -61,12 +63,17 @@ class UnknownToken(LookupError):
 class Connection:
     limits: dict[Kind, int]
     id: int
+    names: dict[Kind, frozenset[str]] | None = None
+    """Per kind, the (case-folded) function names this worker's filters take; None: every name."""
     items: asyncio.Queue[pb.WorkItem] = field(default_factory=asyncio.Queue)
     held: dict[Kind, int] = field(default_factory=lambda: {"orchestrator": 0, "activity": 0, "entity": 0})
     tokens: set[str] = field(default_factory=set)
 
     def free(self, kind: Kind) -> int:
         return self.limits[kind] - self.held[kind]
+
+    def takes(self, kind: Kind, name: str) -> bool:
+        return self.names is None or name.casefold() in self.names[kind]
 
 
 @dataclass
@@ -94,13 +101,13 @@ class Dispatcher:
         async with self._changed:
             self._changed.notify_all()
 
-    async def _slot(self, kind: Kind) -> Connection:
+    async def _slot(self, kind: Kind, name: str) -> Connection:
         async def found() -> Connection:
             async with self._changed:
                 while True:
                     if self._closed:
                         raise NoWorker("the sidecar is stopping")
-                    free = [c for c in self._connections if c.free(kind) > 0]
+                    free = [c for c in self._connections if c.free(kind) > 0 and c.takes(kind, name)]
                     if free:
                         best = max(free, key=lambda c: c.free(kind))
                         best.held[kind] += 1
@@ -111,14 +118,14 @@ class Dispatcher:
             return await asyncio.wait_for(found(), WAIT_FOR_WORKER_S)
         except TimeoutError:
             raise NoWorker(
-                f"no connected worker took the {kind} work item within {WAIT_FOR_WORKER_S:.0f} s "
+                f"no connected worker took the {kind} work item {name!r} within {WAIT_FOR_WORKER_S:.0f} s "
                 f"({len(self._connections)} connected)"
             ) from None
 
-    async def run(self, kind: Kind, request: Any) -> Any:
+    async def run(self, kind: Kind, name: str, request: Any) -> Any:
         """Hand ``request`` (an ``OrchestratorRequest``, ``ActivityRequest`` or ``EntityBatchRequest``) to a
         worker; its answer."""
-        connection = await self._slot(kind)
+        connection = await self._slot(kind, name)
         token = uuid.uuid4().hex
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[token] = _Pending(connection, kind, future)
@@ -160,9 +167,14 @@ class Dispatcher:
             "activity": request.maxConcurrentActivityWorkItems or DEFAULT_LIMIT,
             "entity": request.maxConcurrentEntityWorkItems or DEFAULT_LIMIT,
         }
-        connection = Connection(limits, next(self._ids))
+        connection = Connection(limits, next(self._ids), _names(request))
         self._connections.append(connection)
-        log.info("sidecar.worker_connected connection=%d limits=%s", connection.id, limits)
+        log.info(
+            "sidecar.worker_connected connection=%d limits=%s filters=%s",
+            connection.id,
+            limits,
+            connection.names,
+        )
         await self._notify()
         try:
             while not self._closed:
@@ -193,3 +205,14 @@ class Dispatcher:
         for c in self._connections:
             c.items.put_nowait(pb.WorkItem(healthPing=pb.HealthPing()))
         await self._notify()
+
+
+def _names(request: pb.GetWorkItemsRequest) -> dict[Kind, frozenset[str]] | None:
+    if not request.HasField("workItemFilters"):
+        return None
+    f = request.workItemFilters
+    return {
+        "orchestrator": frozenset(o.name.casefold() for o in f.orchestrations),
+        "activity": frozenset(a.name.casefold() for a in f.activities),
+        "entity": frozenset(e.name.casefold() for e in f.entities),
+    }

@@ -1,0 +1,97 @@
+"""`taskhub sidecar` with the JavaScript SDK (@microsoft/durabletask-js 0.4.0 from npm, installed into
+tests/js by the first test that needs it, with `npm ci`) beside the Python one on one hub: a JavaScript
+orchestration calls a JavaScript and a Python activity, a Python orchestration calls a JavaScript
+activity. Both workers send work-item filters, so each gets only its own functions."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from durabletask import client as dt
+from durabletask import task
+from durabletask.worker import TaskHubGrpcWorker
+
+from tests.e2e.conftest import E2E
+from tests.helpers import REPO_ROOT
+from worker.sidecar.server import Sidecar
+
+pytestmark = pytest.mark.app(None)
+JS = REPO_ROOT / "tests" / "js"
+
+
+@pytest.fixture(scope="session")
+def js_sdk() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js with npm is not installed (the JavaScript SDK tests need it)")
+    if not (JS / "node_modules" / "@microsoft" / "durabletask-js").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True, timeout=300
+        )
+    return JS
+
+
+def hello(ctx: task.ActivityContext, name: str) -> str:
+    return f"Hello {name}!"
+
+
+def py_calls_js(ctx: task.OrchestrationContext, name: str) -> Iterator[task.Task[Any]]:
+    return (yield ctx.call_activity("js_hello", input=name))
+
+
+@pytest.fixture
+async def both(e2e: E2E, js_sdk: Path) -> AsyncIterator[dt.TaskHubGrpcClient]:
+    async with Sidecar(e2e.settings, port=0) as sidecar:
+        address = f"localhost:{sidecar.port}"
+        py = TaskHubGrpcWorker(host_address=address)
+        py.add_orchestrator(py_calls_js)
+        py.add_activity(hello)
+        py.use_work_item_filters()
+        py.start()
+        node = await asyncio.to_thread(
+            subprocess.Popen,
+            ["node", str(js_sdk / "worker.js"), address],
+            cwd=js_sdk,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        client = dt.TaskHubGrpcClient(host_address=address)
+        try:
+            yield client
+        finally:
+            client.close()
+            node.terminate()
+            try:
+                out, _ = await asyncio.to_thread(node.communicate, timeout=30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                out, _ = node.communicate()
+            print(out[-3000:])
+            await asyncio.to_thread(py.stop)
+
+
+async def test_a_javascript_orchestration_calls_javascript_and_python_activities(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    iid = await asyncio.to_thread(both.schedule_new_orchestration, "js_chain", input="Ada")
+    done = await asyncio.to_thread(both.wait_for_orchestration_completion, iid, timeout=60)
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == ["Hi Ada from JavaScript", "Hello Ada!"]
+
+
+async def test_a_python_orchestration_calls_a_javascript_activity(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    done = await asyncio.to_thread(
+        both.wait_for_orchestration_completion,
+        await asyncio.to_thread(both.schedule_new_orchestration, py_calls_js, input="Bob"),
+        timeout=60,
+    )
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == "Hi Bob from JavaScript"
