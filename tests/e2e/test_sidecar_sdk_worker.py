@@ -126,7 +126,27 @@ def uses_entities(ctx: task.OrchestrationContext, key: str) -> Iterator[task.Tas
     return [first, failed is not None and "no" in failed]
 
 
-ORCHESTRATORS = [uses_entities, chain, fan, timer_then_hello, approval, parent, retries, fails, counts, waits]
+def transfer(ctx: task.OrchestrationContext, amount: int) -> Iterator[task.Task[Any]]:
+    a, b = entities.EntityInstanceId("tally", "from"), entities.EntityInstanceId("tally", "to")
+    with (yield ctx.lock_entities([b, a])):
+        have = yield ctx.call_entity(a, "add", input=-amount)
+        yield ctx.call_entity(b, "add", input=amount)
+    return have
+
+
+ORCHESTRATORS = [
+    transfer,
+    uses_entities,
+    chain,
+    fan,
+    timer_then_hello,
+    approval,
+    parent,
+    retries,
+    fails,
+    counts,
+    waits,
+]
 ACTIVITIES = [hello, flaky, broken]
 
 
@@ -334,3 +354,12 @@ async def test_instances_of_the_sdk_show_in_the_cli_the_http_api_and_the_dashboa
             assert page.status == 200 and "chain" in html and "Completed" in html
     finally:
         await server.close()
+
+
+async def test_an_sdk_orchestration_locks_entities(e2e: E2E, sdk: Sdk) -> None:
+    runs = await asyncio.gather(*(sdk.run(transfer, 5, instance_id=f"t{i}") for i in range(3)))
+    assert all(r.runtime_status is COMPLETED for r in runs), [r.failure_details for r in runs]
+    assert sorted(r.get_output() for r in runs) == [-15, -10, -5]  # one critical section at a time
+    assert (await e2e.client.get_entity("@tally@to")).state == 15  # type: ignore[union-attr]
+    from_ = await e2e.client.get_entity("@tally@from")
+    assert from_ is not None and from_.locked_by is None  # released

@@ -5,7 +5,9 @@ An SDK's ``sendEntityMessage`` action (``entityOperationCalled`` / ``entityOpera
 request id, labelled by the orchestration's message sorter, which is rebuilt from the history's earlier
 sends the way the in-process orchestration built it. Back to the SDK, such an EventSent is shown as the
 ``entityOperationCalled`` / ``Signaled`` it came from, and the answer (an EventRaised named by the request
-id) as ``entityOperationCompleted`` / ``Failed``. Locks (``entityLockRequested``) are not carried out.
+id) as ``entityOperationCompleted`` / ``Failed``. A lock request (``entityLockRequested``) is the lock
+RequestMessage of this hub's lock protocol, sent to the first of the sorted entities; its grant is shown
+as ``entityLockGranted``, and an ``entityUnlockSent`` is the ``release`` EventSent to that entity.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from taskhub.errors import FormatError
 from taskhub.format.entities import (
+    ReleaseMessage,
     RequestMessage,
     ResponseMessage,
     delayed_event_name,
@@ -24,6 +27,7 @@ from taskhub.format.entities import (
 )
 from taskhub.format.entity_state import SorterState
 from taskhub.format.history import EventRaisedEvent, EventSentEvent, HistoryEvent, OrchestratorStartedEvent
+from taskhub.model.entities import EntityId
 from worker.entities.scheduler import capped_delivery
 from worker.entities.sorter import DEFAULT_REORDER_WINDOW, label
 from worker.sidecar.proto import moment, pb, string_value, text, timestamp
@@ -87,10 +91,25 @@ def entity_send(
         )
         if s.HasField("scheduledTime"):
             msg.due = stamp_of(moment(s.scheduledTime))
-    else:
-        raise ValueError(
-            f"the SDK sent an entity message {kind!r}, which this sidecar does not carry out (locks)"
+    elif kind == "entityLockRequested":
+        lock = m.entityLockRequested
+        ids = sorted({str(e): e for e in (EntityId.parse(i) for i in lock.lockSet)}.items())
+        if not ids:
+            raise ValueError("the SDK sent a lock request without entities")
+        target = ids[0][0]
+        msg = RequestMessage(
+            id=lock.criticalSectionId,
+            parent=instance_id,
+            parent_execution=execution_id,
+            lockset=[(e.name, e.key) for _, e in ids],
         )
+    elif kind == "entityUnlockSent":
+        unlock = m.entityUnlockSent
+        target = str(EntityId.parse(text(unlock.targetInstanceId, unlock.HasField("targetInstanceId")) or ""))
+        release = ReleaseMessage(instance_id, unlock.criticalSectionId).to_json()
+        return SendEvent(action.id, target, "release", release)
+    else:
+        raise ValueError(f"the SDK sent an entity message {kind!r}, which this sidecar does not know")
     if not is_entity_instance(target):
         raise ValueError(
             f"the SDK sent an entity message to {target!r}, which is not an entity id (@name@key)"
@@ -107,9 +126,34 @@ def entity_view(events: Sequence[HistoryEvent]) -> dict[int, pb.HistoryEvent]:
     """For the positions of ``events`` that are entity sends or their answers: what the SDK sees there."""
     shown: dict[int, pb.HistoryEvent] = {}
     calls: set[str] = set()
+    locks: set[str] = set()
     for i, e in enumerate(events):
         request = _request_of(e)
-        if request is not None and request.lockset is None:
+        ts = timestamp(e.timestamp)
+        if request is not None and request.lockset is not None:
+            locks.add(request.id)
+            requested = pb.EntityLockRequestedEvent(
+                criticalSectionId=request.id,
+                lockSet=[f"@{name}@{key}" for name, key in request.lockset],
+                position=request.pos,
+                parentInstanceId=string_value(request.parent),
+            )
+            shown[i] = pb.HistoryEvent(eventId=e.event_id, timestamp=ts, entityLockRequested=requested)
+        elif isinstance(e, EventSentEvent) and e.name == "release" and is_entity_instance(e.instance_id):
+            try:
+                release = ReleaseMessage.from_json(e.input)
+            except FormatError:
+                continue
+            unlock = pb.EntityUnlockSentEvent(
+                criticalSectionId=release.id,
+                parentInstanceId=string_value(release.parent),
+                targetInstanceId=string_value(e.instance_id),
+            )
+            shown[i] = pb.HistoryEvent(eventId=e.event_id, timestamp=ts, entityUnlockSent=unlock)
+        elif isinstance(e, EventRaisedEvent) and e.name in locks:
+            granted = pb.EntityLockGrantedEvent(criticalSectionId=e.name or "")
+            shown[i] = pb.HistoryEvent(eventId=e.event_id, timestamp=ts, entityLockGranted=granted)
+        elif request is not None:
             common = {
                 "requestId": request.id,
                 "operation": request.op or "",
