@@ -25,6 +25,7 @@ from taskhub.http.server import create_app
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
+from tests.format_check import read_history_rows
 from tests.helpers import wait_for
 from worker.sidecar.server import Sidecar
 
@@ -134,7 +135,18 @@ def transfer(ctx: task.OrchestrationContext, amount: int) -> Iterator[task.Task[
     return have
 
 
+def big(ctx: task.ActivityContext, n: int) -> str:
+    return "x" * n
+
+
+def big_chain(ctx: task.OrchestrationContext, n: int) -> Iterator[task.Task[Any]]:
+    text = yield ctx.call_activity(big, input=n)
+    again = yield ctx.call_activity(hello, input=text)  # a large input, read back from its blob
+    return len(again)
+
+
 ORCHESTRATORS = [
+    big_chain,
     transfer,
     uses_entities,
     chain,
@@ -147,7 +159,7 @@ ORCHESTRATORS = [
     counts,
     waits,
 ]
-ACTIVITIES = [hello, flaky, broken]
+ACTIVITIES = [hello, flaky, broken, big]
 
 
 @dataclass
@@ -363,3 +375,13 @@ async def test_an_sdk_orchestration_locks_entities(e2e: E2E, sdk: Sdk) -> None:
     assert (await e2e.client.get_entity("@tally@to")).state == 15  # type: ignore[union-attr]
     from_ = await e2e.client.get_entity("@tally@from")
     assert from_ is not None and from_.locked_by is None  # released
+
+
+async def test_large_payloads_go_to_blobs_and_come_back(e2e: E2E, sdk: Sdk) -> None:
+    n = 200_000  # far above the 45 KB a queue message or table cell holds
+    done = await sdk.run(big_chain, n, instance_id="big")
+    assert done.runtime_status is COMPLETED, done.failure_details
+    assert done.get_output() == n + len("Hello !")
+    rows = await asyncio.to_thread(read_history_rows, e2e.client.hub)
+    offloaded = [r for r in rows if r["PartitionKey"] == "big" and any(k.endswith("BlobName") for k in r)]
+    assert offloaded, "the large payloads were not offloaded to blobs"
