@@ -17,6 +17,7 @@ from durabletask import client as dt
 from durabletask import task
 from durabletask.worker import TaskHubGrpcWorker
 
+from taskhub.format.history import EventType
 from tests.e2e.conftest import E2E
 from tests.helpers import REPO_ROOT
 from worker.sidecar.server import Sidecar
@@ -95,3 +96,37 @@ async def test_a_python_orchestration_calls_a_javascript_activity(
     )
     assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
     assert done.get_output() == "Hi Bob from JavaScript"
+
+
+async def _run(client: dt.TaskHubGrpcClient, name: str, input: Any, instance_id: str | None = None) -> Any:
+    iid = await asyncio.to_thread(
+        client.schedule_new_orchestration, name, input=input, instance_id=instance_id
+    )
+    return await asyncio.to_thread(client.wait_for_orchestration_completion, iid, timeout=60)
+
+
+async def test_javascript_fan_out_sub_orchestration_and_continue_as_new(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    fan = await _run(both, "js_fan", 5)
+    assert fan.get_output() == [f"Hi {i} from JavaScript" for i in range(5)]
+    parent = await _run(both, "js_parent", 3)
+    assert parent.runtime_status is dt.OrchestrationStatus.COMPLETED, parent.failure_details
+    assert parent.get_output() == 3
+    counts = await _run(both, "js_counts", 0, instance_id="js-c")
+    assert counts.get_output() == 3
+    assert (await e2e.event_types("js-c")).count("ExecutionStarted") == 1
+
+
+async def test_javascript_external_event_timer_and_custom_status(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    iid = await asyncio.to_thread(both.schedule_new_orchestration, "js_approval", input=60)
+    await e2e.wait_for_event(iid, EventType.TimerCreated)
+    waiting = await asyncio.to_thread(both.get_orchestration_state, iid)
+    assert waiting.get_custom_status() == {"waiting": True}
+    await asyncio.to_thread(both.raise_orchestration_event, iid, "approve", data={"by": "ada"})
+    done = await asyncio.to_thread(both.wait_for_orchestration_completion, iid, timeout=60)
+    assert done.get_output() == {"by": "ada"}
+    late = await _run(both, "js_approval", 1)
+    assert late.get_output() == "timed out"

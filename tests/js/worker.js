@@ -1,7 +1,6 @@
 // A durabletask-js worker for the sidecar tests: `node worker.js HOST:PORT` runs until SIGTERM.
-// js_hello is its activity; js_chain its orchestration, which calls js_hello and then the Python
-// worker's activity "hello" by name.
-const { TaskHubGrpcWorker } = require("@microsoft/durabletask-js");
+// Its functions are named js_*; js_chain also calls the Python worker's activity "hello" by name.
+const { TaskHubGrpcWorker, whenAll, whenAny } = require("@microsoft/durabletask-js");
 
 const js_hello = async (_ctx, name) => `Hi ${name} from JavaScript`;
 
@@ -11,9 +10,37 @@ const js_chain = async function* (ctx, name) {
   return [mine, theirs];
 };
 
+const js_fan = async function* (ctx, n) {
+  const tasks = [];
+  for (let i = 0; i < n; i++) tasks.push(ctx.callActivity(js_hello, String(i)));
+  return yield whenAll(tasks);
+};
+
+// waits for "approve" at most timeoutS seconds (a durable timer); sets its custom status first
+const js_approval = async function* (ctx, timeoutS) {
+  ctx.setCustomStatus({ waiting: true });
+  const event = ctx.waitForExternalEvent("approve");
+  const winner = yield whenAny([event, ctx.createTimer(timeoutS)]);
+  return winner === event ? event.getResult() : "timed out";
+};
+
+const js_parent = async function* (ctx, n) {
+  const child = yield ctx.callSubOrchestrator(js_fan, n);
+  return child.length;
+};
+
+const js_counts = async function* (ctx, n) {
+  if (n < 3) {
+    yield ctx.callActivity(js_hello, String(n));
+    ctx.continueAsNew(n + 1, false);
+    return null;
+  }
+  return n;
+};
+
 async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress: process.argv[2], workItemFilters: "auto" });
-  worker.addOrchestrator(js_chain);
+  for (const o of [js_chain, js_fan, js_approval, js_parent, js_counts]) worker.addOrchestrator(o);
   worker.addActivity(js_hello);
   await worker.start();
   process.stdout.write("started\n");
