@@ -193,3 +193,15 @@ async def test_a_key_is_required_when_the_sidecar_has_one(e2e: E2E) -> None:
         finally:
             without.close()
             with_key.close()
+
+
+async def test_the_sdk_reads_an_instance_s_history(e2e: E2E, sdk: dt.TaskHubGrpcClient) -> None:
+    iid = await call(sdk.schedule_new_orchestration, "greet", input="eve", instance_id="h-1")
+    await call(sdk.wait_for_orchestration_completion, iid, timeout=30)
+    events = await call(sdk.get_orchestration_history, iid)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:2] == ["OrchestratorStartedEvent", "ExecutionStartedEvent"]
+    assert "ExecutionCompletedEvent" in kinds
+    with pytest.raises(grpc.RpcError) as missing:
+        await call(sdk.get_orchestration_history, "nobody")
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND

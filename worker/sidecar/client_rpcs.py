@@ -8,7 +8,7 @@ RPC says so (the README lists them too).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,9 @@ from google.protobuf import empty_pb2
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.client.status import OrchestrationState
+from taskhub.errors import OrchestrationNotFoundError
+from taskhub.format.history import ExecutionStartedEvent
+from worker.sidecar.decisions import to_sdk
 from worker.sidecar.proto import (
     entity_to_proto,
     json_or_none,
@@ -28,12 +31,14 @@ from worker.sidecar.proto import (
     text,
 )
 
-__all__ = ["ClientRpcs", "DEFAULT_PAGE_SIZE", "WAIT_WITHOUT_DEADLINE_S"]
+__all__ = ["ClientRpcs", "DEFAULT_PAGE_SIZE", "WAIT_WITHOUT_DEADLINE_S", "HISTORY_CHUNK"]
 
 DEFAULT_PAGE_SIZE = 100
 """Instances or entities per page when the request does not say (the client's own default)."""
 WAIT_WITHOUT_DEADLINE_S = 24 * 3600.0
 """How long a wait RPC without a gRPC deadline waits at most (the SDKs always send one)."""
+HISTORY_CHUNK = 100
+"""History events per ``HistoryChunk`` of ``StreamInstanceHistory``."""
 _EARLIEST = datetime(1601, 1, 1, tzinfo=UTC)
 
 
@@ -185,6 +190,27 @@ class ClientRpcs:
             results = await asyncio.gather(*(self.client.purge_orchestration(i) for i in ids))
             count = sum(r.deleted_instance_count for r in results)
         return pb.PurgeInstancesResponse(deletedInstanceCount=count, isComplete=_true())
+
+    async def StreamInstanceHistory(
+        self, request: pb.StreamInstanceHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.HistoryChunk]:
+        """The current execution's history (the only one this hub keeps), in chunks of
+        ``HISTORY_CHUNK`` events, as the SDK's worker saw it."""
+        try:
+            events = await self.client.get_orchestration_history(request.instanceId)
+        except OrchestrationNotFoundError as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+        wanted = text(request.executionId, request.HasField("executionId"))
+        current = next((e for e in events if isinstance(e, ExecutionStartedEvent)), None)
+        instance = current.orchestration_instance if current else None
+        if wanted and (instance is None or instance.execution_id != wanted):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"instance {request.instanceId!r} has no execution {wanted!r} (this hub keeps the current one)",
+            )
+        shown = to_sdk(events)
+        for at in range(0, len(shown), HISTORY_CHUNK):
+            yield pb.HistoryChunk(events=shown[at : at + HISTORY_CHUNK])
 
     # -- entities -----------------------------------------------------------------------------------
 

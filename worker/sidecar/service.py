@@ -56,8 +56,6 @@ SERVED_RPCS = [
     "CleanEntityStorage",
 ]
 UNIMPLEMENTED_RPCS: dict[str, str] = {
-    "StreamInstanceHistory": "this sidecar does not stream histories: read them with "
-    "`taskhub get-history ID` or the HTTP API",
     "ListInstanceIds": "use QueryInstances (filters by status, creation time and id prefix)",
     "CreateTaskHub": "the hub's queues, tables and containers are created by `taskhub create-hub` "
     "or the first worker",
@@ -130,7 +128,7 @@ _left = (
     }
     - set(SERVED_RPCS)
     - set(WORK_RPCS)
-    - {"GetWorkItems"}
+    - {"GetWorkItems", "StreamInstanceHistory"}
     - set(UNIMPLEMENTED_RPCS)
 )
 for _name in _left:  # RPCs of newer protocol versions: say so rather than "Method not implemented!"
