@@ -18,6 +18,7 @@ from taskhub.format.history import EventType
 from taskhub.model.app import App
 from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
+from worker.sidecar.proto import pb
 from worker.sidecar.server import Sidecar
 
 app = App()
@@ -130,6 +131,14 @@ async def test_query_and_purge(e2e: E2E, sdk: dt.TaskHubGrpcClient) -> None:
     assert {s.get_output()["hello"] for s in found} == {0, 1, 2}
     running = dt.OrchestrationQuery(runtime_status=[dt.OrchestrationStatus.COMPLETED])
     assert "other" not in {s.instance_id for s in await call(sdk.get_all_orchestration_states, running)}
+    finished = await call(sdk.list_instance_ids, page_size=2)
+    ids_seen = list(finished.items)
+    while finished.continuation_token:
+        finished = await call(
+            sdk.list_instance_ids, page_size=2, continuation_token=finished.continuation_token
+        )
+        ids_seen += finished.items
+    assert sorted(ids_seen) == ids  # finished ones only
 
     purged = await call(sdk.purge_orchestration, "q-0")
     assert purged.deleted_instance_count == 1
@@ -173,10 +182,19 @@ async def test_errors_are_status_codes_with_a_sentence(e2e: E2E, sdk: dt.TaskHub
     with pytest.raises(TimeoutError):
         await call(sdk.wait_for_orchestration_completion, "dup", timeout=1)
 
-    with pytest.raises(grpc.RpcError) as unimplemented:
-        await call(sdk.list_instance_ids)
+    channel = grpc.insecure_channel(sdk._host_address)
+    try:
+        unimplemented_rpc = channel.unary_unary(
+            "/TaskHubSidecarService/DeleteTaskHub",
+            request_serializer=pb.DeleteTaskHubRequest.SerializeToString,
+            response_deserializer=pb.DeleteTaskHubResponse.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as unimplemented:
+            await call(unimplemented_rpc, pb.DeleteTaskHubRequest())
+    finally:
+        channel.close()
     assert unimplemented.value.code() is grpc.StatusCode.UNIMPLEMENTED
-    assert "QueryInstances" in unimplemented.value.details()
+    assert "taskhub delete-hub" in unimplemented.value.details()
 
 
 async def test_a_key_is_required_when_the_sidecar_has_one(e2e: E2E) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from taskhub.client.async_client import TaskHubClient
+from taskhub.client.async_client import PURGEABLE_STATUSES, TaskHubClient
 from taskhub.client.status import OrchestrationState
 from taskhub.errors import OrchestrationNotFoundError
 from taskhub.format.history import ExecutionStartedEvent
@@ -166,6 +166,29 @@ class ClientRpcs:
         return pb.QueryInstancesResponse(
             orchestrationState=[state_to_proto(s, with_payloads=q.fetchInputsAndOutputs) for s in page.items],
             continuationToken=string_value(page.continuation_token),
+        )
+
+    async def ListInstanceIds(
+        self, request: pb.ListInstanceIdsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListInstanceIdsResponse:
+        """Ids of finished instances (by default Completed, Failed, Terminated, Canceled), filtered by
+        completion time; ``lastInstanceKey`` is the continuation token of the page before."""
+        statuses = [status_from_proto(s) for s in request.runtimeStatus] or list(PURGEABLE_STATUSES)
+        low = moment(request.completedTimeFrom) if request.HasField("completedTimeFrom") else None
+        high = moment(request.completedTimeTo) if request.HasField("completedTimeTo") else None
+        page = await self.client.query_orchestrations(
+            statuses=statuses,
+            page_size=min(request.pageSize, 1000) if request.pageSize > 0 else DEFAULT_PAGE_SIZE,
+            continuation_token=text(request.lastInstanceKey, request.HasField("lastInstanceKey")) or None,
+        )
+        ids = [
+            s.instance_id
+            for s in page.items
+            if (low is None or (s.completed_at is not None and s.completed_at >= low))
+            and (high is None or (s.completed_at is not None and s.completed_at < high))
+        ]
+        return pb.ListInstanceIdsResponse(
+            instanceIds=ids, lastInstanceKey=string_value(page.continuation_token)
         )
 
     async def PurgeInstances(

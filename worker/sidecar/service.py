@@ -49,6 +49,7 @@ SERVED_RPCS = [
     "RewindInstance",
     "RestartInstance",
     "QueryInstances",
+    "ListInstanceIds",
     "PurgeInstances",
     "SignalEntity",
     "GetEntity",
@@ -56,7 +57,6 @@ SERVED_RPCS = [
     "CleanEntityStorage",
 ]
 UNIMPLEMENTED_RPCS: dict[str, str] = {
-    "ListInstanceIds": "use QueryInstances (filters by status, creation time and id prefix)",
     "CreateTaskHub": "the hub's queues, tables and containers are created by `taskhub create-hub` "
     "or the first worker",
     "DeleteTaskHub": "delete a hub with `taskhub delete-hub`, not through the sidecar",
