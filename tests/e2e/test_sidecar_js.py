@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from durabletask import client as dt
-from durabletask import task
+from durabletask import entities, task
 from durabletask.worker import TaskHubGrpcWorker
 
 from taskhub.format.history import EventType
 from tests.e2e.conftest import E2E
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, wait_for
 from worker.sidecar.server import Sidecar
 
 pytestmark = pytest.mark.app(None)
@@ -45,12 +45,17 @@ def py_calls_js(ctx: task.OrchestrationContext, name: str) -> Iterator[task.Task
     return (yield ctx.call_activity("js_hello", input=name))
 
 
+def py_calls_js_entity(ctx: task.OrchestrationContext, amount: int) -> Iterator[task.Task[Any]]:
+    return (yield ctx.call_entity(entities.EntityInstanceId("js_counter", "c"), "add", input=amount))
+
+
 @pytest.fixture
 async def both(e2e: E2E, js_sdk: Path) -> AsyncIterator[dt.TaskHubGrpcClient]:
     async with Sidecar(e2e.settings, port=0) as sidecar:
         address = f"localhost:{sidecar.port}"
         py = TaskHubGrpcWorker(host_address=address)
         py.add_orchestrator(py_calls_js)
+        py.add_orchestrator(py_calls_js_entity)
         py.add_activity(hello)
         py.use_work_item_filters()
         py.start()
@@ -130,3 +135,21 @@ async def test_javascript_external_event_timer_and_custom_status(
     assert done.get_output() == {"by": "ada"}
     late = await _run(both, "js_approval", 1)
     assert late.get_output() == "timed out"
+
+
+async def test_a_javascript_entity_signalled_by_the_client_and_called_from_python(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    counter = entities.EntityInstanceId("js_counter", "c")
+    await asyncio.to_thread(both.signal_entity, counter, "add", input=5)
+
+    async def signalled() -> bool:
+        meta = await asyncio.to_thread(both.get_entity, counter)
+        return meta is not None and meta.get_state(int) == 5
+
+    await wait_for(signalled, 30, 0.2, message="the JavaScript entity took the signal")
+    done = await _run(both, "py_calls_js_entity", 2)
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == 7
+    meta = await asyncio.to_thread(both.get_entity, counter)
+    assert meta is not None and meta.get_state(int) == 7

@@ -1,6 +1,20 @@
 // A durabletask-js worker for the sidecar tests: `node worker.js HOST:PORT` runs until SIGTERM.
 // Its functions are named js_*; js_chain also calls the Python worker's activity "hello" by name.
-const { TaskHubGrpcWorker, whenAll, whenAny } = require("@microsoft/durabletask-js");
+const { TaskHubGrpcWorker, TaskEntity, whenAll, whenAny } = require("@microsoft/durabletask-js");
+
+// an entity: "add" adds to its number and returns it, "get" returns it
+class JsCounter extends TaskEntity {
+  initializeState() {
+    return 0;
+  }
+  add(amount) {
+    this.state += amount;
+    return this.state;
+  }
+  get() {
+    return this.state;
+  }
+}
 
 const js_hello = async (_ctx, name) => `Hi ${name} from JavaScript`;
 
@@ -42,6 +56,7 @@ async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress: process.argv[2], workItemFilters: "auto" });
   for (const o of [js_chain, js_fan, js_approval, js_parent, js_counts]) worker.addOrchestrator(o);
   worker.addActivity(js_hello);
+  worker.addNamedEntity("js_counter", () => new JsCounter());
   await worker.start();
   process.stdout.write("started\n");
   process.on("SIGTERM", async () => {
