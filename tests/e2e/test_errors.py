@@ -135,9 +135,7 @@ async def test_yielding_something_that_is_not_a_task_fails_saying_what_was_yield
 
 @pytest.mark.parametrize("sessions", [False, True], ids=["replayed", "carried-on"])
 @pytest.mark.app(None)
-async def test_a_non_deterministic_orchestrator_fails_with_non_determinism_error(
-    e2e: E2E, sessions: bool
-) -> None:
+async def test_a_non_deterministic_orchestrator_fails_with_non_determinism_error(e2e: E2E, sessions: bool) -> None:
     """The code changes while an instance waits (a deploy: the worker stops, new code starts): the next
     episode replays the history with the new code and fails, whether or not the old worker kept the
     orchestrator in memory (``extendedSessionsEnabled``)."""

@@ -23,6 +23,8 @@ from worker.sidecar.server import Sidecar
 
 app = App()
 SDK_KEY = "sidecar-test-key-0123456789"
+ADDRESS: list[str] = []
+"""The address of the current test's sidecar (set by the ``sdk`` fixture)."""
 
 
 @app.orchestrator
@@ -52,7 +54,8 @@ def counter(ctx: EntityContext, input: Any) -> Any:
 async def sdk(e2e: E2E) -> AsyncIterator[dt.TaskHubGrpcClient]:
     """The SDK's synchronous client on a sidecar of the test's hub (called through a thread)."""
     async with Sidecar(e2e.settings, port=0, app=app) as sidecar:
-        client = dt.TaskHubGrpcClient(host_address=f"localhost:{sidecar.port}")
+        ADDRESS[:] = [f"localhost:{sidecar.port}"]
+        client = dt.TaskHubGrpcClient(host_address=ADDRESS[0])
         try:
             yield client
         finally:
@@ -182,7 +185,7 @@ async def test_errors_are_status_codes_with_a_sentence(e2e: E2E, sdk: dt.TaskHub
     with pytest.raises(TimeoutError):
         await call(sdk.wait_for_orchestration_completion, "dup", timeout=1)
 
-    channel = grpc.insecure_channel(sdk._host_address)
+    channel = grpc.insecure_channel(ADDRESS[0])
     try:
         unimplemented_rpc = channel.unary_unary(
             "/TaskHubSidecarService/DeleteTaskHub",

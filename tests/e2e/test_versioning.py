@@ -76,9 +76,7 @@ def launcher(ctx: Any, input: Any) -> None:
 @pytest.fixture
 def e2e_settings(settings: Settings) -> Settings:
     """This hub's client and worker are at 2.0 (CurrentOrOlder: older instances run too)."""
-    return settings.with_overrides(
-        max_queue_polling_interval=timedelta(milliseconds=500), default_version="2.0"
-    )
+    return settings.with_overrides(max_queue_polling_interval=timedelta(milliseconds=500), default_version="2.0")
 
 
 async def _done(e2e: E2E, iid: str) -> Any:
@@ -101,10 +99,7 @@ async def test_versions_flow_from_the_start_to_children_and_new_generations(e2e:
 
     history = await e2e.history(older)
     assert [e.version for e in history if isinstance(e, ExecutionStartedEvent)] == ["1.5"]
-    assert [e.version for e in history if isinstance(e, SubOrchestrationInstanceCreatedEvent)] == [
-        "1.5",
-        "1.0",
-    ]
+    assert [e.version for e in history if isinstance(e, SubOrchestrationInstanceCreatedEvent)] == ["1.5", "1.0"]
     await e2e.stop_workers()
     hub = e2e.client.hub
     rows = {r["PartitionKey"]: r for r in read_instance_rows(hub)}
@@ -129,14 +124,10 @@ async def test_the_format_check_catches_a_version_out_of_place(e2e: E2E) -> None
         table.upsert_entity(row, mode=UpdateMode.REPLACE)
     with TableClient.from_connection_string(conn, hub.names.history_table) as table:
         start = next(
-            r
-            for r in read_history_rows(hub)
-            if r["PartitionKey"] == "p:0000" and r["EventType"] == "ExecutionStarted"
+            r for r in read_history_rows(hub) if r["PartitionKey"] == "p:0000" and r["EventType"] == "ExecutionStarted"
         )
         table.upsert_entity({**start, "Version": "9.9"}, mode=UpdateMode.REPLACE)
-        with pytest.raises(
-            AssertionError, match=r"the parent's SubOrchestrationInstanceCreated Version '1\.5'"
-        ):
+        with pytest.raises(AssertionError, match=r"the parent's SubOrchestrationInstanceCreated Version '1\.5'"):
             await check_hub_format(hub)
         table.upsert_entity(start, mode=UpdateMode.REPLACE)
     await check_hub_format(hub)
@@ -186,32 +177,17 @@ async def test_the_cli_starts_shows_and_replays_versions(e2e: E2E, tmp_path: Pat
     assert json.loads(r.stdout)["version"] == "1.4", r.stderr
 
     # each instance replays at its own version: both code paths match their histories
-    r = await _cli(
-        e2e,
-        tmp_path,
-        "replay",
-        "tests.e2e.test_versioning:app",
-        "--id",
-        "v1",
-        "--id",
-        "v2",
-        "--worker-version",
-        "2.0",
-    )
+    r = await _cli(e2e, tmp_path, "replay", "tests.e2e.test_versioning:app", "--id", "v1", "--id", "v2",
+                   "--worker-version", "2.0")
     assert r.returncode == 0, r.stderr
     reports = [json.loads(line) for line in r.stdout.splitlines()]
     assert [(x["version"], x["result"]) for x in reports] == [("1.4", "ok"), ("2.0", "ok")]
     # a worker at 1.5 (CurrentOrOlder) would leave the 2.0 instance alone: it is skipped, with the reason
-    r = await _cli(
-        e2e, tmp_path, "replay", "tests.e2e.test_versioning:app", "--all", "--worker-version", "1.5"
-    )
+    r = await _cli(e2e, tmp_path, "replay", "tests.e2e.test_versioning:app", "--all", "--worker-version", "1.5")
     assert r.returncode == 0, r.stderr
     by_id = {x["instanceId"]: x for x in map(json.loads, r.stdout.splitlines())}
     assert by_id["v1"]["result"] == "ok"
-    assert (
-        by_id["v2"]["result"] == "skipped"
-        and "'2.0' does not match worker version '1.5'" in by_id["v2"]["reason"]
-    )
+    assert by_id["v2"]["result"] == "skipped" and "'2.0' does not match worker version '1.5'" in by_id["v2"]["reason"]
 
 
 async def test_an_orchestration_an_entity_starts_gets_the_default_version(e2e: E2E) -> None:
