@@ -155,3 +155,17 @@ async def test_a_killed_sidecar_loses_nothing(procs: Procs, tmp_path: Path) -> N
     os.kill(s1.pid, signal.SIGKILL)
     s1.wait()
     await _check_all(procs, ids, 180)
+
+
+async def test_an_sdk_worker_reconnects_to_a_restarted_sidecar(procs: Procs, tmp_path: Path) -> None:
+    port = _free_port()
+    journal = tmp_path / "journal.txt"
+    first = procs.sidecar("s1", port)
+    worker = procs.sdk_worker("a", port, journal)
+    ids = await _start_all(port)
+    await _wait(lambda: len(_starts(journal)) >= 1, 60, "no activity started")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    procs.sidecar("s1-again", port)  # the same address: the SDK worker's own reconnect finds it
+    await _check_all(procs, ids, 180)
+    assert worker.poll() is None  # the same SDK worker process did the rest
