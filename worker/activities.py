@@ -60,6 +60,7 @@ from taskhub.model.context import ActivityContext
 from taskhub.model.values import from_json, to_json
 from worker.checkpoint import checkpoint_settled
 from worker.polling import Backoff, local_dispatch_enabled
+from worker.versions import LeaveForLater, reject
 
 __all__ = ["ActivityRunner", "failure_of"]
 
@@ -261,6 +262,9 @@ class ActivityRunner:
                 sender=m.instance,
                 episode=m.data.episode if m.data.episode is not None else -1,
             )
+        except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
+            await reject(self.hub, m.instance.instance_id or "", [m], str(later))
+            return False
         except Exception:
             log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
             await self.hub.queues.give_back(m)

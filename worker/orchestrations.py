@@ -42,7 +42,7 @@ from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
 from worker.instance_cache import InstanceCache
 from worker.instance_rows import InstanceRows
 from worker.replay import Replay
-from worker.versions import failed_episode, reject, work_item_version
+from worker.versions import LeaveForLater, failed_episode, reject, work_item_version
 
 __all__ = ["OrchestrationRunner", "Triage", "triage", "RemoteOrchestrations"]
 
@@ -296,7 +296,11 @@ class OrchestrationRunner:
             )
             episode = failed_episode(instance_id, past, [m.event for m in t.run], admission.reason, utcnow())
         elif self.remote is not None and self.remote.handles(past, t.run):
-            episode = await self.remote.run_episode(instance_id, past, [m.event for m in t.run], utcnow())
+            try:
+                episode = await self.remote.run_episode(instance_id, past, [m.event for m in t.run], utcnow())
+            except LeaveForLater as later:
+                await reject(hub, instance_id, [*t.run, *(m for m, _ in t.discard)], str(later))
+                return
         else:
             episode = run_episode(
                 self.app,

@@ -5,6 +5,8 @@ worker checkpoints their decisions. The e2e fixture's format check passes on eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from taskhub.model.context import OrchestrationContext
 from tests.e2e.conftest import E2E
 from tests.format_check import read_history_rows
 from tests.helpers import wait_for
+from worker.sidecar import stream as stream_module
 from worker.sidecar.server import Sidecar
 
 pytestmark = pytest.mark.app(None)  # no in-process functions: everything runs on the SDK worker
@@ -385,3 +388,34 @@ async def test_large_payloads_go_to_blobs_and_come_back(e2e: E2E, sdk: Sdk) -> N
     rows = await asyncio.to_thread(read_history_rows, e2e.client.hub)
     offloaded = [r for r in rows if r["PartitionKey"] == "big" and any(k.endswith("BlobName") for k in r)]
     assert offloaded, "the large payloads were not offloaded to blobs"
+
+
+async def test_work_waits_for_a_worker_instead_of_turning_poison(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(stream_module, "WAIT_FOR_WORKER_S", 0.5)
+    storage = dataclasses.replace(e2e.settings.storage, poison_message_threshold=2)
+    settings = e2e.settings.with_overrides(storage=storage)
+    caplog.set_level(logging.INFO, logger="worker.versions")
+    async with Sidecar(settings, port=0) as sidecar:
+        address = f"localhost:{sidecar.port}"
+        client = dt.TaskHubGrpcClient(host_address=address)
+        try:
+            iid = await asyncio.to_thread(client.schedule_new_orchestration, chain)
+
+            def put_back() -> int:
+                return sum("no connected worker took" in r.getMessage() for r in caplog.records)
+
+            await wait_for(lambda: put_back() >= 3, 60, 0.2, message="the work item went back three times")
+            w = TaskHubGrpcWorker(host_address=address)  # only now a worker connects
+            w.add_orchestrator(chain)
+            w.add_activity(hello)
+            w.start()
+            try:
+                done = await asyncio.to_thread(client.wait_for_orchestration_completion, iid, timeout=60)
+            finally:
+                await asyncio.to_thread(w.stop)
+        finally:
+            client.close()
+    assert done.runtime_status is COMPLETED, done.failure_details
+    assert done.get_output() == ["Hello Tokyo!", "Hello Seattle!"]

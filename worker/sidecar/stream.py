@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from worker.sidecar.proto import pb
+from worker.versions import LeaveForLater
 
 __all__ = [
     "Dispatcher",
@@ -47,8 +48,9 @@ DEFAULT_LIMIT = 100
 """Work items of one kind a connection holds at once when its request gives no limit."""
 
 
-class NoWorker(Exception):
-    """No connected worker took the work item in time; it goes back to its queue."""
+class NoWorker(LeaveForLater):
+    """No connected worker took the work item in time; it goes back to its queue (not counted toward
+    ``poisonMessageThreshold``: it waits for a worker)."""
 
 
 class WorkerGone(Exception):
