@@ -402,17 +402,28 @@ async def test_work_waits_for_a_worker_instead_of_turning_poison(
         client = dt.TaskHubGrpcClient(host_address=address)
         try:
             iid = await asyncio.to_thread(client.schedule_new_orchestration, chain)
+            entity = entities.EntityInstanceId("tally", "waits")
+            await asyncio.to_thread(client.signal_entity, entity, "add", input=3)
 
             def put_back() -> int:
                 return sum("no connected worker took" in r.getMessage() for r in caplog.records)
 
-            await wait_for(lambda: put_back() >= 3, 60, 0.2, message="the work item went back three times")
+            await wait_for(
+                lambda: put_back() >= 6, 60, 0.2, message="the work items went back three times each"
+            )
             w = TaskHubGrpcWorker(host_address=address)  # only now a worker connects
             w.add_orchestrator(chain)
             w.add_activity(hello)
+            w.add_entity(tally)
             w.start()
             try:
                 done = await asyncio.to_thread(client.wait_for_orchestration_completion, iid, timeout=60)
+
+                async def counted() -> bool:
+                    meta = await asyncio.to_thread(client.get_entity, entity)
+                    return meta is not None and meta.get_state(int) == 3
+
+                await wait_for(counted, 60, 0.2, message="the entity ran its signal")
             finally:
                 await asyncio.to_thread(w.stop)
         finally:

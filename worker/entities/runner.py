@@ -52,6 +52,7 @@ from worker.checkpoint import checkpoint, process_or_give_back
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
 from worker.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
+from worker.versions import LeaveForLater, reject
 
 __all__ = ["EntityRunner"]
 
@@ -146,7 +147,11 @@ class EntityRunner:
             state, max_operations=hub.settings.max_entity_operation_batch_size, self_id=instance_id
         )
         batch = EntityBatch(EntityId.parse(instance_id), state, now)
-        await self._run(instance_id, batch, ops)
+        try:
+            await self._run(instance_id, batch, ops)
+        except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
+            await reject(hub, instance_id, messages, str(later))
+            return
         outbox = [*accepted.outbox, *batch.finish(window=window)]
         if lock is not None:
             outbox.append(grant_lock(state, lock, now=now, window=window))
