@@ -43,6 +43,22 @@ def fails(ctx: OrchestrationContext, _: None) -> Any:
     raise ValueError("no such thing")
 
 
+FLAKY: dict[str, int] = {}
+
+
+@app.activity
+def fails_once(ctx: Any, key: str) -> str:
+    FLAKY[key] = FLAKY.get(key, 0) + 1
+    if FLAKY[key] == 1:
+        raise RuntimeError("first attempt fails")
+    return f"ok on attempt {FLAKY[key]}"
+
+
+@app.orchestrator
+def needs_rewind(ctx: OrchestrationContext, key: str):  # type: ignore[no-untyped-def]
+    return (yield ctx.call_activity(fails_once, input=key))
+
+
 @app.entity
 def counter(ctx: EntityContext, input: Any) -> Any:
     if ctx.operation_name == "add":
@@ -226,3 +242,16 @@ async def test_the_sdk_reads_an_instance_s_history(e2e: E2E, sdk: dt.TaskHubGrpc
     with pytest.raises(grpc.RpcError) as missing:
         await call(sdk.get_orchestration_history, "nobody")
     assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_rewind_runs_the_failed_activity_again(e2e: E2E, sdk: dt.TaskHubGrpcClient) -> None:
+    iid = await call(sdk.schedule_new_orchestration, "needs_rewind", input="rw", instance_id="rw-1")
+    failed = await call(sdk.wait_for_orchestration_completion, iid, timeout=30)
+    assert failed.runtime_status is dt.OrchestrationStatus.FAILED
+    await call(sdk.rewind_orchestration, iid, reason="try again")
+    done = await call(sdk.wait_for_orchestration_completion, iid, timeout=30)
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == "ok on attempt 2"
+    with pytest.raises(grpc.RpcError) as not_failed:
+        await call(sdk.rewind_orchestration, iid)
+    assert not_failed.value.code() is grpc.StatusCode.FAILED_PRECONDITION
