@@ -43,6 +43,7 @@ import inspect
 import logging
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -62,6 +63,7 @@ from taskhub.model.values import from_json, to_json
 from worker import telemetry
 from worker.checkpoint import checkpoint_settled
 from worker.polling import Backoff, local_dispatch_enabled
+from worker.versions import LeaveForLater, reject
 
 __all__ = ["ActivityRunner", "failure_of"]
 
@@ -103,6 +105,9 @@ class ActivityRunner:
         self._unsubscribe = hub.queues.on_enqueue(self.queue, self.backoff.wake)
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
+        self.remote: Callable[[Inbound, TaskScheduledEvent], Awaitable[HistoryEvent]] | None = None
+        """Runs activities ``app`` does not have in another process (the sidecar's connected SDK workers,
+        ``worker.sidecar.remote``); None: such an activity fails as not registered."""
         self.poison_threshold = settings.storage.poison_message_threshold
         self._reserved = 0
         self._local = local_dispatch_enabled()
@@ -281,6 +286,9 @@ class ActivityRunner:
                 sender=m.instance,
                 episode=m.data.episode if m.data.episode is not None else -1,
             )
+        except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
+            await reject(self.hub, m.instance.instance_id or "", [m], str(later))
+            return False
         except Exception as err:
             if not self.hub.storage.conditions.report(err, f"activity {event.name!r}: work item given back, to run later"):
                 log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
@@ -346,6 +354,8 @@ class ActivityRunner:
         """Run the activity; its outcome as TaskCompleted or TaskFailed."""
         name = event.name or ""
         fn = self.app.get_activity(name)
+        if fn is None and self.remote is not None:  # an activity of a connected SDK worker
+            return await self.remote(m, event)
         if fn is None:
             known = ", ".join(self.app.activity_names) or "(none)"
             err = LookupError(f"activity {name!r} is not registered with this worker; registered: {known}")

@@ -18,11 +18,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from taskhub.format.entities import is_entity_instance
 from taskhub.format.history import (
     ExecutionStartedEvent,
     ExecutionTerminatedEvent,
+    HistoryEvent,
     OrchestrationStatus,
     utcnow,
 )
@@ -35,15 +38,15 @@ from taskhub.model.versioning import Admission, admit
 from worker import telemetry, traces
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
-from worker.episode import run_episode
+from worker.episode import Episode, run_episode
 from worker.episode_memo import EpisodeMemo
 from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
 from worker.instance_cache import InstanceCache
 from worker.instance_rows import InstanceRows
 from worker.replay import Replay
-from worker.versions import failed_episode, reject, work_item_version
+from worker.versions import LeaveForLater, failed_episode, reject, work_item_version
 
-__all__ = ["OrchestrationRunner", "Triage", "triage"]
+__all__ = ["OrchestrationRunner", "Triage", "triage", "RemoteOrchestrations"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,16 @@ ZOMBIE_DEQUEUE_COUNT = 5
 """A completion for an instance with no history, seen more often than this, is dropped (DTFx 7.4)."""
 START_DEDUPE_DEQUEUE_COUNT = 10
 """A start message whose Instances row never appears is dropped after this many tries (DTFx 7.3)."""
+
+
+class RemoteOrchestrations(Protocol):
+    """The executor seam for orchestrators that run in another process."""
+
+    def handles(self, past: Sequence[HistoryEvent], run: Sequence[Inbound]) -> bool: ...
+
+    async def run_episode(
+        self, instance_id: str, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent], now: datetime
+    ) -> Episode: ...
 
 
 @dataclass
@@ -168,6 +181,9 @@ class OrchestrationRunner:
         """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
         self.entities = EntityRunner(hub, app, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
+        self.remote: RemoteOrchestrations | None = None
+        """Runs the episodes of orchestrators ``app`` does not have in another process (the sidecar's
+        connected SDK workers, ``worker.sidecar.remote``); None: such an episode fails as unknown."""
         self.memo = EpisodeMemo()
         """A retried episode decides what its failed attempt decided (``worker.episode_memo``)."""
         v = settings.versioning
@@ -303,6 +319,13 @@ class OrchestrationRunner:
                 "orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason
             )
             episode = failed_episode(instance_id, past, [m.event for m in t.run], admission.reason, decision.now)
+        elif self.remote is not None and self.remote.handles(past, t.run):
+            try:
+                episode = await self.remote.run_episode(instance_id, past, [m.event for m in t.run], decision.now)
+            except LeaveForLater as later:
+                self.memo.done(instance_id)  # nothing was decided
+                await reject(hub, instance_id, [*t.run, *(m for m, _ in t.discard)], str(later))
+                return
         else:
             episode = run_episode(
                 self.app,

@@ -39,9 +39,15 @@ from taskhub.hub.queues import Inbound, abandon_delay
 from taskhub.model.versioning import VERSION_MISMATCH
 from worker.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
 
-__all__ = ["failed_episode", "reject", "work_item_version"]
+__all__ = ["failed_episode", "reject", "work_item_version", "LeaveForLater"]
 
 log = logging.getLogger(__name__)
+
+
+class LeaveForLater(Exception):
+    """Raised by an executor that cannot run a work item now (the sidecar: no connected worker takes
+    it); the runner puts its messages back as :func:`reject` does, never counted toward
+    ``poisonMessageThreshold``, so the work waits for a worker instead of failing."""
 
 
 def work_item_version(

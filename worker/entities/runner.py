@@ -27,7 +27,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,7 @@ from worker.checkpoint import checkpoint, process_or_give_back
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
 from worker.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
+from worker.versions import LeaveForLater, reject
 
 __all__ = ["EntityRunner"]
 
@@ -72,6 +73,9 @@ class EntityRunner:
         self.app = app
         self.worker_id = worker_id
         self._cache: dict[str, HistoryLoad] = {}
+        self.remote: Callable[[str, EntityBatch, list[Any]], Awaitable[None]] | None = None
+        """Runs the batches of entities ``app`` does not have in another process (the sidecar's connected
+        SDK workers, ``worker.sidecar.remote``); None: their operations fail as not registered."""
         self._deleted: dict[str, int] = {}
         """Per entity, the ``taskhubRecent`` group (by its time, in ticks) of the last batch this process
         committed and whose messages it deleted. Only such a group may be forgotten at once: a group this
@@ -145,7 +149,11 @@ class EntityRunner:
             state, max_operations=hub.settings.max_entity_operation_batch_size, self_id=instance_id
         )
         batch = EntityBatch(EntityId.parse(instance_id), state, now)
-        await self._run(instance_id, batch, ops)
+        try:
+            await self._run(instance_id, batch, ops)
+        except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
+            await reject(hub, instance_id, messages, str(later))
+            return
         outbox = [*accepted.outbox, *batch.finish(window=window)]
         if lock is not None:
             outbox.append(grant_lock(state, lock, now=now, window=window))
@@ -178,6 +186,9 @@ class EntityRunner:
     async def _run(self, instance_id: str, batch: EntityBatch, ops: list[Any]) -> None:
         name, _ = parse_entity_instance_id(instance_id)
         fn = self.app.get_entity(name)
+        if fn is None and self.remote is not None and ops:  # an entity of a connected SDK worker
+            await self.remote(instance_id, batch, ops)
+            return
         for request in ops:
             try:
                 ctx, value = batch.begin(request)
