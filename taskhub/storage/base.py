@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from taskhub.storage.lean import LeanPipeline
@@ -16,12 +16,23 @@ from taskhub.storage.sdk_internals import (
     table_policies,
 )
 
-__all__ = ["StorageBase"]
+__all__ = ["CallInterceptor", "StorageBase"]
+
+
+class CallInterceptor(Protocol):
+    """Something awaited before every storage call (tests install one to make chosen calls fail)."""
+
+    async def before_call(self, operation: str, args: tuple[Any, ...]) -> None:
+        """Called with the operation's name (a method of ``Storage``) and its arguments (``args[0]`` is
+        the ``Storage``); an SDK exception raised here is the call's failure."""
 
 
 class StorageBase:
     lean_requests = True
     """Send the hot calls as the seam's own requests (``lean``); False: through the SDK's operations."""
+    interceptor: CallInterceptor | None = None
+    """None in production. Tests set one (on ``Storage`` or an instance) to inject faults:
+    ``tests/faults.py``."""
     calls: collections.Counter[str]
     _queues: Any
     _tables: Any
@@ -81,3 +92,8 @@ class StorageBase:
             self._lean[key] = lean
         found = self._lean[key]
         return found if isinstance(found, LeanQueue) else None
+
+    async def _intercept(self, operation: str, args: tuple[Any, ...]) -> None:
+        """Await the interceptor, if any, before ``operation``."""
+        if self.interceptor is not None:
+            await self.interceptor.before_call(operation, args)

@@ -17,7 +17,6 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError
 
 from taskhub.errors import StorageError, StorageErrorKind
-from taskhub.storage.faults import maybe_fail
 
 __all__ = ["op"]
 
@@ -70,7 +69,8 @@ def _first_line(err: BaseException) -> str:
 
 
 def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Count the call under the method's name and translate SDK errors."""
+    """Count the call under the method's name, await the storage's interceptor (tests only), and
+    translate SDK errors."""
     name = fn.__name__
 
     @functools.wraps(fn)
@@ -78,7 +78,7 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         self = args[0]
         self.calls[name] += 1  # type: ignore[attr-defined]
         try:
-            await maybe_fail(name, args)
+            await self._intercept(name, args)  # type: ignore[attr-defined]
             return await fn(*args, **kwargs)
         except TableTransactionError as err:
             raise _classify(err, name) from err

@@ -43,13 +43,16 @@ from taskhub.format.history import (
 from taskhub.format.names import SENTINEL_ROW_KEY, HubNames, row_key
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
+from tests.faults import CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV
 from tests.helpers import REPO_ROOT
 
 APP = "tests.process.apps:app"
 ENV_PREFIX = "AzureFunctionsJobHost__extensions__durableTask__"
 STORAGE_PREFIX = ENV_PREFIX + "storageProvider__"
 JOURNAL_ENV = "TASKHUB_PROCESS_JOURNAL"
-FAULT_ENV = "TASKHUB_TEST_FAULT"
+FAULT_ENV = CHECKPOINT_FAULT_ENV
+FAULT_LAUNCHER = "tests.process.fault_worker"
+"""The ``taskhub`` command with the test faults of its environment installed (``tests.faults``)."""
 
 FAST_LEASES = {
     "leaseInterval": "00:00:15",
@@ -78,7 +81,8 @@ def hub_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.lower().startswith("azurefunctionsjobhost") and k not in (FAULT_ENV, JOURNAL_ENV)
+        if not k.lower().startswith("azurefunctionsjobhost")
+        and k not in (CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV, JOURNAL_ENV)
     }
     env["AzureWebJobsStorage"] = connection_string
     env[ENV_PREFIX + "hubName"] = hub_name
@@ -133,13 +137,15 @@ class Fleet:
         self._lock = threading.Lock()
 
     def start(self, worker_id: str, *, extra_env: Mapping[str, str] | None = None) -> WorkerProc:
+        """Start ``taskhub worker``; through :data:`FAULT_LAUNCHER` when ``extra_env`` plans a fault."""
         n = sum(1 for p in self.procs if p.worker_id == worker_id) + 1
         label = worker_id if n == 1 else f"{worker_id}#{n}"
         log_path = self.log_dir / f"{label}.log"
+        faulty = bool({CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV} & set(extra_env or {}))
         cmd = [
             sys.executable,
             "-m",
-            "taskhub",
+            FAULT_LAUNCHER if faulty else "taskhub",
             "worker",
             self.app,
             "--worker-id",
