@@ -213,6 +213,10 @@ async def test_kill_at_each_checkpoint_step_then_restart(
         assert r["logs"]["checkpoints_outside_ownership"] == [], r
         assert r["logs"]["more_checkpoints_than_episodes"] == [], r
         assert r["logs"]["checkpoints_writing_the_same_rows"] == [], r
+        # the faulty worker died before logging its checkpoint: unlogged iff its history was committed
+        unlogged = {} if r["step"] == "after_outbound" else {f"fault-{r['step']}": 1}
+        assert r["logs"]["episodes_not_logged"] == unlogged, r
+        assert r["logs"]["checkpoints"] >= 3, r  # w1's two episodes and the recovery's
         # the fan-out of three was scheduled once in the history, whatever ran twice
         assert r["history"].count("TaskScheduled") == 5, r
     by_step = {r["step"]: r for r in results}
