@@ -27,6 +27,9 @@ _EXPORTS: dict[str, str] = {
     "EntityId": "taskhub.model.entities",
     "EntityContext": "taskhub.model.entities",
     "EntityLock": "taskhub.model.entities",
+    "compare_versions": "taskhub.model.versioning",
+    "VersionMatchStrategy": "taskhub.model.versioning",
+    "VersionFailureStrategy": "taskhub.model.versioning",
     # client
     "TaskHubClient": "taskhub.client.async_client",
     "SyncTaskHubClient": "taskhub.client.sync_client",
@@ -179,4 +182,13 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from taskhub.model.tasks import (
         when_any as when_any,
+    )
+    from taskhub.model.versioning import (
+        VersionFailureStrategy as VersionFailureStrategy,
+    )
+    from taskhub.model.versioning import (
+        VersionMatchStrategy as VersionMatchStrategy,
+    )
+    from taskhub.model.versioning import (
+        compare_versions as compare_versions,
     )

@@ -12,7 +12,11 @@ azure-data-tables / azure-storage-queue / azure-storage-blob clients (not the pr
   agrees with the history (storage-format.md 5);
 - every visible queue message: raw UTF-8 JSON, ``$type`` first, decodable by
   ``taskhub.format.messages.decode_message`` (storage-format.md 3);
-- every large-message blob: a gzip'ed file under a name of the two documented shapes (1.5, 3.6, 4.4).
+- every large-message blob: a gzip'ed file under a name of the two documented shapes (1.5, 3.6, 4.4);
+- versions where DTFx puts them: the Instances ``Version`` is the current execution's
+  ``ExecutionStarted.Version`` (or, while Pending, its start message's); a sub-orchestration's
+  ``ExecutionStarted.Version`` is its parent's ``SubOrchestrationInstanceCreated.Version``, and its
+  ``ParentInstance.Version`` the parent's own version (storage-format.md 4, 5).
 
 The schema below is written out from the spec on purpose, not derived from ``taskhub.format.history``: a
 wrong schema there must fail here.
@@ -572,6 +576,70 @@ def _check_blob(name: str, data: bytes, problems: list[str]) -> None:
             problems.append(f"blob {name!r}: holds a MessageData without TaskMessage")
 
 
+def _version_of(row: dict[str, Any] | None) -> str:
+    return str((row or {}).get("Version") or "")
+
+
+def _check_versions(
+    executions: dict[str, tuple[_Execution | None, dict[str, Any] | None]],
+    instances: list[dict[str, Any]],
+    messages: list[tuple[str, str]],
+    problems: list[str],
+) -> None:
+    started = {
+        pk: next((r for r in ex.rows if r.get("EventType") == "ExecutionStarted"), None)
+        for pk, (ex, _) in executions.items()
+        if ex is not None
+    }
+    starts: dict[tuple[str, str], dict[str, Any]] = {}  # (instance id, execution id) -> start message event
+    for _, body in messages:
+        try:
+            event = ((json.loads(body).get("TaskMessage") or {}).get("Event")) or {}
+        except (ValueError, AttributeError):
+            continue
+        instance = event.get("OrchestrationInstance") or {}
+        if event.get("EventType") == 0 and isinstance(instance, dict):
+            starts[(str(instance.get("InstanceId")), str(instance.get("ExecutionId")))] = event
+    for row in instances:
+        pk, where = row["PartitionKey"], f"Instances {row['PartitionKey']!r}"
+        execution, sentinel = executions.get(pk, (None, None))
+        if execution is not None and sentinel is not None and sentinel.get("ExecutionId") == row.get("ExecutionId"):
+            source, what = started.get(pk), "the ExecutionStarted Version"
+        else:
+            key = (unescape_partition_key(pk), str(row.get("ExecutionId")))
+            source, what = starts.get(key), "its start message's Version"
+        if source is not None and _version_of(row) != _version_of(source):
+            problems.append(f"{where}: Version {_version_of(row)!r} != {what} {_version_of(source)!r}")
+    for pk, child in started.items():
+        parent = _check_json_column(str((child or {}).get("ParentInstance") or "null"), pk, [])
+        if not isinstance(parent, dict):
+            continue
+        parent_pk = escape_partition_key(str((parent.get("OrchestrationInstance") or {}).get("InstanceId")))
+        parent_ex = executions.get(parent_pk, (None, None))[0]
+        if parent_ex is None:
+            continue
+        created = next(
+            (
+                r
+                for r in parent_ex.rows
+                if r.get("EventType") == "SubOrchestrationInstanceCreated"
+                and r.get("EventId") == parent.get("TaskScheduleId")
+            ),
+            None,
+        )
+        where = f"History {pk!r} ExecutionStarted"
+        if created is not None and _version_of(created) != _version_of(child):
+            problems.append(
+                f"{where}: Version {_version_of(child)!r} != the parent's SubOrchestrationInstanceCreated "
+                f"Version {_version_of(created)!r}"
+            )
+        if str(parent.get("Version") or "") != _version_of(started.get(parent_pk)):
+            problems.append(
+                f"{where}: ParentInstance.Version {parent.get('Version')!r} != the parent's version "
+                f"{_version_of(started.get(parent_pk))!r}"
+            )
+
+
 def _check_sync(hub: TaskHub, ignore_message: Callable[[str], bool] | None) -> FormatReport:
     report = FormatReport()
     problems = report.problems
@@ -590,8 +658,10 @@ def _check_sync(hub: TaskHub, ignore_message: Callable[[str], bool] | None) -> F
     for row in instances:
         _check_instance(row, hub.settings.hub_name, executions, problems)
     check_entity_tables(by_pk, instances, problems)
+    messages = _peek_messages(hub)
+    _check_versions(executions, instances, messages, problems)
 
-    for queue, body in _peek_messages(hub):
+    for queue, body in messages:
         if ignore_message is not None and ignore_message(body):
             continue
         report.messages += 1

@@ -96,6 +96,11 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--created-before", help="with --all: ISO 8601 time")
     p.add_argument("--runtime-status", nargs="*", help="with --all: Running Completed Failed ...")
     p.add_argument("--instance-id-prefix", help="with --all: only ids starting with this")
+    p.add_argument(
+        "--worker-version",
+        help="check as a worker of this version (default: host.json defaultVersion); instances its "
+        "versionMatchStrategy would not run are skipped",
+    )
 
 
 @verb("replay", "replay stored histories against MODULE:APP and report non-determinism", _replay_args)

@@ -86,6 +86,10 @@ class ReplayContext(OrchestrationContext):
         return self._state.name
 
     @property
+    def version(self) -> str:
+        return self._state.version
+
+    @property
     def current_utc_datetime(self) -> datetime:
         return self._state.current_utc_datetime
 
@@ -120,8 +124,11 @@ class ReplayContext(OrchestrationContext):
         input: Any = None,
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        version: str | None = None,
     ) -> Task[Any]:
         name = self._app.orchestrator_name(fn_or_name)
+        if version is not None and not isinstance(version, str):
+            raise TypeError(f"version must be a string, got {type(version).__name__}")
         entity_calls.check_no_critical_section(self._state, f"call sub-orchestrator {name!r}")
         if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):
             raise ValueError(f"instance_id must be a non-empty string, got {instance_id!r}")
@@ -132,6 +139,7 @@ class ReplayContext(OrchestrationContext):
             retry_policy=_check_policy(retry_policy),
             first_attempt_at=self._state.current_utc_datetime,
             instance_id=instance_id,
+            version=self._state.version if version is None else version,
         )
         schedule_call(self._state, task)
         return task
@@ -239,7 +247,8 @@ def schedule_call(state: ReplayState, task: CallTask) -> None:
         return
     if task.instance_id is None:  # fixed by the first attempt; retries reuse it
         task.instance_id = f"{state.instance_id}:{action_id:04x}"
-    state.add_action(CreateSubOrchestration(action_id, task.name, task.instance_id, task.input), task)
+    action = CreateSubOrchestration(action_id, task.name, task.instance_id, task.input, task.version)
+    state.add_action(action, task)
 
 
 def schedule_timer_link(state: ReplayState, task: TimerTask) -> None:

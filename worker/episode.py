@@ -211,7 +211,7 @@ def _decision_event(action: Action, now: datetime) -> HistoryEvent:
         return SubOrchestrationInstanceCreatedEvent(
             event_id=action.id,
             name=action.name,
-            version="",
+            version=action.version,
             instance_id=action.instance_id,
             input=action.input,
             timestamp=now,
@@ -254,7 +254,7 @@ def _messages(
                 orchestration_instance=child,
                 parent_instance=parent,
                 name=action.name,
-                version="",
+                version=action.version,
                 input=action.input,
                 tags=tags,
                 generation=0,

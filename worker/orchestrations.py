@@ -31,6 +31,7 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound
 from taskhub.hub.tracking import HistoryLoad
 from taskhub.model.app import App
+from taskhub.model.versioning import Admission, admit
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
@@ -38,6 +39,7 @@ from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
 from worker.instance_cache import InstanceCache
 from worker.instance_rows import InstanceRows
 from worker.replay import Replay
+from worker.versions import failed_episode, reject, work_item_version
 
 __all__ = ["OrchestrationRunner", "Triage", "triage"]
 
@@ -164,6 +166,14 @@ class OrchestrationRunner:
         """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
         self.entities = EntityRunner(hub, app, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
+        v = settings.versioning
+        log.info(
+            "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
+            worker_id,
+            v.version or "(none)",
+            v.match.value,
+            v.failure.value,
+        )
 
     def forget(self, instance_ids: Sequence[str] | None = None) -> None:
         """Drop cached histories (all of them, or some) - after a lease is lost, or on error."""
@@ -191,16 +201,6 @@ class OrchestrationRunner:
 
     async def _process(self, instance_id: str, messages: Sequence[Inbound]) -> None:
         hub = self.hub
-        threshold = hub.settings.storage.poison_message_threshold
-        for m in [m for m in messages if m.raw.dequeue_count > threshold]:
-            await hub.poison.move(
-                m,
-                f"{m.event.event_type.name} for instance {instance_id!r} was dequeued {m.raw.dequeue_count} times "
-                "without being processed (poisonMessageThreshold is " + str(threshold) + ")",
-            )
-        messages = [m for m in messages if m.raw.dequeue_count <= threshold]
-        if not messages:
-            return
         starts = [m.event for m in messages if isinstance(m.event, ExecutionStartedEvent)]
         # the start dedupe of runtime.md 7.3 compares with the Instances row: read it beside the history
         row_read = asyncio.ensure_future(hub.tracking.get_instance(instance_id)) if starts else None
@@ -224,6 +224,21 @@ class OrchestrationRunner:
             row_exists = row is not None
             row_exec = row.execution_id if row is not None else None
             row_status = row.runtime_status if row is not None else None
+        version = work_item_version(loaded.started, index.terminal, messages)
+        admission = admit(version, hub.settings.versioning) if version is not None else Admission("run")
+        if admission.verdict == "reject":  # before the poison check: rejections do not count toward it
+            await reject(hub, instance_id, messages, admission.reason)
+            return
+        threshold = hub.settings.storage.poison_message_threshold
+        for m in [m for m in messages if m.raw.dequeue_count > threshold]:
+            await hub.poison.move(
+                m,
+                f"{m.event.event_type.name} for instance {instance_id!r} was dequeued {m.raw.dequeue_count} times "
+                "without being processed (poisonMessageThreshold is " + str(threshold) + ")",
+            )
+        messages = [m for m in messages if m.raw.dequeue_count <= threshold]
+        if not messages:
+            return
         t = triage(
             loaded,
             messages,
@@ -259,15 +274,21 @@ class OrchestrationRunner:
             loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
             index = HistoryIndex()
         self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
-        episode = run_episode(
-            self.app,
-            instance_id=instance_id,
-            past_events=past,
-            incoming_events=[m.event for m in t.run],
-            now=utcnow(),
-            new_guid=lambda: uuid.uuid4().hex,
-            session=session,
-        )
+        if admission.verdict == "fail":
+            log.warning(
+                "orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason
+            )
+            episode = failed_episode(instance_id, past, [m.event for m in t.run], admission.reason, utcnow())
+        else:
+            episode = run_episode(
+                self.app,
+                instance_id=instance_id,
+                past_events=past,
+                incoming_events=[m.event for m in t.run],
+                now=utcnow(),
+                new_guid=lambda: uuid.uuid4().hex,
+                session=session,
+            )
         if session is not None:
             self._cache.resumed += 1
         result = await checkpoint(

@@ -36,6 +36,7 @@ from taskhub.format.history import (
 )
 from taskhub.format.messages import event_from_json_obj
 from taskhub.model.app import App
+from taskhub.model.versioning import Versioning, admit
 from worker.replay import ReplayResult, execute
 
 __all__ = ["ReplayCheck", "assert_replays", "load_history_json", "replay_history"]
@@ -55,13 +56,17 @@ class ReplayCheck:
     event: HistoryEvent | None = None
     """The first history event the current code does not reproduce (None when ok)."""
     skipped: str | None = None
-    """Why the history was not replayed (its orchestrator is not in the app); ``ok`` is then True."""
+    """Why the history was not replayed (its orchestrator is not in the app, or a worker of the checked
+    version would not run its version); ``ok`` is then True."""
+    version: str = ""
+    """The instance's version (``ExecutionStarted.Version``): the replay's ``ctx.version``."""
 
     def summary(self) -> dict[str, Any]:
         """JSON for the CLI: instanceId, name, result ("ok", "diverged", "skipped"), error, event."""
         out: dict[str, Any] = {
             "instanceId": self.instance_id,
             "name": self.name,
+            "version": self.version,
             "result": "skipped" if self.skipped else "ok" if self.ok else "diverged",
         }
         if self.skipped:
@@ -129,18 +134,28 @@ def _ending(events: Sequence[HistoryEvent]) -> HistoryEvent | None:
 
 
 def replay_history(
-    app: App, history: Sequence[HistoryEvent], *, instance_id: str | None = None
+    app: App,
+    history: Sequence[HistoryEvent],
+    *,
+    instance_id: str | None = None,
+    versioning: Versioning | None = None,
 ) -> ReplayCheck:
-    """Replay ``history`` against ``app``'s current code; see the module docstring."""
+    """Replay ``history`` against ``app``'s current code; see the module docstring. The code sees the
+    instance's version as ``ctx.version``; with ``versioning`` (a worker's version settings) an
+    instance that worker would not run is skipped."""
     events = list(history)
     started = next((e for e in events if isinstance(e, ExecutionStartedEvent)), None)
     if started is None:
         raise FormatError("the history has no ExecutionStarted event")
     inst = started.orchestration_instance
     iid: str = instance_id or (inst.instance_id if inst is not None and inst.instance_id else "?")
-    name = started.name
+    name, version = started.name, started.version or ""
     if name not in app.orchestrator_names:
-        return ReplayCheck(iid, name, True, skipped=f"orchestrator {name!r} is not registered in this app")
+        why = f"orchestrator {name!r} is not registered in this app"
+        return ReplayCheck(iid, name, True, skipped=why, version=version)
+    verdict = admit(version, versioning) if versioning is not None else None
+    if verdict is not None and verdict.verdict != "run":
+        return ReplayCheck(iid, name, True, skipped=f"a worker would {verdict.verdict} it: {verdict.reason}", version=version)
     with _quiet_replay():
         result, error = _diverged(app, events, iid)
         if error is not None:
@@ -151,7 +166,7 @@ def replay_history(
                     hi = mid
                 else:
                     lo = mid + 1
-            return ReplayCheck(iid, name, False, error, events[lo - 1])
+            return ReplayCheck(iid, name, False, error, events[lo - 1], version=version)
     ending = _ending(events)
     if isinstance(ending, ExecutionCompletedEvent) and (result.completion is None or result.actions):
         made = ", ".join(type(a).__name__ for a in result.actions) or "waits for more events"
@@ -160,8 +175,8 @@ def replay_history(
             f"ExecutionCompleted ({ending.orchestration_status.value}) at EventId {ending.event_id}, but the "
             f"code now goes on ({made})"
         )
-        return ReplayCheck(iid, name, False, error, ending)
-    return ReplayCheck(iid, name, True)
+        return ReplayCheck(iid, name, False, error, ending, version=version)
+    return ReplayCheck(iid, name, True, version=version)
 
 
 def assert_replays(app: App, history: Sequence[HistoryEvent], *, instance_id: str | None = None) -> None:

@@ -1,6 +1,6 @@
 """``taskhub replay MODULE:APP --id ID`` / ``--all``: load stored histories (read only) and replay each
-against the current code with :func:`worker.replay_check.replay_history`. Prints one JSON line per
-instance on stdout; exit status 1 with one line on stderr when any diverges."""
+against the current code with :func:`worker.replay_check.replay_history`, each at its own version.
+Prints one JSON line per instance on stdout; exit status 1 with one line on stderr when any diverges."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from taskhub.client.async_client import TaskHubClient
@@ -51,7 +52,13 @@ async def _ids(client: TaskHubClient, ns: argparse.Namespace) -> AsyncIterator[s
 
 
 async def replay_stored(app: App, settings: Settings, ns: argparse.Namespace) -> list[ReplayCheck]:
-    """Replay the chosen instances; raises NonDeterminismError (after printing) when any diverges."""
+    """Replay the chosen instances; raises NonDeterminismError (after printing) when any diverges.
+    Each replays at its own version (``ctx.version``); those a worker at ``--worker-version`` (default
+    ``defaultVersion``) would not run under ``versionMatchStrategy`` are skipped, with the reason."""
+    worker_version = getattr(ns, "worker_version", None)
+    versioning = settings.versioning
+    if worker_version is not None:
+        versioning = replace(versioning, version=worker_version.strip() or None)
     checks: list[ReplayCheck] = []
     async with TaskHubClient(settings) as client:
         async for iid in _ids(client, ns):
@@ -63,7 +70,7 @@ async def replay_stored(app: App, settings: Settings, ns: argparse.Namespace) ->
                 raise
             if not history:
                 continue
-            check = replay_history(app, history, instance_id=iid)
+            check = replay_history(app, history, instance_id=iid, versioning=versioning)
             checks.append(check)
             print(json.dumps(check.summary()), flush=True)  # noqa: T201
     bad = [c for c in checks if not c.ok]

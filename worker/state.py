@@ -74,6 +74,8 @@ class CreateSubOrchestration:
     name: str
     instance_id: str
     input: str | None
+    version: str = ""
+    """The child's version (its ``ExecutionStarted.Version``)."""
     kind: Literal["sub-orchestration"] = "sub-orchestration"
 
 
@@ -114,8 +116,10 @@ class CallTask(CompletableTask[Any]):
         retry_policy: RetryPolicy | None,
         first_attempt_at: datetime,
         instance_id: str | None = None,
+        version: str = "",
     ) -> None:
         super().__init__()
+        self.version = version
         self.kind = kind
         self.name = name
         self.input = input
@@ -208,6 +212,10 @@ class ReplayState:
     @property
     def name(self) -> str:
         return (self.started.name if self.started else None) or ""
+
+    @property
+    def version(self) -> str:
+        return (self.started.version if self.started else None) or ""
 
     @property
     def parent_instance_id(self) -> str | None:

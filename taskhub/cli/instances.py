@@ -54,6 +54,7 @@ def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--function-name", required=True, help="orchestrator name")
     p.add_argument("--id", help="instance id (default: a new GUID)")
     p.add_argument("--input", help="input as JSON, or @file")
+    p.add_argument("--version", help="the instance's version (default: host.json defaultVersion)")
 
 
 WORKER_GRACE_S = 3.0
@@ -79,7 +80,9 @@ async def _worker_seen(client: TaskHubClient) -> bool:
 async def start_new(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     data = _json_arg(ns.input, "--input")
     async with TaskHubClient(settings) as c:
-        iid = await c.schedule_new_orchestration(ns.function_name, input=data, instance_id=ns.id)
+        iid = await c.schedule_new_orchestration(
+            ns.function_name, input=data, instance_id=ns.id, version=ns.version
+        )
         served = await _worker_seen(c)
     if not served:
         seconds = int(settings.storage.lease_interval.total_seconds())

@@ -15,7 +15,16 @@ from taskhub.config.connection import AppSettings
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
-from taskhub.http.server import DEFAULT_MAX_BODY_BYTES, KEY_SETTING, create_app, is_loopback, start_site
+from taskhub.http.guard import ALLOWED_HOSTS_SETTING, allowed_hosts_from
+from taskhub.http.server import (
+    DEFAULT_MAX_BODY_BYTES,
+    KEY_SETTING,
+    MIN_KEY_LENGTH,
+    check_key,
+    create_app,
+    is_loopback,
+    start_site,
+)
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX
 from taskhub.model.app import App
 
@@ -30,7 +39,15 @@ def _args(p: argparse.ArgumentParser) -> None:
         "--key-setting",
         default=KEY_SETTING,
         help=f"environment variable / local.settings.json value holding the access key (default {KEY_SETTING}); "
-        "required when binding to a non-loopback address",
+        f"required when binding to a non-loopback address; at least {MIN_KEY_LENGTH} characters, no whitespace",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name this server answers to besides loopback and the bound address (repeatable; "
+        f"also the {ALLOWED_HOSTS_SETTING} setting, comma-separated); other Host headers get 421",
     )
     p.add_argument(
         "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="request body limit (413 above)"
@@ -67,6 +84,9 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
     key = (
         AppSettings.load(os.environ, local if local and local.exists() else None).get(ns.key_setting) or None
     )
+    if key:
+        check_key(key, ns.key_setting)
+    allowed = allowed_hosts_from(ns.allowed_host)
     if not is_loopback(ns.host) and not key:
         raise ConfigurationError(
             "--host",
@@ -79,6 +99,7 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
         key=key,
         max_body_bytes=ns.max_body_bytes,
         read_only=ns.read_only,
+        allowed_hosts=allowed,
     )
     runner = await start_site(app, ns.host, ns.port)
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host

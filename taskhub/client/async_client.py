@@ -99,13 +99,18 @@ class TaskHubClient(InstanceControl, EntityClient):
         instance_id: str | None = None,
         start_at: datetime | None = None,
         tags: dict[str, str] | None = None,
+        version: str | None = None,
     ) -> str:
-        """Start an orchestration; returns its instance id (default ``uuid4().hex``).
+        """Start an orchestration; returns its instance id (default ``uuid4().hex``). The instance gets
+        ``version``, by default the settings' ``defaultVersion`` (none when that is unset).
 
         Raises ValueError for an invalid id, TypeError for a non-JSON input, and
         OrchestrationAlreadyExistsError when the id is Pending, Running or Suspended.
         """
         name = function_name(name_or_fn)
+        if version is not None and not isinstance(version, str):
+            raise TypeError(f"version must be a string such as '2.0', got {type(version).__name__}")
+        version = (self.settings.default_version or "") if version is None else version.strip()
         instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         serialized = to_json(input, what=f"input of orchestration {name!r}")
         if start_at is not None and start_at.tzinfo is None:
@@ -120,7 +125,7 @@ class TaskHubClient(InstanceControl, EntityClient):
         event = ExecutionStartedEvent(
             orchestration_instance=instance,
             name=name,
-            version="",
+            version=version,
             input=serialized,
             tags=tags,
             scheduled_start_time=start_at,
@@ -139,7 +144,7 @@ class TaskHubClient(InstanceControl, EntityClient):
             instance_id=instance_id,
             execution_id=execution_id,
             name=name,
-            version="",
+            version=version,
             input=row_input,
             created_time=now,
             last_updated_time=now,

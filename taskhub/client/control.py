@@ -51,6 +51,15 @@ def parse_status(value: OrchestrationStatus | str) -> OrchestrationStatus:
     raise ValueError(f"{value!r} is not a runtime status; allowed: {allowed}")
 
 
+def _not_an_entity(instance_id: str) -> None:
+    """Orchestration operations do not reach entities (``@name@key``): ValueError saying what does."""
+    if isinstance(instance_id, str) and instance_id.startswith("@"):
+        raise ValueError(
+            f"{instance_id[:60]!r} is an entity's id, not an orchestration's: signal the entity instead "
+            "(signal_entity, taskhub signal-entity, or the HTTP entity routes)"
+        )
+
+
 class InstanceControl:
     """Steering and purging methods of ``TaskHubClient``."""
 
@@ -73,6 +82,7 @@ class InstanceControl:
         return row
 
     async def _send(self, instance_id: str, event: HistoryEvent, *, row: InstanceRow | None = None) -> None:
+        _not_an_entity(instance_id)
         if row is None:
             await self._require(instance_id)
         target = OrchestrationInstance(instance_id, None)
@@ -83,6 +93,7 @@ class InstanceControl:
         OrchestrationStateError if it has finished (Completed, Failed, Terminated, Canceled)."""
         if not isinstance(event_name, str) or not event_name:
             raise ValueError("event_name must be a non-empty string")
+        _not_an_entity(instance_id)
         payload = to_json(data, what=f"data of event {event_name!r}")
         row = await self._require(instance_id)
         if row.runtime_status is not None and row.runtime_status in PURGEABLE_STATUSES:
@@ -111,6 +122,7 @@ class InstanceControl:
         """Rewind a Failed instance: its failed activities and sub-orchestrations run again and it goes
         on from there (Durable Functions' rewind; the history keeps the failures as ``GenericEvent`` rows).
         OrchestrationNotFoundError if there is no such instance, OrchestrationStateError if it is not Failed."""
+        _not_an_entity(instance_id)
         row = await self._require(instance_id)
         if row.runtime_status is not OrchestrationStatus.FAILED:
             raise OrchestrationStateError(
@@ -120,7 +132,9 @@ class InstanceControl:
 
     async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the id it runs under
-        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance)."""
+        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance). Like
+        Durable Functions' RestartAsync, the new run gets the client's ``defaultVersion``."""
+        _not_an_entity(instance_id)
         state = await self.get_orchestration_state(instance_id)
         if state is None:
             raise OrchestrationNotFoundError(instance_id)

@@ -24,6 +24,7 @@ from taskhub.errors import StorageError
 from taskhub.format.entities import (
     ReleaseMessage,
     RequestMessage,
+    check_operation_name,
     delayed_event_name,
     is_entity_instance,
     stamp_datetime,
@@ -83,8 +84,7 @@ class EntityClient:
     ) -> None:
         """Send a one-way operation to an entity (delayed until ``signal_time`` when given)."""
         target = EntityId.of(entity_id)
-        if not isinstance(operation, str) or not operation:
-            raise ValueError(f"operation must be a non-empty string, got {operation!r}")
+        check_operation_name(operation)
         text = None if input is None else to_json(input, what=f"input of entity operation {operation!r}")
         msg = RequestMessage(id=str(uuid.uuid4()), op=operation, signal=True, input=text)
         name, visible_at = "op", None

@@ -51,6 +51,8 @@ class OrchestrationState:
     failure_details: FailureDetails | None = None
     generation: int = 0
     tags: dict[str, str] | None = None
+    version: str = ""
+    """The version the instance was started with (``""`` when none)."""
 
     @property
     def input(self) -> Any:
@@ -85,6 +87,7 @@ class OrchestrationState:
             "output": self.output,
             "createdTime": status_time(self.created_at),
             "lastUpdatedTime": status_time(self.last_updated_at),
+            "version": self.version,
         }
 
     @classmethod
@@ -104,6 +107,7 @@ class OrchestrationState:
             serialized_custom_status=None if custom in (None, "null") else custom,
             generation=row.generation or 0,
             tags=row.tags,
+            version=row.version or "",
         )
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from taskhub.errors import ConfigurationError
+from taskhub.model.versioning import VersionFailureStrategy, VersionMatchStrategy
 
 __all__ = [
     "CONVERTERS",
@@ -36,10 +37,13 @@ __all__ = [
     "sanitize_hub_name",
     "to_bool",
     "to_encoding",
+    "to_failure",
     "to_int",
+    "to_match",
     "to_seconds",
     "to_str",
     "to_timespan",
+    "to_version",
 ]
 
 HUB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,44}")
@@ -119,6 +123,31 @@ def to_encoding(key: str, raw: Any) -> str:
     return {"utf8": "UTF8", "base64": "Base64"}.get(text.strip().lower(), text)
 
 
+def to_version(key: str, raw: Any) -> str | None:
+    """A version string; empty counts as unset (Durable Functions reads ``null`` the same way)."""
+    if not isinstance(raw, str):
+        raise ConfigurationError(key, raw, 'must be a string, for example "2.0"')
+    return raw.strip() or None
+
+
+def to_match(key: str, raw: Any) -> VersionMatchStrategy:
+    return to_choice(key, raw, VersionMatchStrategy)
+
+
+def to_failure(key: str, raw: Any) -> VersionFailureStrategy:
+    return to_choice(key, raw, VersionFailureStrategy)
+
+
+def to_choice(key: str, raw: Any, enum: type[Any]) -> Any:
+    names = {m.value.lower(): m for m in enum}
+    choice = names.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if choice is None:
+        raise ConfigurationError(
+            key, raw, "must be one of " + ", ".join(m.value for m in enum) + " (any case)"
+        )
+    return choice
+
+
 CONVERTERS: dict[Callable[[str, Any], Any], tuple[type, str]] = {
     to_int: (int, "an integer"),
     to_bool: (bool, "true or false"),
@@ -126,6 +155,9 @@ CONVERTERS: dict[Callable[[str, Any], Any], tuple[type, str]] = {
     to_timespan: (timedelta, "a timedelta"),
     to_seconds: (timedelta, "a timedelta"),
     to_encoding: (str, "a string"),
+    to_version: (str, "a string"),
+    to_match: (VersionMatchStrategy, "None, Strict or CurrentOrOlder"),
+    to_failure: (VersionFailureStrategy, "Reject or Fail"),
 }
 Rule = tuple[Callable[[Any], Any], str]
 POSITIVE: Rule = (lambda v: v > type(v)(), "must be > 0")

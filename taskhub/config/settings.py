@@ -21,6 +21,9 @@ extendedSessionIdleTimeoutInSeconds                30 (> 0)
 useAppLease                                        true
 maxEntityOperationBatchSize                        5000 (> 0)
 entityMessageReorderWindowInMinutes                30 (>= 0; fractions allowed)
+defaultVersion                                     none: the version new instances get (a string)
+versionMatchStrategy                               ``CurrentOrOlder``; ``None``, ``Strict`` (any case)
+versionFailureStrategy                             ``Reject``; ``Fail`` (any case)
 storageProvider.type                               ``AzureStorage`` (other backends are rejected)
 storageProvider.connectionName                     ``AzureWebJobsStorage``; alias ``connectionStringName``
 storageProvider.partitionCount                     4 (1..16)
@@ -85,11 +88,15 @@ from taskhub.config.rules import (
     sanitize_hub_name,
     to_bool,
     to_encoding,
+    to_failure,
     to_int,
+    to_match,
     to_seconds,
     to_str,
+    to_version,
 )
 from taskhub.errors import ConfigurationError
+from taskhub.model.versioning import VersionFailureStrategy, Versioning, VersionMatchStrategy
 
 __all__ = [
     "DEFAULT_HUB_NAME",
@@ -170,6 +177,7 @@ def _to_minutes(key: str, raw: Any) -> timedelta:
 
 
 CONVERTERS[_to_minutes] = (timedelta, "a number of minutes")
+
 _NOT_NEGATIVE: Rule = (lambda v: v >= timedelta(0), "must be >= 0")
 
 
@@ -198,6 +206,14 @@ class Settings:
         "entityMessageReorderWindowInMinutes", timedelta(minutes=30), _NOT_NEGATIVE, _to_minutes
     )
     """The entity message sorter's window; empty entities older than this are cleaned (entities.md 2.7, 4.3)."""
+    default_version: str | None = key("defaultVersion", None, convert=to_version)
+    """The version new orchestrations get unless the caller names one; this worker's own version."""
+    version_match_strategy: VersionMatchStrategy = key(  # noqa: RUF009
+        "versionMatchStrategy", VersionMatchStrategy.CURRENT_OR_OLDER, convert=to_match
+    )
+    version_failure_strategy: VersionFailureStrategy = key(  # noqa: RUF009
+        "versionFailureStrategy", VersionFailureStrategy.REJECT, convert=to_failure
+    )
     app_name: str = ""
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()
@@ -206,11 +222,19 @@ class Settings:
     """Warnings about host.json that did not stop loading (a misspelled key: "did you mean ...?")."""
 
     def __post_init__(self) -> None:
+        for name, wire, convert in _STRATEGIES:
+            if type(getattr(self, name)) is str:  # with_overrides(version_match_strategy="Strict")
+                object.__setattr__(self, name, convert(_HUB_PREFIX + wire, getattr(self, name)))
         check_all(self, _HUB_PREFIX)
         if not isinstance(self.storage, StorageSettings):
             raise ConfigurationError("storage", self.storage, "must be a StorageSettings")
         if not isinstance(self.app_name, str):
             raise ConfigurationError("app_name", self.app_name, "must be a string")
+
+    @property
+    def versioning(self) -> Versioning:
+        """``defaultVersion`` and the two strategies, as the worker checks them."""
+        return Versioning(self.default_version, self.version_match_strategy, self.version_failure_strategy)
 
     @classmethod
     def load(
@@ -230,6 +254,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+_STRATEGIES = (
+    ("version_match_strategy", "versionMatchStrategy", to_match),
+    ("version_failure_strategy", "versionFailureStrategy", to_failure),
+)
 _HUB_NAME_FIELD = next(f for f in dataclasses.fields(Settings) if f.name == "hub_name")
 
 

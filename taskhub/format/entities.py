@@ -37,6 +37,10 @@ __all__ = [
     "is_entity_instance",
     "check_entity_name",
     "check_entity_key",
+    "check_operation_name",
+    "MAX_ENTITY_NAME",
+    "MAX_ENTITY_KEY",
+    "MAX_OPERATION_NAME",
     "LOCK_GRANTED",
     "RequestMessage",
     "ResponseMessage",
@@ -122,19 +126,44 @@ def stamp_from_text(text: Any, where: str = "DateTime") -> Stamp:
 # --- ids --------------------------------------------------------------------------------------------
 
 
-def check_entity_name(name: Any) -> str:
-    """The lower-cased entity name; ``ValueError`` for a non-string, empty or ``@``-holding name."""
+MAX_ENTITY_NAME = 100
+"""Characters of an entity name at most (``@name@key`` is a table PartitionKey, at most 1 KiB)."""
+MAX_ENTITY_KEY = 400
+"""Characters of an entity key at most."""
+MAX_OPERATION_NAME = 100
+"""Characters of an entity operation name at most."""
+
+
+def check_entity_name(name: Any, *, limit: bool = True) -> str:
+    """The lower-cased entity name; ``ValueError`` for a non-string, empty, ``@``-holding or (``limit``)
+    too long name."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"entity name must be a non-empty string, got {name!r}")
+        raise ValueError(f"entity name must be a non-empty string, got {name!r:.60}")
+    if limit and len(name) > MAX_ENTITY_NAME:
+        raise ValueError(f"entity name must be at most {MAX_ENTITY_NAME} characters, got {len(name)}")
     if "@" in name:
         raise ValueError(f"entity name {name!r} contains '@'; entity names may not contain '@'")
     return name.lower()
 
 
-def check_entity_key(key: Any) -> str:
-    """The key unchanged; ``ValueError`` for a non-string or one with control characters."""
+def check_operation_name(operation: Any) -> str:
+    """The operation name unchanged; ``ValueError`` for a non-string, empty or too long one."""
+    if not isinstance(operation, str) or not operation:
+        raise ValueError(f"operation must be a non-empty string, got {operation!r:.60}")
+    if len(operation) > MAX_OPERATION_NAME:
+        raise ValueError(
+            f"operation name must be at most {MAX_OPERATION_NAME} characters, got {len(operation)}"
+        )
+    return operation
+
+
+def check_entity_key(key: Any, *, limit: bool = True) -> str:
+    """The key unchanged; ``ValueError`` for a non-string, (``limit``) a too long one or one with control
+    characters."""
     if not isinstance(key, str):
         raise ValueError(f"entity key must be a string, got {type(key).__name__} {key!r:.40}")
+    if limit and len(key) > MAX_ENTITY_KEY:
+        raise ValueError(f"entity key must be at most {MAX_ENTITY_KEY} characters, got {len(key)}")
     bad = next((c for c in key if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
         raise ValueError(f"entity key {key!r:.60} contains the control character {bad!r}; keys may not")

@@ -210,14 +210,16 @@ def parse_row_key(key: str) -> int:
 
 
 def validate_instance_id(instance_id: object) -> str:
-    """Check a user-chosen instance id: 1-256 characters, not starting with ``@`` (entities), none of
-    ``/ \\ # ?`` and no control characters. Raises ValueError saying what is wrong."""
+    """Check a user-chosen instance id: 1-256 characters, not starting with ``@`` (entities), not ``.``
+    or ``..``, none of ``/ \\ # ?`` and no control characters. Raises ValueError saying what is wrong."""
     if not isinstance(instance_id, str):
         raise ValueError(f"instance id must be a string, not {type(instance_id).__name__}")
     if not 1 <= len(instance_id) <= 256:
         raise ValueError(f"instance id must be 1-256 characters, got {len(instance_id)}")
     if instance_id.startswith("@"):
         raise ValueError(f"instance id {instance_id!r} must not start with '@' (reserved for entities)")
+    if instance_id in (".", ".."):
+        raise ValueError(f"instance id {instance_id!r} is not allowed: a URL path would resolve it away")
     bad = sorted({c for c in instance_id if c in "/\\#?" or _is_control(c)})
     if bad:
         shown = ", ".join(repr(c) for c in bad)

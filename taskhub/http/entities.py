@@ -13,15 +13,15 @@ JSON string holding the input's JSON (that SDK encodes inputs itself): it is unw
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.format.entities import check_operation_name
 from taskhub.format.timefmt import format_datetime
-from taskhub.http.params import ApiError, bool_param, query, sdk_unwrap, time_param
+from taskhub.http.params import ApiError, bool_param, query, sdk_unwrap, strict_json, time_param
 from taskhub.http.urls import json_response
 from taskhub.model.entities import EntityId
 
@@ -77,6 +77,10 @@ class EntityApi:
         op = query(request).get("op")
         if not op:
             raise ApiError(400, "the query parameter 'op' (the operation name) is required")
+        try:
+            check_operation_name(op)
+        except ValueError as err:
+            raise ApiError(400, str(err)) from None
         raw = await request.read()
         value: Any = None
         if raw.strip():
@@ -85,10 +89,7 @@ class EntityApi:
             except UnicodeDecodeError:
                 raise ApiError(400, "the body is not UTF-8 text") from None
             if request.content_type == "application/json":
-                try:
-                    value = json.loads(text)
-                except ValueError as err:
-                    raise ApiError(400, f"Could not parse JSON content: {err}") from None
+                value = strict_json(text, invalid="Could not parse JSON content", detail=True)
                 if unwrap:
                     value = sdk_unwrap(value)
             else:

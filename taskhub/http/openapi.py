@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskhub.format.entities import MAX_ENTITY_KEY, MAX_ENTITY_NAME, MAX_OPERATION_NAME
 from taskhub.format.history import OrchestrationStatus
 from taskhub.http.urls import WEBHOOK_PREFIX
 
@@ -25,14 +26,11 @@ def _q(name: str, schema: dict[str, Any], description: str, *, required: bool = 
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "minLength": 1},
-        "description": description,
-    }
+def _path(name: str, description: str, max_length: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "minLength": 1}
+    if max_length:
+        schema["maxLength"] = max_length
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -42,13 +40,26 @@ _PURGED = {"$ref": "#/components/schemas/PurgeResult"}
 _COMMON = {
     "400": _json(_ERROR, "Invalid argument (for example a taskHub name that is not a valid hub name)"),
     "401": _json(_ERROR, "A key is required (server bound to a non-loopback address)"),
+    "403": _json(
+        _ERROR,
+        "A change requested by another web site (Origin or Sec-Fetch-Site), or a read-only server",
+    ),
+    "404": _json(_ERROR, "No task hub of that name (taskHub names only existing hubs)"),
     "413": _json(_ERROR, "Request body too large"),
+    "415": _json(_ERROR, "A request body that is not Content-Type: application/json"),
+    "421": _json(_ERROR, "The Host header names neither loopback, the server's address, nor an allowed host"),
     "503": _json(_ERROR, "The task hub's storage is not available"),
 }
 _HUB = _q(
     "taskHub",
     {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]{2,44}$"},
-    "Task hub name (default: the server's): letters and digits, starting with a letter, 3-45 characters",
+    "Task hub name (default: the server's): an existing hub; letters and digits, starting with a letter, "
+    "3-45 characters",
+)
+_INSTANCE = _path(
+    "instanceId",
+    "Instance id: 1-256 characters, not an entity's @name@key (see the entity routes), not . or ..",
+    256,
 )
 _BOOL = {
     "type": "string",
@@ -71,7 +82,10 @@ def _op(
 
 def _entity_paths(base: str) -> dict[str, Any]:
     """The entity routes (entities.md 5, http-api.md 2.9)."""
-    entity = [_path("name", "Entity name (lower-cased)"), _path("key", "Entity key ($ = the empty key)")]
+    entity = [
+        _path("name", f"Entity name (lower-cased), at most {MAX_ENTITY_NAME} characters", MAX_ENTITY_NAME),
+        _path("key", f"Entity key ($ = the empty key), at most {MAX_ENTITY_KEY} characters", MAX_ENTITY_KEY),
+    ]
     listing = {
         "get": _op(
             "List entities (of one name)",
@@ -97,14 +111,24 @@ def _entity_paths(base: str) -> dict[str, Any]:
             [
                 _q("fetchState", _BOOL, "Include each entity's state"),
                 _q("top", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                _q("lastOperationTimeFrom", {"type": "string", "format": "date-time"}, "Last operation at or after"),
-                _q("lastOperationTimeTo", {"type": "string", "format": "date-time"}, "Last operation at or before"),
+                _q(
+                    "lastOperationTimeFrom",
+                    {"type": "string", "format": "date-time"},
+                    "Last operation at or after",
+                ),
+                _q(
+                    "lastOperationTimeTo",
+                    {"type": "string", "format": "date-time"},
+                    "Last operation at or before",
+                ),
             ],
         )
     }
     return {
         f"{base}/entities": listing,
-        f"{base}/entities/{{name}}": {"get": {**listing["get"], "parameters": [entity[0], *listing["get"]["parameters"]]}},
+        f"{base}/entities/{{name}}": {
+            "get": {**listing["get"], "parameters": [entity[0], *listing["get"]["parameters"]]}
+        },
         f"{base}/entities/{{name}}/{{key}}": {
             "get": _op(
                 "Read an entity's state",
@@ -114,7 +138,15 @@ def _entity_paths(base: str) -> dict[str, Any]:
             "post": _op(
                 "Signal an operation (the body, if any, is its input)",
                 {"202": _empty("Accepted")},
-                [*entity, _q("op", {"type": "string", "minLength": 1}, "Operation name", required=True)],
+                [
+                    *entity,
+                    _q(
+                        "op",
+                        {"type": "string", "minLength": 1, "maxLength": MAX_OPERATION_NAME},
+                        f"Operation name, at most {MAX_OPERATION_NAME} characters",
+                        required=True,
+                    ),
+                ],
                 True,
             ),
             "delete": _op("Signal the operation 'delete'", {"202": _empty("Accepted")}, entity),
@@ -133,8 +165,13 @@ def openapi_document() -> dict[str, Any]:
     }
     wait = [
         _q("timeout", {"type": "number", "minimum": 0, "maximum": 3600}, "Wait up to this many seconds"),
-        _q("pollingInterval", {"type": "number", "minimum": 0, "maximum": 3600}, "Seconds between polls"),
+        _q(
+            "pollingInterval",
+            {"type": "number", "minimum": 0, "maximum": 3600},
+            "Seconds between status reads (default 1; less than 0.5 counts as 0.5; at most timeout)",
+        ),
     ]
+    version = _q("version", {"type": "string"}, "The instance's version (default: host.json defaultVersion)")
     instance_op = {
         "202": _empty("Accepted"),
         "404": _empty("No such instance"),
@@ -145,7 +182,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Start an orchestration",
                 start_responses,
-                [_path("functionName", "Orchestrator"), *wait],
+                [_path("functionName", "Orchestrator"), *wait, version],
                 True,
             )
         },
@@ -153,7 +190,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Start an orchestration with a chosen instance id",
                 start_responses,
-                [_path("functionName", "Orchestrator"), _path("instanceId", "Instance id"), *wait],
+                [_path("functionName", "Orchestrator"), _INSTANCE, *wait, version],
                 True,
             )
         },
@@ -221,7 +258,7 @@ def openapi_document() -> dict[str, Any]:
                     "500": _json(_STATUS, "Failed, with returnInternalServerErrorOnFailure=true"),
                 },
                 [
-                    _path("instanceId", "Instance id"),
+                    _INSTANCE,
                     _q("showHistory", _BOOL, "Include history (default false)"),
                     _q("showHistoryOutput", _BOOL, "Include outputs in the history (default false)"),
                     _q("showInput", _BOOL, "Include the input (default true)"),
@@ -235,7 +272,7 @@ def openapi_document() -> dict[str, Any]:
             "delete": _op(
                 "Purge an instance",
                 {"200": _json(_PURGED, "Purged"), "404": _empty("No such instance")},
-                [_path("instanceId", "Instance id")],
+                [_INSTANCE],
             ),
         },
         f"{base}/instances/{{instanceId}}/raiseEvent/{{eventName}}": {
@@ -243,7 +280,7 @@ def openapi_document() -> dict[str, Any]:
                 **_op(
                     "Raise an external event",
                     {**instance_op, "400": _json(_ERROR, "Not application/json, or invalid JSON")},
-                    [_path("instanceId", "Instance id"), _path("eventName", "Event name")],
+                    [_INSTANCE, _path("eventName", "Event name")],
                 ),
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
             }
@@ -258,7 +295,7 @@ def openapi_document() -> dict[str, Any]:
                     "409": _json(_ERROR, "The id is still running"),
                 },
                 [
-                    _path("instanceId", "Instance id"),
+                    _INSTANCE,
                     _q("restartWithNewInstanceId", _BOOL, "New id (default true)"),
                     *wait,
                 ],
@@ -270,7 +307,7 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 f"{op.capitalize()} an instance",
                 instance_op,
-                [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
+                [_INSTANCE, _q("reason", {"type": "string"}, "Reason")],
             )
         }
     paths[f"{base}/instances/{{instanceId}}/rewind"] = {
@@ -282,7 +319,7 @@ def openapi_document() -> dict[str, Any]:
                 "404": _empty("No such instance"),
                 "410": _empty("The instance is Completed, Terminated or Canceled"),
             },
-            [_path("instanceId", "Instance id"), _q("reason", {"type": "string"}, "Reason")],
+            [_INSTANCE, _q("reason", {"type": "string"}, "Reason")],
         )
     }
     paths.update(_entity_paths(base))
@@ -293,7 +330,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "taskhub management API",
             "version": "1.0",
             "description": "The Durable Functions HTTP management API, served by `taskhub serve`. The same routes "
-            "are also served under /durabletask/ (the local RPC base of azure-functions-durable).",
+            "are also served under /durabletask/ (the local RPC base of azure-functions-durable). JSON bodies "
+            "must be JSON other readers can read back: no NaN or Infinity, no number beyond a double, no lone "
+            "surrogate, at most 100 levels deep (400 otherwise).",
         },
         "paths": paths,
         "components": {
@@ -319,6 +358,7 @@ def openapi_document() -> dict[str, Any]:
                         "output": _ANY,
                         "createdTime": _NULLABLE_STRING,
                         "lastUpdatedTime": _NULLABLE_STRING,
+                        "version": {"type": "string"},
                         "historyEvents": {"type": "array", "items": {"type": "object"}},
                     },
                 },

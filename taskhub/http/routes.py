@@ -8,6 +8,8 @@ values are case-sensitive enum names and unknown ones are dropped, as Durable Fu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +24,7 @@ from taskhub.http.params import (
     bool_param,
     instance_id,
     json_body,
+    polling_interval,
     query,
     sdk_unwrap,
     seconds,
@@ -52,6 +55,17 @@ _FINISHED_410 = (
 _REWIND_410 = (OrchestrationStatus.COMPLETED, OrchestrationStatus.TERMINATED, OrchestrationStatus.CANCELED)
 
 
+def _gone(request: web.Request) -> bool:
+    """The client closed its connection."""
+    return request.transport is None or request.transport.is_closing()
+
+
+def _without_code(request: web.Request) -> str:
+    """The request's URL without a ``code`` parameter (a Location must not carry the key)."""
+    url = request.url
+    return str(url.with_query([(k, v) for k, v in url.query.items() if k.lower() != "code"]))
+
+
 class ManagementApi:
     """The route handlers; ``client_for(hub_name)`` gives the TaskHubClient of a hub (None = default)."""
 
@@ -69,6 +83,10 @@ class ManagementApi:
         self.orchestrator_names = orchestrator_names
         self.connection_name = connection_name
         self.code = code
+        self.stopping = asyncio.Event()
+        """Set when the server stops: start-and-wait requests answer at once instead of polling on."""
+        self.waiting = 0
+        """Start-and-wait requests polling now."""
 
     def routes(self, prefix: str, *, sdk_encoded: bool = False) -> list[web.RouteDef]:
         """The routes under ``prefix``; ``sdk_encoded``: bodies come double-encoded from the Python SDK."""
@@ -117,18 +135,36 @@ class ManagementApi:
         hub: str,
         iid: str,
         timeout: float,
-        interval: float | None,
+        interval: float,
     ) -> web.Response:
-        """The start-and-wait variant (http-api.md 2.3)."""
-        if interval is not None and interval > timeout:
-            raise ApiError(400, "pollingInterval must not be greater than timeout")
+        """The start-and-wait variant (http-api.md 2.3): read the status every ``interval`` seconds until
+        it is final or ``timeout`` passes (202 check-status then), the client goes away, or the server
+        stops (202 too)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.waiting += 1
         try:
-            state = await client.wait_for_orchestration_completion(iid, timeout=timeout)
-        except TimeoutError:
-            return self._check_status(request, iid, hub)
-        if state.runtime_status is OrchestrationStatus.COMPLETED:
-            return json_response(state.output)
-        return json_response(state.to_dict())
+            while True:
+                state = await client.get_orchestration_state(iid)
+                if (
+                    state is not None
+                    and state.runtime_status.is_terminal
+                    and state.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW
+                ):
+                    if state.runtime_status is OrchestrationStatus.COMPLETED:
+                        return json_response(state.output)
+                    return json_response(state.to_dict())
+                remaining = deadline - loop.time()
+                if remaining <= 0 or self.stopping.is_set() or _gone(request):
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), min(interval, remaining))
+                if _gone(request):
+                    log.info("http.wait_abandoned instance_id=%s (the client went away)", iid)
+                    break
+        finally:
+            self.waiting -= 1
+        return self._check_status(request, iid, hub)
 
     # -- handlers -----------------------------------------------------------------------------------
 
@@ -155,10 +191,12 @@ class ManagementApi:
             data = sdk_unwrap(data)
         q = query(request)
         timeout = seconds(q, "timeout")
-        interval = seconds(q, "pollingInterval")
+        interval = polling_interval(q, timeout)
         client, hub = await self._client(request)
         try:
-            iid = await client.schedule_new_orchestration(name, input=data, instance_id=iid)
+            iid = await client.schedule_new_orchestration(
+                name, input=data, instance_id=iid, version=q.get("version")
+            )
         except OrchestrationAlreadyExistsError as err:
             # Durable Functions lets this fall into its generic 500 path; a client mistake is a 409 here.
             raise ApiError(409, str(err)) from None
@@ -168,7 +206,7 @@ class ManagementApi:
 
     async def status(self, request: web.Request) -> web.Response:
         """GET instances/{id}: 202 while running, 200 when finished, 404 when unknown."""
-        iid = request.match_info["instanceId"]
+        iid = instance_id(request.match_info["instanceId"])
         q = query(request)
         show_history = bool_param(q, "showHistory", False)
         show_history_output = bool_param(q, "showHistoryOutput", False)
@@ -186,7 +224,9 @@ class ManagementApi:
             )
         if state.runtime_status in _RUNNING:
             return json_response(
-                body, status=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER_STATUS}
+                body,
+                status=202,
+                headers={"Location": _without_code(request), "Retry-After": RETRY_AFTER_STATUS},
             )
         if state.runtime_status is OrchestrationStatus.FAILED and error_on_failure:
             return json_response(body, status=500)
@@ -223,7 +263,7 @@ class ManagementApi:
 
     async def raise_event(self, request: web.Request, *, unwrap: bool = False) -> web.Response:
         """POST instances/{id}/raiseEvent/{eventName}: 202, 404 unknown, 410 finished."""
-        iid = request.match_info["instanceId"]
+        iid = instance_id(request.match_info["instanceId"])
         event = request.match_info["eventName"]
         data = await json_body(request, require_json_type=True)
         if unwrap:
@@ -239,7 +279,7 @@ class ManagementApi:
 
     async def operation(self, request: web.Request) -> web.Response:
         """POST instances/{id}/terminate|suspend|resume?reason=: 202, 404 unknown, 410 finished."""
-        iid = request.match_info["instanceId"]
+        iid = instance_id(request.match_info["instanceId"])
         op = request.match_info["operation"]
         reason = query(request).get("reason")
         client, _ = await self._client(request)
@@ -259,7 +299,7 @@ class ManagementApi:
     async def rewind(self, request: web.Request) -> web.Response:
         """POST instances/{id}/rewind?reason=: 202, 404 unknown, 410 Completed/Terminated/Canceled,
         400 when not Failed (Durable Functions' client error: only failed instances can be rewound)."""
-        iid = request.match_info["instanceId"]
+        iid = instance_id(request.match_info["instanceId"])
         reason = query(request).get("reason")
         client, _ = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=False)
@@ -275,9 +315,11 @@ class ManagementApi:
 
     async def restart(self, request: web.Request) -> web.Response:
         """POST instances/{id}/restart[?restartWithNewInstanceId=]: start it again with its input."""
-        iid = request.match_info["instanceId"]
+        iid = instance_id(request.match_info["instanceId"])
         q = query(request)
         new_id = bool_param(q, "restartWithNewInstanceId", True)
+        timeout = seconds(q, "timeout")
+        interval = polling_interval(q, timeout)
         client, hub = await self._client(request)
         state = await client.get_orchestration_state(iid, fetch_payloads=True)
         if state is None:
@@ -288,17 +330,15 @@ class ManagementApi:
             )
         except OrchestrationAlreadyExistsError as err:
             raise ApiError(409, str(err)) from None
-        timeout = seconds(q, "timeout")
         if timeout is not None:
-            return await self._wait_response(
-                request, client, hub, started, timeout, seconds(q, "pollingInterval")
-            )
+            return await self._wait_response(request, client, hub, started, timeout, interval)
         return self._check_status(request, started, hub)
 
     async def purge_one(self, request: web.Request) -> web.Response:
         """DELETE instances/{id}: 200 {"instancesDeleted": 1}, or 404."""
+        iid = instance_id(request.match_info["instanceId"])
         client, _ = await self._client(request)
-        result = await client.purge_orchestration(request.match_info["instanceId"])
+        result = await client.purge_orchestration(iid)
         if result.deleted_instance_count == 0:
             return web.Response(status=404)
         return json_response({"instancesDeleted": result.deleted_instance_count})

@@ -52,6 +52,13 @@ class OrchestrationContext(ABC):
 
     @property
     @abstractmethod
+    def version(self) -> str:
+        """The version this instance was started with (``""`` when it has none): the client's
+        ``version=``, else its ``defaultVersion``; a sub-orchestration's comes from its parent's call.
+        It stays the same across ``continue_as_new``."""
+
+    @property
+    @abstractmethod
     def current_utc_datetime(self) -> datetime:
         """Deterministic time (timezone-aware UTC): when the current replayed episode started."""
 
@@ -78,11 +85,12 @@ class OrchestrationContext(ABC):
         input: Any = None,
         instance_id: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        version: str | None = None,
     ) -> Task[Any]:
         """Start a child orchestration and wait for its output.
 
         The default child instance id is ``f"{ctx.instance_id}:{n:04x}"``, ``n`` being the action id,
-        so it is the same on every replay.
+        so it is the same on every replay. The child runs at ``version``, by default this instance's.
         """
 
     @abstractmethod

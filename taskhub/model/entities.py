@@ -56,9 +56,13 @@ class EntityId:
 
     @classmethod
     def parse(cls, instance_id: str) -> EntityId:
-        """The id of an entity instance id such as ``@counter@k1``."""
+        """The id of an entity instance id such as ``@counter@k1`` read from the hub: the format's rules
+        apply, not the length limits of new ids (an entity Durable Functions made may be longer)."""
         name, key = parse_entity_instance_id(instance_id)
-        return cls(name, key)
+        entity = object.__new__(cls)
+        object.__setattr__(entity, "name", check_entity_name(name, limit=False))
+        object.__setattr__(entity, "key", check_entity_key(key, limit=False))
+        return entity
 
     @classmethod
     def of(cls, value: Any) -> EntityId:
@@ -66,7 +70,7 @@ class EntityId:
         if isinstance(value, EntityId):
             return value
         if isinstance(value, str):
-            return cls.parse(value)
+            return cls(*parse_entity_instance_id(value))
         if isinstance(value, tuple) and len(value) == 2:
             return cls(value[0], value[1])
         raise TypeError(

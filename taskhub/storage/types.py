@@ -80,10 +80,30 @@ def encode_token(token: Any) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
 
 
+MAX_TOKEN_CHARS = 4096
+
+
 def decode_token(token: str | None) -> Any:
+    """The table continuation token that ``encode_token`` made: ``{"PartitionKey": str|None, "RowKey":
+    str|None}``. Anything else (too long, not base64 JSON, another shape): a one-line ValueError."""
     if not token:
         return None
+    bad = ValueError(f"continuation token {token[:40]!r} is not one this hub issued")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise bad
     try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError:
-        raise ValueError(f"continuation token {token[:40]!r} is not one this hub issued") from None
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, RecursionError):
+        raise bad from None
+    if not (
+        isinstance(value, dict)
+        and set(value) <= {"PartitionKey", "RowKey"}
+        and all(v is None or isinstance(v, str) for v in value.values())
+    ):
+        raise bad
+    try:
+        for v in value.values():
+            (v or "").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        raise bad from None
+    return value

@@ -297,7 +297,7 @@ async def test_read_only_hides_actions_and_answers_403(dash: Dash) -> None:
     assert await _status(dash, "ro") == "Running"
 
 
-@pytest.mark.parametrize("dash", [{"key": "s3cret-key"}], indirect=True)
+@pytest.mark.parametrize("dash", [{"key": "s3cret-key-0123456789"}], indirect=True)
 async def test_key_is_sent_once_then_kept_in_an_httponly_cookie(dash: Dash) -> None:
     status, page = await dash.get("/dashboard/")
     assert status == 401 and 'type="password" name="key"' in page
@@ -310,24 +310,24 @@ async def test_key_is_sent_once_then_kept_in_an_httponly_cookie(dash: Dash) -> N
         assert r.status == 401
     async with dash.session.post(
         f"{dash.base}/dashboard/login",
-        data={"csrf": token, "key": "s3cret-key", "next": "/dashboard/health"},
+        data={"csrf": token, "key": "s3cret-key-0123456789", "next": "/dashboard/health"},
         allow_redirects=False,
     ) as r:
         assert r.status == 303 and r.headers["Location"] == "/dashboard/health"
         cookie = r.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "s3cret-key" not in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "s3cret-key-0123456789" not in cookie
     status, page = await dash.get("/dashboard/health")
-    assert status == 200 and "s3cret-key" not in page
+    assert status == 200 and "s3cret-key-0123456789" not in page
     async with dash.session.get(f"{dash.base}/runtime/webhooks/durabletask/instances") as r:
         assert r.status == 401  # the API still wants the key on every request
 
 
-@pytest.mark.parametrize("dash", [{"key": "k2"}], indirect=True)
+@pytest.mark.parametrize("dash", [{"key": "second-key-0123456789"}], indirect=True)
 async def test_key_in_the_query_is_taken_once_and_removed_from_the_url(dash: Dash) -> None:
-    async with dash.session.get(f"{dash.base}/dashboard/health?code=k2&tz=UTC", allow_redirects=False) as r:
+    async with dash.session.get(f"{dash.base}/dashboard/health?code=second-key-0123456789&tz=UTC", allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/dashboard/health?tz=UTC"
     status, page = await dash.get("/dashboard/health")
-    assert status == 200 and "k2" not in page.replace(dash.settings.hub_name, "")
+    assert status == 200 and "second-key-0123456789" not in page.replace(dash.settings.hub_name, "")
 
 
 async def test_hostile_instance_id_round_trips(dash: Dash) -> None:

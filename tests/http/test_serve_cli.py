@@ -49,7 +49,7 @@ def test_binding_beyond_loopback_without_a_key_is_refused(azurite_connection_str
 @pytest.mark.front_door
 def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, hub_name, tmp_path):
     port = _free_port()
-    secret = "k-" + hub_name
+    secret = "key-of-" + hub_name
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskhub", "serve", "--host", "0.0.0.0", "--port", str(port)],
         env=_env(azurite_connection_string, hub_name, TASKHUB_HTTP_KEY=secret),
@@ -82,3 +82,26 @@ def test_key_protects_a_server_bound_beyond_loopback(azurite_connection_string, 
         out, err = proc.communicate(timeout=30)
     assert secret not in out and secret not in err
     assert "key required" in err
+
+
+def test_a_short_key_or_a_bad_allowed_host_stops_the_server_with_one_line(
+    azurite_connection_string, hub_name, tmp_path
+):
+    cases = [
+        ([], {"TASKHUB_HTTP_KEY": "abc"}, "at least 16 printable characters"),
+        ([], {"TASKHUB_HTTP_KEY": "a key with spaces in it"}, "without whitespace"),
+        (["--allowed-host", "http://tasks.example:8080"], {}, "bare host name"),
+    ]
+    for args, extra, words in cases:
+        r = subprocess.run(
+            [sys.executable, "-m", "taskhub", "serve", "--port", str(_free_port()), *args],
+            env=_env(azurite_connection_string, hub_name, **extra),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode != 0, args
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 2 and words in lines[1], lines
+        assert "abc" not in lines[1] and "spaces" not in lines[1]

@@ -243,7 +243,8 @@ class EntityRunner:
             )
             tags = {FIRE_AND_FORGET_TAG: ""}
             start = ExecutionStartedEvent(
-                orchestration_instance=child, parent_instance=parent, name=s.name, version="", input=s.input,
+                orchestration_instance=child, parent_instance=parent, name=s.name, input=s.input,
+                version=self.hub.settings.default_version or "",  # as Durable Functions >= 3.8.1 does
                 tags=tags, generation=0, timestamp=now,
             )  # fmt: skip
             outbound.append(Outbound("orchestrator", child, start, tags=tags))

@@ -106,7 +106,13 @@ class _Walk:
     def _sub_orchestrator(self, action: dict[str, Any]) -> Task[Any]:
         name = self.names.check("orchestrator", action.get("functionName"), self.ctx.name)
         instance_id = action.get("instanceId") or f"{self.ctx.execution_id}:{self.state.sequence}"
-        return self.ctx.call_sub_orchestrator(name, input=action.get("input"), instance_id=instance_id)
+        version = action.get("version")  # the SDK's version=; without it the child inherits this version
+        return self.ctx.call_sub_orchestrator(
+            name,
+            input=action.get("input"),
+            instance_id=instance_id,
+            version=version if isinstance(version, str) else None,
+        )
 
     def _sub_orchestrator_retry(self, action: dict[str, Any]) -> Task[Any]:
         options = RetryOptions.from_json(action.get("retryOptions"))

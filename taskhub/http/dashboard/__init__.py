@@ -18,9 +18,11 @@ from taskhub.client.async_client import TaskHubClient
 from taskhub.http.dashboard.entity_handlers import EntityPages
 from taskhub.http.dashboard.handlers import Dashboard
 from taskhub.http.dashboard.layout import PREFIX
-from taskhub.http.dashboard.security import Guard
+from taskhub.http.dashboard.security import Guard, without_code
 
-__all__ = ["PREFIX", "dashboard_app", "mount", "Dashboard"]
+__all__ = ["PREFIX", "dashboard_app", "mount", "Dashboard", "GUARD"]
+
+GUARD: web.AppKey[Guard] = web.AppKey("dashboard_guard")
 
 
 def dashboard_app(
@@ -40,6 +42,7 @@ def dashboard_app(
         key=key, read_only=read_only, forbidden=lambda request, message: dash.error(request, 403, message)
     )
     app = web.Application(middlewares=[guard.middleware(), dash.middleware()])
+    app[GUARD] = guard
     app.add_routes(dash.routes())
     app.add_routes(EntityPages(dash).routes())
 
@@ -51,13 +54,13 @@ def dashboard_app(
 
 
 def mount(app: web.Application, dashboard: web.Application) -> None:
-    """Serve ``dashboard`` at ``/dashboard/`` in ``app`` (``/dashboard`` redirects there)."""
+    """Serve ``dashboard`` at ``/dashboard/`` in ``app`` (``/dashboard`` redirects there, taking a
+    ``?code=`` key out of the URL)."""
+    guard = dashboard[GUARD]
 
     async def to_slash(request: web.Request) -> web.Response:
-        return web.Response(
-            status=308,
-            headers={"Location": PREFIX + "/" + ("?" + request.query_string if request.query_string else "")},
-        )
+        target = without_code(request.rel_url.with_path(PREFIX + "/").with_query(request.rel_url.query))
+        return guard.take_key(request, target)
 
     app.router.add_get(PREFIX, to_slash, allow_head=False)
     app.add_subapp(PREFIX, dashboard)

@@ -3,8 +3,8 @@ pure steps of the list: filter, count, sort and cut a page with a continuation t
 
 Query parameters: ``taskHub``, ``status`` (repeatable runtime status names), ``preset`` (15m, 1h, 24h,
 7d, 30d, all, custom), ``from``/``to`` (a range in the page's time zone, with ``preset=custom``),
-``name`` (orchestrator name prefix, any case), ``prefix`` (instance id prefix), ``custom`` (custom status
-contains, any case), ``sort`` (created, updated), ``dir`` (desc, asc), ``top`` (page size), ``after``
+``name`` (orchestrator name prefix, any case), ``prefix`` (instance id prefix), ``version`` (the
+instance's version, exactly; ``-`` for instances without one), ``custom`` (custom status contains, any case), ``sort`` (created, updated), ``dir`` (desc, asc), ``top`` (page size), ``after``
 (continuation token), ``refresh`` (0, 2, 5, 15 seconds), ``tz`` (UTC or an IANA zone).
 """
 
@@ -54,6 +54,7 @@ class ListFilter:
     end: datetime | None = None
     name: str = ""
     prefix: str = ""
+    version: str = ""
     custom: str = ""
     sort: str = "created"
     descending: bool = True
@@ -94,6 +95,7 @@ class ListFilter:
             end=end,
             name=_one(q, "name"),
             prefix=_one(q, "prefix"),
+            version=_one(q, "version"),
             custom=_one(q, "custom"),
             sort=sort,
             descending=direction == "desc",
@@ -120,7 +122,7 @@ class ListFilter:
             pairs.append(("preset", f.preset))
         if f.preset == "custom":
             pairs += [("from", _fmt_local(f.start, f.tz)), ("to", _fmt_local(f.end, f.tz))]
-        pairs += [("name", f.name), ("prefix", f.prefix), ("custom", f.custom)]
+        pairs += [("name", f.name), ("prefix", f.prefix), ("version", f.version), ("custom", f.custom)]
         if f.sort != "created":
             pairs.append(("sort", f.sort))
         if not f.descending:
@@ -140,6 +142,8 @@ class ListFilter:
         if self.name and not s.name.lower().startswith(self.name.lower()):
             return False
         if self.custom and self.custom.lower() not in (s.serialized_custom_status or "").lower():
+            return False
+        if self.version and s.version != ("" if self.version == "-" else self.version):
             return False
         return not (self.prefix and not s.instance_id.startswith(self.prefix))
 

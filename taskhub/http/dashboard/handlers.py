@@ -42,6 +42,7 @@ from taskhub.http.dashboard.other_pages import (
     render_start,
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
+from taskhub.http.hubs import UnknownHubError
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
 from taskhub.hub.history_view import load_history_for_view
 
@@ -156,12 +157,14 @@ class Dashboard:
                 )
             except web.HTTPException:
                 raise
-            except OrchestrationNotFoundError as err:
+            except (OrchestrationNotFoundError, UnknownHubError) as err:
                 return html_response(self.error(request, 404, str(err)), 404)
             except (OrchestrationStateError, OrchestrationAlreadyExistsError) as err:
                 return html_response(self.error(request, 409, str(err)), 409)
             except ValueError as err:  # includes ConfigurationError (a bad ?taskHub=)
                 return html_response(self.error(request, 400, str(err)), 400)
+            except ConnectionResetError:
+                raise  # the client went away: one line from the server's error middleware
             except StorageError as err:
                 log.error("dashboard.storage_error path=%s error=%s", request.path, err)
                 return html_response(

@@ -315,10 +315,12 @@ def render_instance(frame: Frame, v: InstanceView, now: datetime, *, refresh: in
     s = v.state
     z = frame.tz
     summary = t(
-        '<dl class="summary"><dt>Name</dt><dd>{name}</dd><dt>Status</dt><dd>{status}</dd>'
+        '<dl class="summary"><dt>Name</dt><dd>{name}</dd><dt>Version</dt><dd>{version}</dd>'
+        "<dt>Status</dt><dd>{status}</dd>"
         "<dt>{c}</dt><dd>{created}</dd><dt>{u}</dt><dd>{updated}</dd><dt>Duration</dt><dd>{dur}</dd>"
         "<dt>Execution</dt><dd><code>{ex}</code></dd></dl>",
         name=s.name,
+        version=s.version or "(none)",
         status=status_badge(s.runtime_status.value),
         c=z.header("Created"),
         created=z.format(s.created_at),

@@ -73,6 +73,7 @@ def _filter_form(f: ListFilter) -> Safe:
         '<label>To ({tz}) <input type="datetime-local" name="to" value="{end}"></label></div>'
         '<div class="row"><label>Name starts with <input name="name" value="{name}"></label>'
         '<label>Id prefix <input name="prefix" value="{prefix}"></label>'
+        '<label>Version <input name="version" value="{version}" size="8"></label>'
         '<label>Custom status contains <input name="custom" value="{custom}"></label></div>'
         '<div class="row"><label>Sort <select name="sort">{sorts}</select></label>'
         '<label>Order <select name="dir">{dirs}</select></label>'
@@ -88,6 +89,7 @@ def _filter_form(f: ListFilter) -> Safe:
         end=end,
         name=f.name,
         prefix=f.prefix,
+        version=f.version,
         custom=f.custom,
         sorts=_options([("created", "created"), ("updated", "last updated")], f.sort),
         dirs=_options([("desc", "newest first"), ("asc", "oldest first")], "desc" if f.descending else "asc"),
@@ -135,12 +137,14 @@ def _table(frame: Frame, f: ListFilter, listing: Listing, now: datetime) -> Safe
         return t('<p class="empty">No instances match these filters.{hint}</p>', hint=Safe(hint))
     rows = join(
         t(
-            '<tr data-id="{id}"><td class="id"><a href="{u}">{id}</a></td><td>{name}</td><td>{status}</td>'
+            '<tr data-id="{id}"><td class="id"><a href="{u}">{id}</a></td><td>{name}</td>'
+            '<td class="version">{version}</td><td>{status}</td>'
             '<td class="time">{created}</td><td class="time">{updated}</td><td class="num">{dur}</td>'
             '<td class="custom">{custom}</td></tr>',
             id=s.instance_id,
             u=instance_link(frame, s.instance_id),
             name=s.name,
+            version=s.version,
             status=status_badge(s.runtime_status.value),
             created=f.tz.format(s.created_at, seconds_only=True),
             updated=f.tz.format(s.last_updated_at, seconds_only=True),
@@ -150,7 +154,8 @@ def _table(frame: Frame, f: ListFilter, listing: Listing, now: datetime) -> Safe
         for s in listing.items
     )
     return t(
-        '<div class="scroll"><table class="instances"><thead><tr><th>Instance id</th><th>Name</th><th>Status</th>'
+        '<div class="scroll"><table class="instances"><thead><tr><th>Instance id</th><th>Name</th><th>Version</th>'
+        "<th>Status</th>"
         "<th>{created}</th><th>{updated}</th><th>Duration</th><th>Custom status</th></tr></thead>"
         "<tbody>{rows}</tbody></table></div>",
         created=f.tz.header("Created"),

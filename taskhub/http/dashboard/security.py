@@ -3,10 +3,13 @@
 * headers on every answer: a strict Content-Security-Policy (only this server's script, style and
   images; no inline script or style; forms post only here; no framing), ``nosniff``, no referrer;
 * a key, when the server has one (bound beyond loopback): sent once (the login form, or ``?code=`` /
-  ``x-functions-key`` as for the API) and then kept as an HttpOnly, SameSite=Strict cookie holding a
-  value derived from the key (never the key itself);
-* CSRF: a random HttpOnly cookie per browser; every form carries a token derived from it with the
-  server's secret, and a POST without the matching token is refused (403);
+  ``x-functions-key`` as for the API) and then kept as an HttpOnly, SameSite=Strict session cookie
+  ``issued-at.HMAC(key, issued-at)`` (never the key itself), valid for ``SESSION_TTL`` seconds and only
+  while the key is the same: changing the key signs every browser out. ``?code=`` never survives into a
+  redirect or a page;
+* CSRF: an HttpOnly cookie per browser that the server made and signed (a cookie it did not sign is
+  replaced); every form carries a token derived from it and the session with the server's secret, and a
+  POST without the matching token is refused (403);
 * read-only mode: every POST and every action form answers 403.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +33,19 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-__all__ = ["see_other", "Guard", "CSP", "SESSION_COOKIE", "CSRF_COOKIE", "CSRF_KEY"]
+__all__ = [
+    "see_other",
+    "Guard",
+    "CSP",
+    "SESSION_COOKIE",
+    "CSRF_COOKIE",
+    "CSRF_KEY",
+    "SESSION_TTL",
+    "without_code",
+]
+
+SESSION_TTL = 12 * 3600
+"""Seconds a dashboard sign-in lasts."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -44,6 +60,11 @@ CSRF_KEY: web.RequestKey[str] = web.RequestKey("dashboard_csrf", str)
 
 _WRITE_PATHS = ("/start", "/bulk/")
 _ACTION_SUFFIXES = ("/raise", "/suspend", "/resume", "/terminate", "/restart", "/rewind", "/purge")
+
+
+def without_code(url: URL) -> str:
+    """``url`` (relative) without its ``code`` parameters: the key never goes into a link or a redirect."""
+    return str(url.with_query([(k, v) for k, v in url.query.items() if k.lower() != "code"]))
 
 
 def _headers(response: web.StreamResponse) -> None:
@@ -63,13 +84,44 @@ class Guard:
         self.key = key
         self.read_only = read_only
         self._secret = secrets.token_bytes(32)
-        self._session = (
-            hmac.new(key.encode(), b"taskhub-dashboard-session", hashlib.sha256).hexdigest() if key else ""
-        )
         self._forbidden = forbidden
 
-    def csrf_for(self, cookie: str) -> str:
-        return hmac.new(self._secret, cookie.encode(), hashlib.sha256).hexdigest()
+    # -- the session (signed in with the key) --------------------------------------------------------
+
+    def _session_sig(self, issued: int) -> str:
+        return hmac.new(
+            (self.key or "").encode(), f"taskhub-session|{issued}".encode(), hashlib.sha256
+        ).hexdigest()
+
+    def new_session(self, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        return f"{issued}.{self._session_sig(issued)}"
+
+    def session_ok(self, value: str, now: float | None = None) -> bool:
+        """A session cookie this key signed less than ``SESSION_TTL`` seconds ago."""
+        issued_text, _, sig = value.partition(".")
+        if not (self.key and issued_text.isdigit() and len(issued_text) <= 12):
+            return False
+        issued = int(issued_text)
+        age = (time.time() if now is None else now) - issued
+        return -60 <= age <= SESSION_TTL and hmac.compare_digest(sig, self._session_sig(issued))
+
+    # -- CSRF -------------------------------------------------------------------------------------------
+
+    def _cookie_sig(self, nonce: str) -> str:
+        return hmac.new(self._secret, f"csrf-cookie|{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def new_csrf_cookie(self) -> str:
+        nonce = secrets.token_urlsafe(18)
+        return f"{nonce}.{self._cookie_sig(nonce)}"
+
+    def csrf_cookie_ok(self, cookie: str) -> bool:
+        nonce, _, sig = cookie.partition(".")
+        return bool(nonce) and hmac.compare_digest(sig, self._cookie_sig(nonce))
+
+    def csrf_for(self, cookie: str, session: str = "") -> str:
+        """The forms' token of a browser's CSRF cookie and session cookie."""
+        return hmac.new(self._secret, f"form|{cookie}|{session}".encode(), hashlib.sha256).hexdigest()
 
     def _is_write(self, request: web.Request) -> bool:
         path = request.path[len(PREFIX) :]
@@ -109,16 +161,19 @@ class Guard:
         if request.path.startswith(PREFIX + "/static/"):
             return await handler(request)
         cookie = request.cookies.get(CSRF_COOKIE, "")
-        fresh = not cookie
+        fresh = not self.csrf_cookie_ok(cookie)  # none yet, or one this server did not make
         if fresh:
-            cookie = secrets.token_urlsafe(24)
-        request[CSRF_KEY] = self.csrf_for(cookie)
-        response = await self._checked(request, handler, cookie)
+            cookie = self.new_csrf_cookie()
+        session = request.cookies.get(SESSION_COOKIE, "") if self.key else ""
+        request[CSRF_KEY] = self.csrf_for(cookie, session)
+        response = await self._checked(request, handler, cookie, session)
         if fresh:
             self._cookie(response, request, CSRF_COOKIE, cookie)
         return response
 
-    async def _checked(self, request: web.Request, handler: Handler, cookie: str) -> web.StreamResponse:
+    async def _checked(
+        self, request: web.Request, handler: Handler, cookie: str, session: str
+    ) -> web.StreamResponse:
         if self.read_only and self._is_write(request):
             return self._page(
                 request,
@@ -128,7 +183,7 @@ class Guard:
         if request.method == "POST":
             form = await request.post()
             token = form.get("csrf")
-            if not (isinstance(token, str) and hmac.compare_digest(token, self.csrf_for(cookie))):
+            if not (isinstance(token, str) and hmac.compare_digest(token, self.csrf_for(cookie, session))):
                 return self._page(
                     request,
                     403,
@@ -137,18 +192,15 @@ class Guard:
         if self.key:
             if request.path == PREFIX + "/login":
                 return await self._login(request)
-            if not hmac.compare_digest(request.cookies.get(SESSION_COOKIE, ""), self._session):
+            if not self.session_ok(session):
                 given = self._key_given(request)
                 if given and self._key_ok(given) and request.method == "GET":
-                    clean = request.rel_url.with_query(
-                        [(k, v) for k, v in request.query.items() if k.lower() != "code"]
-                    )
-                    response: web.StreamResponse = see_other(str(clean))
-                    self._cookie(response, request, SESSION_COOKIE, self._session)
-                    return response
+                    return self.signed_in(request, without_code(request.rel_url))
+                if any(k.lower() == "code" for k in request.query):
+                    return see_other(without_code(request.rel_url))  # a wrong key: out of the URL too
                 return web.Response(
                     status=401,
-                    text=login_page(request[CSRF_KEY], str(request.rel_url)),
+                    text=login_page(request[CSRF_KEY], without_code(request.rel_url)),
                     content_type="text/html",
                 )
         elif request.path == PREFIX + "/login":
@@ -171,9 +223,29 @@ class Guard:
                 text=login_page(request[CSRF_KEY], nxt, "That key is not right."),
                 content_type="text/html",
             )
-        response: web.StreamResponse = see_other(str(URL(nxt)))
-        self._cookie(response, request, SESSION_COOKIE, self._session)
+        return self.signed_in(request, without_code(URL(nxt)))
+
+    def signed_in(self, request: web.Request, location: str) -> web.Response:
+        """303 to ``location`` with a new session cookie."""
+        response = see_other(location)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.new_session(),
+            path=PREFIX,
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure or None,
+            max_age=SESSION_TTL,
+        )
         return response
+
+    def take_key(self, request: web.Request, location: str) -> web.Response:
+        """The answer to ``/dashboard?code=...``: signed in when the key is right, and ``location``
+        without the key either way."""
+        given = self._key_given(request)
+        if self.key and given and self._key_ok(given):
+            return self.signed_in(request, location)
+        return web.Response(status=308, headers={"Location": location})
 
     def _page(self, request: web.Request, status: int, message: str) -> web.Response:
         return web.Response(status=status, text=self._forbidden(request, message), content_type="text/html")
