@@ -14,8 +14,6 @@ ALLOWED = {
     # Being split by job in issue 20's core work (branch issue-20): envelope, sender, receiver, renewal,
     # give-back, local dispatch and wake-ups. Remove the entry when that split lands.
     "HubQueues",
-    # The dashboard's request handlers: split once issue 19's dashboard security changes have landed.
-    "Dashboard",
     # worker/context.py, 21 with issue 25's versioning: worker/ modules are being moved into rooms by
     # issue 20's core work (branch issue-20), which splits it there; left alone here so the move merges.
     "ReplayContext",
