@@ -35,6 +35,7 @@ from taskhub.format.names import validate_instance_id
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.values import to_json
+from taskhub.model.versioning import validate_version
 
 __all__ = ["TaskHubClient"]
 
@@ -108,9 +109,7 @@ class TaskHubClient(InstanceControl, EntityClient):
         OrchestrationAlreadyExistsError when the id is Pending, Running or Suspended.
         """
         name = function_name(name_or_fn)
-        if version is not None and not isinstance(version, str):
-            raise TypeError(f"version must be a string such as '2.0', got {type(version).__name__}")
-        version = (self.settings.default_version or "") if version is None else version.strip()
+        version = (self.settings.default_version or "") if version is None else validate_version(version)
         instance_id = uuid.uuid4().hex if instance_id is None else validate_instance_id(instance_id)
         serialized = to_json(input, what=f"input of orchestration {name!r}")
         if start_at is not None and start_at.tzinfo is None:

@@ -32,6 +32,7 @@ from taskhub.http.params import (
     time_param,
 )
 from taskhub.http.urls import RETRY_AFTER_STATUS, check_status_response, json_response
+from taskhub.model.versioning import validate_version
 
 __all__ = ["ManagementApi", "ApiError"]
 
@@ -192,11 +193,15 @@ class ManagementApi:
         q = query(request)
         timeout = seconds(q, "timeout")
         interval = polling_interval(q, timeout)
+        version = q.get("version")
+        if version is not None:
+            try:
+                version = validate_version(version)
+            except ValueError as err:
+                raise ApiError(400, str(err)) from None
         client, hub = await self._client(request)
         try:
-            iid = await client.schedule_new_orchestration(
-                name, input=data, instance_id=iid, version=q.get("version")
-            )
+            iid = await client.schedule_new_orchestration(name, input=data, instance_id=iid, version=version)
         except OrchestrationAlreadyExistsError as err:
             # Durable Functions lets this fall into its generic 500 path; a client mistake is a 409 here.
             raise ApiError(409, str(err)) from None

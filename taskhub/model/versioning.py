@@ -30,6 +30,8 @@ __all__ = [
     "Versioning",
     "admit",
     "compare_versions",
+    "MAX_VERSION_LENGTH",
+    "validate_version",
 ]
 
 VERSION_MISMATCH = "VersionMismatch"
@@ -70,6 +72,25 @@ class Admission:
 
     verdict: Literal["run", "reject", "fail"]
     reason: str = ""
+
+
+MAX_VERSION_LENGTH = 100
+"""The longest version a start accepts: it is stored in every ExecutionStarted row and message."""
+
+
+def validate_version(version: str) -> str:
+    """``version`` stripped, when it is usable: at most ``MAX_VERSION_LENGTH`` characters, no control
+    characters; else a one-line ValueError saying what is allowed."""
+    if not isinstance(version, str):
+        raise TypeError(f"version must be a string such as '2.0', got {type(version).__name__}")
+    text = version.strip()
+    if len(text) > MAX_VERSION_LENGTH:
+        raise ValueError(
+            f"version is {len(text)} characters long; at most {MAX_VERSION_LENGTH} are allowed (e.g. '2.0')"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise ValueError(f"version {text[:40]!r} holds a control character; use printable text such as '2.0'")
+    return text
 
 
 def _empty(version: str | None) -> bool:

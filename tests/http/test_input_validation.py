@@ -174,3 +174,14 @@ def test_entity_limits_apply_to_new_ids_not_to_stored_ones() -> None:
         EntityId.of(f"@counter@{long_key}")  # what user code passes
     stored = EntityId.parse(f"@counter@{long_key}")  # what the hub already holds (e.g. from Durable Functions)
     assert stored.key == long_key and str(stored) == f"@counter@{long_key}"
+
+
+async def test_a_version_too_long_or_with_control_characters_is_400_and_starts_nothing(api: Api) -> None:
+    long = "1." + "0" * 200
+    async with api.session.post(f"{api.hooks}/orchestrators/chaining/v-1?version={long}", json=1) as r:
+        assert r.status == 400 and "at most 100" in await _message(r)
+    async with api.session.post(f"{api.hooks}/orchestrators/chaining/v-2?version=2%0A0", json=1) as r:
+        assert r.status == 400 and "control character" in await _message(r)
+    assert await _ids(api) == set()
+    with pytest.raises(ValueError, match="at most 100"):
+        await api.client.schedule_new_orchestration("chaining", input=1, version=long)
