@@ -24,7 +24,7 @@ import collections
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from azure.core.exceptions import HttpResponseError, ServiceResponseError
 
@@ -51,7 +51,7 @@ FAULT_EXIT_CODE = 86
 HANG_SECONDS = 30.0
 """The read timeout the storage clients are built with (``taskhub.storage.account``)."""
 
-STEPS = ("after_outbound", "after_history", "after_instance", "before_delete")
+STEPS: tuple[str, ...] = get_args(checkpoint.CheckpointStep)
 
 
 class StorageFaults:
