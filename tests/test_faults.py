@@ -14,6 +14,9 @@ from taskhub.storage import Storage
 from tests.faults import StorageFaults, exit_at
 
 ROOT = Path(__file__).resolve().parents[1]
+EXIT_ALLOWED = {
+    "taskhub/cli/signals.py",  # issue 18: a second stop signal ends the command at once (a user's choice)
+}
 
 
 def _production_modules() -> list[Path]:
@@ -24,11 +27,12 @@ def test_no_production_module_exits_the_process_or_reads_a_test_setting() -> Non
     found = []
     for path in _production_modules():
         tree = ast.parse(path.read_text(), str(path))
+        where = path.relative_to(ROOT).as_posix()
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "_exit":
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: os._exit")
+            if isinstance(node, ast.Attribute) and node.attr == "_exit" and where not in EXIT_ALLOWED:
+                found.append(f"{where}:{node.lineno}: os._exit")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "TASKHUB_TEST" in node.value:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
     assert found == []
 
 
