@@ -306,11 +306,13 @@ async def fleet_snapshot(fleet: list[WorkerProcess]) -> dict[str, Any]:
     }
 
 
-async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
-    """Idle hub, then a start from another process: time until the first activity starts."""
+async def run_w5(run: Run, reps: int, idle: float, *, table: bool = False) -> dict[str, Any]:
+    """Idle hub, then a start from another process: time until the first activity starts. ``table``:
+    the hub's partitions are balanced with the Partitions table (``useTablePartitionManagement``)."""
     host_json = HOST_JSON if HOST_JSON.is_file() else None
-    hub = "BenchW5"
-    env = child_env(run.conn, hub)
+    hub = "BenchW5Table" if table else "BenchW5"
+    extra = {"storageProvider__useTablePartitionManagement": "true"} if table else None
+    env = child_env(run.conn, hub, extra)
     settings = settings_for(env, host_json)
     note = (
         f"settings from {HOST_JSON.relative_to(REPO)} (hubName and connection overridden by the environment)"
@@ -380,6 +382,7 @@ async def run_w5(run: Run, reps: int, idle: float) -> dict[str, Any]:
         "repetitions": reps,
         "samples": samples,
         "hub": hub,
+        "partition_manager": "table" if table else "blobs",
         "settings_note": note,
         "host_json": str(host_json) if host_json else None,
         "host_json_content": json.loads(host_json.read_text()) if host_json else None,

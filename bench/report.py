@@ -213,12 +213,14 @@ def print_table(results: dict[str, Any]) -> None:
             f"W1 worker memory: VmHWM {m['vmhwm']} MB, max sampled VmRSS {m['max_vmrss_sampled']} MB "
             f"(target < {MAX_W1_WORKER_MB:g} MB)"
         )
-    r5 = results["workloads"].get("W5")
-    if r5 and "idle_worker_calls_per_hour" in r5:
-        say(
-            f"W5 idle worker: {r5['idle_worker_calls_per_hour']} storage calls per hour (transactions; "
-            f"maxQueuePollingInterval {r5['max_queue_polling_interval_s']} s)"
-        )
+    for key in ("W5", "W5-table"):
+        r5 = results["workloads"].get(key)
+        if r5 and "idle_worker_calls_per_hour" in r5:
+            say(
+                f"{key} idle worker ({r5.get('partition_manager', 'blobs')} partition manager): "
+                f"{r5['idle_worker_calls_per_hour']} storage calls per hour (transactions; "
+                f"maxQueuePollingInterval {r5['max_queue_polling_interval_s']} s)"
+            )
     c1 = results["workloads"].get("C1")
     if c1 and "growth_ratio" in c1:
         say(

@@ -169,7 +169,16 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             except Exception as err:
                 results["workloads"]["W5"] = {"error": f"{type(err).__name__}: {err}"}
                 say(f"  W5 FAILED: {type(err).__name__}: {err}")
-        elif ns.skip_w5:
+        if ns.w5_table and not ns.skip_w5 and (not ns.only or "W5" in ns.only):
+            say("bench: W5 with the Partitions table (useTablePartitionManagement) ...")
+            try:
+                results["workloads"]["W5-table"] = await run_w5(
+                    run, ns.w5_reps or counts.w5_reps, ns.w5_idle, table=True
+                )
+            except Exception as err:
+                results["workloads"]["W5-table"] = {"error": f"{type(err).__name__}: {err}"}
+                say(f"  W5-table FAILED: {type(err).__name__}: {err}")
+        if ns.skip_w5:
             results["workloads"]["W5"] = {"skipped": "--skip-w5"}
             results["settings"]["W5"] = "skipped (--skip-w5)"
         results["targets"] = judge(results)
@@ -231,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--w5-idle", type=float, default=60.0, help="idle seconds before each W5 start (default 60)"
+    )
+    p.add_argument(
+        "--w5-table",
+        action="store_true",
+        help="also run W5 on a hub balanced with the Partitions table (reported as W5-table)",
     )
     p.add_argument("--w5-reps", type=int, default=0, help="W5 repetitions (default 3, 1 with --quick)")
     p.add_argument(

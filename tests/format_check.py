@@ -13,6 +13,9 @@ azure-data-tables / azure-storage-queue / azure-storage-blob clients (not the pr
 - every visible queue message: raw UTF-8 JSON, ``$type`` first, decodable by
   ``taskhub.format.messages.decode_message`` (storage-format.md 3);
 - every large-message blob: a gzip'ed file under a name of the two documented shapes (1.5, 3.6, 4.4);
+- the ``{Hub}Partitions`` table, when there is one (table partition manager, docs/partition-table.md):
+  PartitionKey ``""``, one row per control queue named by RowKey, ``CurrentOwner``/``NextOwner``
+  strings, ``OwnedSince``/``LastRenewal``/``ExpiresAt`` Edm.DateTime, ``IsDraining`` Edm.Boolean;
 - versions where DTFx puts them: the Instances ``Version`` is the current execution's
   ``ExecutionStarted.Version`` (or, while Pending, its start message's); a sub-orchestration's
   ``ExecutionStarted.Version`` is its parent's ``SubOrchestrationInstanceCreated.Version``, and its
@@ -39,7 +42,13 @@ from taskhub.format.names import escape_partition_key, unescape_partition_key
 from taskhub.hub.lifecycle import TaskHub
 from tests.entity_format_check import check_entity_message, check_entity_tables
 
-__all__ = ["check_hub_format", "FormatReport", "read_history_rows", "read_instance_rows"]
+__all__ = [
+    "check_hub_format",
+    "check_partition_rows",
+    "FormatReport",
+    "read_history_rows",
+    "read_instance_rows",
+]
 
 STATUSES = (
     "Running",
@@ -196,6 +205,7 @@ class FormatReport:
     instances: int = 0
     messages: int = 0
     blobs: int = 0
+    partition_rows: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -257,6 +267,32 @@ def _read_blobs(hub: TaskHub) -> list[tuple[str, bytes]]:
 
 
 # --- the checks --------------------------------------------------------------------------------------
+
+PARTITION_COLUMNS = {
+    "CurrentOwner": "str",
+    "NextOwner": "str",
+    "OwnedSince": "datetime",
+    "LastRenewal": "datetime",
+    "ExpiresAt": "datetime",
+    "IsDraining": "bool",
+}
+
+
+def check_partition_rows(rows: list[dict[str, Any]], queues: list[str], problems: list[str]) -> None:
+    """The Partitions table as DTFx's TablePartitionManager writes it (docs/partition-table.md 2)."""
+    seen: list[str] = []
+    for row in rows:
+        where = f"Partitions row {row.get('RowKey')!r}"
+        if row.get("PartitionKey") != "":
+            problems.append(f"{where}: PartitionKey should be empty, got {row.get('PartitionKey')!r}")
+        seen.append(str(row.get("RowKey")))
+        _check_columns(row, PARTITION_COLUMNS, where, problems)
+        if "IsDraining" not in row:
+            problems.append(f"{where}: no IsDraining column")
+        if row.get("CurrentOwner") and "ExpiresAt" not in row:
+            problems.append(f"{where}: has a CurrentOwner but no ExpiresAt")
+    if sorted(seen) != sorted(queues):
+        problems.append(f"Partitions table: rows {sorted(seen)} but the control queues are {queues}")
 
 
 def _kind_ok(kind: str, value: Any) -> bool:
@@ -670,6 +706,10 @@ def _check_sync(hub: TaskHub, ignore_message: Callable[[str], bool] | None) -> F
     for name, data in _read_blobs(hub):
         report.blobs += 1
         _check_blob(name, data, problems)
+    partitions = _read_table(hub, hub.names.partitions_table)
+    if partitions:
+        report.partition_rows = len(partitions)
+        check_partition_rows(partitions, hub.names.control_queues, problems)
     return report
 
 

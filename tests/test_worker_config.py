@@ -9,14 +9,15 @@ from taskhub.model.app import App
 from worker import Worker
 
 
-@pytest.mark.parametrize("field", ["use_table_partition_management", "use_legacy_partition_management"])
-def test_worker_refuses_partition_managers_it_does_not_implement(field):
+def test_worker_refuses_the_legacy_partition_manager():
     settings = Settings.load(None, env={})
-    other = settings.with_overrides(storage=dataclasses.replace(settings.storage, **{field: True}))
+    other = settings.with_overrides(
+        storage=dataclasses.replace(settings.storage, use_legacy_partition_management=True)
+    )
     with pytest.raises(ConfigurationError) as info:
         Worker(App(), other)
     message = str(info.value)
-    assert "PartitionManagement" in message and "safe blob manager" in message
+    assert "useLegacyPartitionManagement" in message and "not implemented" in message
     assert "\n" not in message
 
 

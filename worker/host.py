@@ -23,12 +23,14 @@ from typing import Any
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.partition_table import check_manager
 from taskhub.hub.queues import Inbound
 from taskhub.model.app import App
 from worker.activities import ActivityRunner
 from worker.orchestrations import OrchestrationRunner
 from worker.partitions import PartitionManager
 from worker.sessions import ControlQueueListener, Sessions
+from worker.table_partitions import TablePartitionManager
 
 __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
@@ -46,17 +48,13 @@ class WorkerState(enum.Enum):
 
 def _check_partition_manager(settings: Settings) -> None:
     s = settings.storage
-    for key, on in (
-        ("useTablePartitionManagement", s.use_table_partition_management),
-        ("useLegacyPartitionManagement", s.use_legacy_partition_management),
-    ):
-        if on:
-            raise ConfigurationError(
-                f"extensions.durableTask.storageProvider.{key}",
-                True,
-                "this worker balances partitions with the safe blob manager (intent/ownership lease blobs); "
-                "the table and legacy managers are not implemented yet, so leave it false",
-            )
+    if s.use_legacy_partition_management:
+        raise ConfigurationError(
+            "extensions.durableTask.storageProvider.useLegacyPartitionManagement",
+            True,
+            "this worker balances partitions with the safe blob manager (intent/ownership lease blobs) or, "
+            "with useTablePartitionManagement=true, the Partitions table; the legacy manager is not implemented",
+        )
 
 
 def default_worker_id() -> str:
@@ -83,7 +81,12 @@ class Worker:
             queues=self.hub.queues,
         )
         self.activities = ActivityRunner(self.hub, app, self.worker_id, on_bad_message=self._bad_message)
-        self.partitions = PartitionManager(
+        manager = (
+            TablePartitionManager
+            if self.settings.storage.use_table_partition_management
+            else PartitionManager
+        )
+        self.partitions: PartitionManager | TablePartitionManager = manager(
             self.hub,
             self.worker_id,
             start_listening=self._start_listening,
@@ -99,6 +102,14 @@ class Worker:
     async def start(self) -> None:
         if self.state is not WorkerState.CREATED:
             raise RuntimeError(f"a worker starts once; this one is {self.state.value}")
+        try:  # one partition manager per hub: refuse to join a hub that uses the other one
+            await check_manager(
+                self.hub.storage, self.hub.names, self.settings.storage.use_table_partition_management
+            )
+        except ConfigurationError:
+            self.state = WorkerState.STOPPED
+            await self.hub.close()
+            raise
         await self.hub.create_if_not_exists()
         self.state = WorkerState.STARTED
         log.info(

@@ -18,7 +18,10 @@ async def create_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[st
         return {"taskHubName": settings.hub_name, "created": True, **asdict(await hub.resources())}
 
 
-@verb("get-partitions", "show who owns, and who intends to own, each control queue")
+@verb(
+    "get-partitions",
+    "show who owns, and who intends to own, each control queue (lease blobs or the Partitions table)",
+)
 async def get_partitions(ns: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     async with TaskHub(settings) as hub:
         return await hub.partitions()

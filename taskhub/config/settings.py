@@ -33,7 +33,7 @@ storageProvider.controlQueueVisibilityTimeout      00:05:00 (00:01:00..01:00:00)
 storageProvider.workItemQueueVisibilityTimeout     00:05:00 (> 0, at most 7 days)
 storageProvider.maxQueuePollingInterval            00:00:30 (> 0)
 storageProvider.fetchLargeMessagesAutomatically    true
-storageProvider.useTablePartitionManagement        false
+storageProvider.useTablePartitionManagement        false (true: the Partitions table, docs/partition-table.md)
 storageProvider.useLegacyPartitionManagement       false (not together with the table one)
 storageProvider.queueClientMessageEncoding         ``UTF8`` or ``Base64`` (any case)
 storageProvider.trackingStoreConnectionName        none; alias ``trackingStoreConnectionStringName``
@@ -42,6 +42,7 @@ storageProvider.poisonMessageThreshold             10 dequeues (>= 1)           
 storageProvider.leaseRenewInterval                 00:00:10 (> 0)                     [our extension]
 storageProvider.leaseAcquireInterval               00:00:10 (> 0)                     [our extension]
 storageProvider.leaseInterval                      00:00:30 (> leaseRenewInterval)    [our extension]
+storageProvider.partitionTableOperationTimeout     00:00:02 (> 0)                     [our extension]
 =================================================  ========================================================
 
 TimeSpans are strings as .NET ``TimeSpan.Parse`` reads them: ``hh:mm:ss``, ``hh:mm``, ``d.hh:mm:ss``,
@@ -114,7 +115,7 @@ DEFAULT_HUB_NAME = "TestHubName"
 _ENV_PREFIX = "azurefunctionsjobhost:extensions:durabletask:"
 _HUB_PREFIX = "extensions.durableTask."
 _STORAGE_PREFIX = "extensions.durableTask.storageProvider."
-_S10, _S30, _M, _M5, _H = (timedelta(seconds=n) for n in (10, 30, 60, 300, 3600))
+_S2, _S10, _S30, _M, _M5, _H = (timedelta(seconds=n) for n in (2, 10, 30, 60, 300, 3600))
 _NOT_EMPTY: Rule = (str.strip, "must not be empty")
 _UP_TO_A_WEEK: Rule = (lambda v: timedelta(0) < v <= timedelta(days=7), "must be > 0 and at most 7.00:00:00")
 _ENCODING: Rule = (lambda v: v in ("UTF8", "Base64"), "must be UTF8 or Base64")
@@ -147,6 +148,9 @@ class StorageSettings:
     lease_acquire_interval: timedelta = key("leaseAcquireInterval", _S10, POSITIVE)  # noqa: RUF009
     lease_interval: timedelta = key("leaseInterval", _S30, POSITIVE)  # noqa: RUF009
     """Our extension, like DurableTask.AzureStorage's lease settings; must be > leaseRenewInterval."""
+    partition_table_operation_timeout: timedelta = key("partitionTableOperationTimeout", _S2, POSITIVE)  # noqa: RUF009
+    """Our extension, as DTFx's ``PartitionTableOperationTimeout``: the storage time one pass of the table
+    partition manager may take (docs/partition-table.md)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.queue_client_message_encoding, str):

@@ -1,7 +1,8 @@
 """What the dashboard's health page and "waiting on" banner read from a hub's queues and lease blobs.
 
 * :func:`read_health`: per control queue its depth, the age of its oldest visible message, and who owns
-  it (the ``ownership/`` and ``intent/`` lease blobs: Owner and lease state); the work-item queue's depth
+  it (the ``ownership/`` and ``intent/`` lease blobs: Owner and lease state; for a hub whose
+  ``{Hub}Partitions`` table has rows, its CurrentOwner, expiry, IsDraining and NextOwner); the work-item queue's depth
   and oldest message; how many messages sit in the poison queue and how many large-message blobs exist;
   and the workers seen as lease owners.
 * :func:`list_hubs`: the task hubs of the account (every ``{hub}Instances`` table with its
@@ -23,7 +24,9 @@ from taskhub.errors import FormatError, StorageError
 from taskhub.format.history import utcnow
 from taskhub.format.leases import LeaseBlob
 from taskhub.format.names import HubNames
+from taskhub.format.partition_rows import PartitionRow
 from taskhub.hub.lifecycle import TaskHub
+from taskhub.hub.partition_table import read_rows
 from taskhub.storage import Storage
 
 __all__ = ["QueueHealth", "HubHealth", "QueuedMessage", "read_health", "list_hubs", "queued_for_instance"]
@@ -57,6 +60,8 @@ class HubHealth:
     large_messages_capped: bool = False
     workers: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    manager: str = "blobs"
+    """``blobs`` (intent/ownership lease blobs) or ``table`` (the ``{Hub}Partitions`` table's rows)."""
 
 
 async def _queue(storage: Storage, name: str, now: datetime) -> QueueHealth:
@@ -111,6 +116,14 @@ async def read_health(hub: TaskHub) -> HubHealth:
     work = _queue(hub.storage, n.work_item_queue, now)
     poison = _queue(hub.storage, n.poison_queue, now)
     health.control_queues, health.work_items, poison_q = await asyncio.gather(controls, work, poison)
+    try:
+        rows = await read_rows(hub.storage, n)
+    except (StorageError, FormatError) as err:
+        rows = None
+        health.errors.append(f"partitions table: {err}")
+    if rows:
+        health.manager = "table"
+        _from_table(health, rows, now)
     health.poison_count = poison_q.depth if poison_q.error is None else 0  # no poison queue: none poisoned
     try:
         health.large_messages, health.large_messages_capped = await _count_blobs(
@@ -121,6 +134,28 @@ async def read_health(hub: TaskHub) -> HubHealth:
     seen = {q.owner for q in health.control_queues} | {q.intent_owner for q in health.control_queues}
     health.workers = sorted(w for w in seen if w)
     return health
+
+
+def _from_table(health: HubHealth, rows: list[PartitionRow], now: datetime) -> None:
+    """Owners from the Partitions table: the live CurrentOwner, and NextOwner as the intent owner."""
+    by_queue = {r.queue: r for r in rows}
+    for q in health.control_queues:
+        row = by_queue.get(q.name)
+        if row is None:
+            q.owner, q.lease_state, q.intent_owner = None, "missing", None
+            continue
+        live = row.current_owner is not None and not row.expired(now)
+        q.owner = row.current_owner if live else None
+        q.lease_state = (
+            ("draining" if row.is_draining else "leased")
+            if live
+            else "expired"
+            if row.current_owner
+            else "available"
+        )
+        q.intent_owner = row.next_owner or q.owner
+        if q.error and q.error.startswith("lease blobs"):
+            q.error = None
 
 
 async def list_hubs(storage: Storage) -> list[str]:

@@ -25,6 +25,8 @@ from taskhub.errors import StorageError
 from taskhub.format.history import utcnow
 from taskhub.format.leases import LeaseBlob, TaskHubInfo
 from taskhub.format.names import HubNames
+from taskhub.format.partition_rows import PartitionRow
+from taskhub.hub.partition_table import read_rows, table_view
 from taskhub.hub.payloads import Payloads
 from taskhub.hub.poison import PoisonQueue
 from taskhub.hub.queues import HubQueues
@@ -124,7 +126,7 @@ class TaskHub:
         if table_mode:
             try:
                 await self.storage.insert_entity(
-                    self.names.partitions_table, {"PartitionKey": "", "RowKey": queue, "IsDraining": False}
+                    self.names.partitions_table, PartitionRow.new(queue).to_entity()
                 )
                 made = True
             except StorageError as err:
@@ -188,7 +190,11 @@ class TaskHub:
         return HubResources(sorted(queues), sorted(tables), sorted(containers), blobs)
 
     async def partitions(self) -> list[dict[str, object]]:
-        """For every control queue: the ownership and intent lease blobs' owner, lease state and epoch."""
+        """For every control queue: the ownership and intent lease blobs' owner, lease state and epoch;
+        for a hub whose Partitions table has rows, the same shape from its rows (``partition_table``)."""
+        rows = await read_rows(self.storage, self.names)
+        if rows:
+            return table_view(rows, self.names, utcnow())
         out: list[dict[str, object]] = []
         s = self.storage
         container = self.names.lease_container
@@ -213,7 +219,7 @@ class TaskHub:
             own, intent = await asyncio.gather(
                 read(HubNames.ownership_lease_blob(queue)), read(HubNames.intent_lease_blob(queue))
             )
-            out.append({"queue": queue, "ownership": own, "intent": intent})
+            out.append({"queue": queue, "manager": "blobs", "ownership": own, "intent": intent})
         return out
 
     async def delete(self) -> HubResources:

@@ -263,6 +263,25 @@ def test_health_says_why_a_queue_with_messages_has_no_oldest_age() -> None:
     assert "counts visible messages only" in page
 
 
+def test_health_of_a_table_hub_names_the_partitions_table_and_the_steal_under_way() -> None:
+    from taskhub.http.dashboard.other_pages import render_health
+    from taskhub.hub.health import HubHealth, QueueHealth
+
+    health = HubHealth(
+        hub="hub",
+        read_at=at(10),
+        lease_interval=timedelta(seconds=30),
+        control_queues=[
+            QueueHealth("hub-control-00", depth=0, owner="w1", lease_state="draining", intent_owner="w2")
+        ],
+        workers=["w1", "w2"],
+        manager="table",
+    )
+    page = render_health(Frame(hub="hub"), health)
+    assert "balanced with the Partitions table" in page and "lease blobs" not in page
+    assert "<td>w1</td><td>draining</td><td>w2</td>" in page
+
+
 def test_payloads_of_durable_functions_apps_are_decoded_once() -> None:
     from taskhub.http.dashboard.folding import payload_preview
     from taskhub.http.dashboard.payloads import decode_once

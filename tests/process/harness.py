@@ -5,9 +5,10 @@
   ``w1#2``). :meth:`Fleet.kill` is SIGKILL, :meth:`Fleet.stop` SIGTERM (graceful drain), and
   :meth:`Fleet.close` kills whatever is left (call it in ``finally``).
 * :func:`ownership` / :func:`wait_ownership`: who owns and who intends to own each control queue,
-  read from the lease blobs.
-* Log analysis: :func:`parse_log` (strict: a line it cannot read fails the test), :func:`processing_intervals` (per control queue and worker process: from
-  ``listen.start`` to the ownership hand-over, release or loss, or the process's death),
+  read from the lease blobs, or from the Partitions table on a hub that uses it (``manager="table"``).
+* Log analysis: :func:`parse_log` (strict: a line it cannot read fails the test),
+  :func:`processing_intervals` (per control queue and worker process: from ``listen.start`` to the
+  ownership hand-over, release or loss, or the process's death),
   :func:`overlaps` (two live processes on one queue at once) and :func:`checkpoints_outside`
   (a checkpoint written by a process that was not processing the instance's queue then).
 * Storage checks: :func:`check_instance` (Instances row vs. history, one start, one completion,
@@ -69,6 +70,10 @@ BASE_STORAGE = {
 }
 
 
+MANAGERS = ("blobs", "table")
+"""The partition managers a test can run with: lease blobs (the default) or the Partitions table."""
+
+
 def hub_env(
     connection_string: str,
     hub_name: str,
@@ -76,8 +81,14 @@ def hub_env(
     leases: Mapping[str, str] = FAST_LEASES,
     storage: Mapping[str, str] | None = None,
     journal: Path | None = None,
+    manager: str = "blobs",
 ) -> dict[str, str]:
-    """The environment of a worker (and of the test's client) for ``hub_name``."""
+    """The environment of a worker (and of the test's client) for ``hub_name``; ``manager="table"``
+    sets ``useTablePartitionManagement``."""
+    if manager not in MANAGERS:
+        raise ValueError(f"manager {manager!r}: one of {MANAGERS}")
+    if manager == "table":
+        storage = {"useTablePartitionManagement": "true", **(storage or {})}
     env = {
         k: v
         for k, v in os.environ.items()
@@ -354,7 +365,8 @@ def checkpoints_outside(
 
 
 async def ownership(hub: TaskHub) -> dict[str, tuple[str | None, str | None]]:
-    """Per control queue: (owner of the live ownership lease, owner of the live intent lease)."""
+    """Per control queue: (owner of the live ownership lease, owner of the live intent lease); on a table
+    hub, (the CurrentOwner whose row has not expired, NextOwner or else that owner)."""
     return {
         str(p["queue"]): (p["ownership"]["owner"], p["intent"]["owner"])  # type: ignore[index]
         for p in await hub.partitions()

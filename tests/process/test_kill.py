@@ -8,7 +8,8 @@ processed by two live processes at once, that every checkpoint was written by th
 instance's queue, that no two checkpoints committed the same history rows of one execution, and that
 no execution logged more checkpoints than its history has episodes. The time until the dead worker's
 queues are owned again (the takeover after a SIGKILL with the default leases), and the activities that
-ran twice, are reported. ``TASKHUB_PROCESS_SEED`` repeats a run's random choices.
+ran twice, are reported. ``TASKHUB_PROCESS_SEED`` repeats a run's random choices. Run with both
+partition managers (lease blobs, and the Partitions table).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from taskhub.client.async_client import TaskHubClient
 from tests.process.apps import expected_output, mixed_workload
 from tests.process.harness import (
     DEFAULT_LEASES,
+    MANAGERS,
     Fleet,
     activity_runs,
     check_logs,
@@ -52,7 +54,9 @@ FEED_RATE = 10.0
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("manager", MANAGERS)
 async def test_sigkill_one_of_three_workers_under_load(
+    manager: str,
     azurite_connection_string: str,
     hub_name: str,
     fleets: Callable[..., Fleet],
@@ -63,7 +67,9 @@ async def test_sigkill_one_of_three_workers_under_load(
     rng = random.Random(seed)
     print(f"\nseed {seed} (set {SEED_ENV} to repeat)")
     journal = tmp_path / "journal.txt"
-    env = hub_env(azurite_connection_string, hub_name, leases=DEFAULT_LEASES, journal=journal)
+    env = hub_env(
+        azurite_connection_string, hub_name, leases=DEFAULT_LEASES, journal=journal, manager=manager
+    )
     settings = settings_of(env)
     fleet = fleets(env)
     prefix = "kill"

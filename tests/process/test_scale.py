@@ -5,6 +5,7 @@ queue owned by exactly one worker; then the workers leave one by one (SIGTERM: d
 the last one owns all 4 again. 200 orchestrations of the usual patterns are started at a steady rate
 while this happens, and all complete with the right outputs. The workers' logs show no control
 queue processed by two processes at once, and every checkpoint was written by the queue's owner.
+Run with both partition managers (lease blobs, and the Partitions table).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from taskhub.client.async_client import TaskHubClient
 from tests.helpers import REPO_ROOT
 from tests.process.apps import expected_output, mixed_workload
 from tests.process.harness import (
+    MANAGERS,
     Fleet,
     activity_runs,
     check_logs,
@@ -57,7 +59,9 @@ def balanced(live: set[str]) -> Callable[[Any], bool]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("manager", MANAGERS)
 async def test_workers_join_and_leave_while_orchestrations_run(
+    manager: str,
     azurite_connection_string: str,
     hub_name: str,
     fleets: Callable[..., Fleet],
@@ -65,7 +69,7 @@ async def test_workers_join_and_leave_while_orchestrations_run(
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "journal.txt"
-    env = hub_env(azurite_connection_string, hub_name, journal=journal)
+    env = hub_env(azurite_connection_string, hub_name, journal=journal, manager=manager)
     settings = settings_of(env)
     fleet = fleets(env)
     prefix = "scale"

@@ -7,9 +7,10 @@
   deleting any. Done for the first episode and for a later one; then a real worker process completes
   the orchestration once.
 * Two processes: a worker frozen in the middle of an episode (its event loop blocked, as by a long GC
-  pause or a stopped VM) while the leases of its control queue are broken; a second worker takes the
-  queue and checkpoints the same instance; when the first one wakes up its checkpoint is refused and
-  its messages are abandoned; the orchestration completes once.
+  pause or a stopped VM) while the leases of its control queue are broken (with the table partition
+  manager: its Partitions row is made to expire); a second worker takes the queue and checkpoints the
+  same instance; when the first one wakes up its checkpoint is refused and its messages are abandoned;
+  the orchestration completes once. Run with both partition managers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from taskhub.hub.queues import Inbound
 from tests.helpers import wait_for
 from tests.process.apps import STALL_ENV, app, expected_output
 from tests.process.harness import (
+    MANAGERS,
     Fleet,
     check_instance,
     checkpoints,
@@ -181,8 +183,18 @@ async def test_two_runners_one_checkpoint_wins_then_a_worker_completes_once(
     assert [e.event_type for e in history].count(EventType.TaskScheduled) == 4
 
 
+async def _expire_row(hub: TaskHub, queue: str) -> None:
+    """Set the queue's Partitions row to expire a minute ago (as if its owner had stopped renewing)."""
+    row = await hub.storage.get_entity(hub.names.partitions_table, "", queue)
+    assert row is not None and row.get("CurrentOwner") == "w1", row
+    expired = {**row, "ExpiresAt": datetime.now(UTC) - timedelta(minutes=1)}
+    await hub.storage.update_entity(hub.names.partitions_table, expired, etag=row.etag, mode="replace")
+
+
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("manager", MANAGERS)
 async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_refused(
+    manager: str,
     azurite_connection_string: str,
     hub_name: str,
     fleets: Callable[..., Fleet],
@@ -191,7 +203,7 @@ async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_r
 ) -> None:
     freeze_seconds = 15
     marker = tmp_path / "frozen"
-    env = hub_env(azurite_connection_string, hub_name, storage={"partitionCount": "1"})
+    env = hub_env(azurite_connection_string, hub_name, storage={"partitionCount": "1"}, manager=manager)
     settings = settings_of(env)
     fleet = fleets(env)
     instance_id = "split-two-processes"
@@ -208,9 +220,12 @@ async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_r
         await wait_for(marker.exists, 30, 0.05, message="w1 froze in the episode of the activity's result")
         t_frozen = time.time()
         # w1 is stuck between loading the history and checkpointing: take its queue away
-        container = hub.names.lease_container
-        for kind in ("intent", "ownership"):
-            await hub.storage.break_lease(container, f"{kind}/{queue}", period=0)
+        if manager == "table":  # its row expires now: w2's next pass claims it
+            await _expire_row(hub, queue)
+        else:
+            container = hub.names.lease_container
+            for kind in ("intent", "ownership"):
+                await hub.storage.break_lease(container, f"{kind}/{queue}", period=0)
         await client.raise_orchestration_event(instance_id, "go", data="yes")
         took, _ = await wait_ownership(hub, lambda v: v[queue] == ("w2", "w2"), 20, interval=0.1)
 

@@ -44,6 +44,14 @@ def _age(q: QueueHealth | None) -> str:
     return t('<span class="held" title="{why}">all held (invisible)</span>', why=_HELD)
 
 
+_MANAGER = {
+    "blobs": "Partitions are balanced with lease blobs (owner: the ownership lease; intent: the intent lease; "
+    "Azure Storage does not report when a blob lease expires).",
+    "table": "Partitions are balanced with the Partitions table (owner: CurrentOwner until ExpiresAt; "
+    "intent owner: NextOwner while a steal is under way).",
+}
+
+
 def render_health(frame: Frame, h: HubHealth) -> str:
     z = frame.tz
     rows = join(
@@ -65,8 +73,8 @@ def render_health(frame: Frame, h: HubHealth) -> str:
     large = "" if h.large_messages is None else f"{h.large_messages}{'+' if h.large_messages_capped else ''}"
     errors = join(t('<p class="error">{e}</p>', e=e) for e in h.errors)
     body = t(
-        '<h1>Health <small>{hub}</small></h1><p class="muted">Read at {at} ({zone}). A held lease lapses {li} '
-        "after its owner last renewed it (Azure Storage does not report when). The oldest message age "
+        '<h1>Health <small>{hub}</small></h1><p class="muted">Read at {at} ({zone}). {manager} A held lease lapses {li} '
+        "after its owner last renewed it. The oldest message age "
         "counts visible messages only: <em>all held (invisible)</em> means every message of the queue is "
         "being processed by a worker or delayed (a timer's message waits invisible until it fires).</p>{errors}"
         '<h2>Control queues</h2><div class="scroll"><table class="health"><thead><tr><th>Queue</th><th>Depth</th>'
@@ -76,6 +84,7 @@ def render_health(frame: Frame, h: HubHealth) -> str:
         "<dt>Oldest work item age</dt><dd>{wa}</dd><dt>Poison messages</dt><dd>{poison}</dd>"
         "<dt>Large-message blobs</dt><dd>{large}</dd></dl><h2>Workers seen (lease owners)</h2><ul>{workers}</ul>",
         hub=h.hub,
+        manager=_MANAGER[h.manager],
         at=z.format(h.read_at, seconds_only=True),
         zone=z.name,
         li=fmt_duration(h.lease_interval),
