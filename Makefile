@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 AZURITE_CTL := python3 azurite/azurite_ctl.py
 MYPY_PACKAGES := $(foreach p,taskhub worker,$(if $(wildcard $(p)/*.py),-p $(p)))
 
-.PHONY: bootstrap test test-py313 lint demo wheel bench azurite-start azurite-stop clean
+.PHONY: bootstrap test test-py313 lint demo wheel bench azurite-start azurite-stop azurite-wipe clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -60,6 +60,10 @@ azurite-start:
 
 azurite-stop:
 	@$(AZURITE_CTL) stop
+
+# Azurite keeps its data in azurite/data (a stop and a start keep every task hub); this deletes it.
+azurite-wipe:
+	@$(AZURITE_CTL) wipe
 
 clean: azurite-stop
 	rm -rf .venv .venv-3.13 build dist azurite/node_modules azurite/.run azurite/.install.lock *.egg-info .pytest_cache .mypy_cache .ruff_cache

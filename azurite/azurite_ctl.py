@@ -7,11 +7,14 @@ outside the standard library. Commands::
     azurite_ctl.py install                       npm ci when node_modules is missing or out of date
     azurite_ctl.py start [options]               start (or reuse) Azurite; prints the connection string
     azurite_ctl.py stop [--run-dir DIR]          stop it; nothing running is not an error
+    azurite_ctl.py wipe [--run-dir DIR]          stop it and delete its data folder (every task hub in it)
     azurite_ctl.py status [--run-dir DIR]        exit 0 when running and answering, 1 otherwise
     azurite_ctl.py env [--run-dir DIR]           prints: export AzureWebJobsStorage='...'
 
 A run directory (default ``azurite/.run``) records one Azurite: ``azurite.pid``, ``connection-string``,
-``ports.json`` and ``azurite.log``. Starting while the recorded process is alive and answering starts
+``ports.json`` and ``azurite.log``. From the command line Azurite keeps its data on disk, in
+``azurite/data`` for the default run directory (``<run dir>/data`` for another; ``--location`` chooses,
+``--in-memory`` keeps nothing), so a stop and a start keep every task hub. Starting while the recorded process is alive and answering starts
 nothing and returns the recorded connection string. Tests use the API: ``start``, ``stop``,
 ``is_running``, ``install``.
 """
@@ -38,6 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUN_DIR = HERE / ".run"
+DEFAULT_DATA_DIR = HERE / "data"
 AZURITE_BIN = HERE / "node_modules" / ".bin" / "azurite"
 STAMP = HERE / "node_modules" / ".taskhub-install-stamp"
 INSTALL_LOCK = HERE / ".install.lock"
@@ -472,14 +476,17 @@ def _parser() -> argparse.ArgumentParser:
     inst = sub.add_parser("install", help="npm ci when node_modules is missing or out of date")
     inst.add_argument("--force", action="store_true", help="reinstall even when up to date")
     st = sub.add_parser("start", help="start (or reuse) Azurite and print its connection string")
-    st.add_argument("--location", type=Path, help="persistent workspace directory (default: in memory)")
+    st.add_argument("--location", type=Path, help="data folder (default: azurite/data, or <run dir>/data)")
+    st.add_argument("--in-memory", action="store_true", help="keep nothing on disk (lost when Azurite stops)")
     st.add_argument("--blob-port", type=_port_arg, help="default 10000 when free; 0 = any free port")
     st.add_argument("--queue-port", type=_port_arg, help="default 10001 when free; 0 = any free port")
     st.add_argument("--table-port", type=_port_arg, help="default 10002 when free; 0 = any free port")
     st.add_argument("--free-ports", action="store_true", help="pick free ports for every service")
     st.add_argument("--debug-log", type=Path, help="Azurite debug log file")
-    for name in ("start", "stop", "status", "env"):
-        sp = st if name == "start" else sub.add_parser(name, help=_HELP[name])
+    wp = sub.add_parser("wipe", help=_HELP["wipe"])
+    wp.add_argument("--location", type=Path, help="data folder (default: azurite/data, or <run dir>/data)")
+    for name in ("start", "stop", "status", "env", "wipe"):
+        sp = st if name == "start" else wp if name == "wipe" else sub.add_parser(name, help=_HELP[name])
         sp.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="default: azurite/.run")
     return p
 
@@ -488,7 +495,25 @@ _HELP = {
     "stop": "stop the recorded Azurite; nothing running is not an error",
     "status": "exit 0 when running and answering, 1 otherwise",
     "env": "print: export AzureWebJobsStorage='...'",
+    "wipe": "stop Azurite and delete its data folder: every task hub in it is gone",
 }
+
+
+def data_dir(run_dir: Path | str, location: Path | str | None = None) -> Path:
+    """Where the command line keeps Azurite's data: ``location``, else azurite/data for the default run
+    directory, else ``<run dir>/data``."""
+    if location is not None:
+        return Path(location).resolve()
+    run_dir = Path(run_dir).resolve()
+    return DEFAULT_DATA_DIR if run_dir == DEFAULT_RUN_DIR else run_dir / "data"
+
+
+def wipe(run_dir: Path | str = DEFAULT_RUN_DIR, location: Path | str | None = None) -> Path:
+    """Stop the recorded Azurite and delete its data folder; returns the folder."""
+    stop(run_dir)
+    folder = data_dir(run_dir, location)
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -500,8 +525,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             ports = [args.blob_port, args.queue_port, args.table_port]
             if args.free_ports:
                 ports = [0 if p is None else p for p in ports]
-            started = start(args.run_dir, location=args.location, ports=ports, debug_log=args.debug_log)
+            location = None if args.in_memory else data_dir(args.run_dir, args.location)
+            started = start(args.run_dir, location=location, ports=ports, debug_log=args.debug_log)
             print(started.connection_string)
+        elif args.command == "wipe":
+            folder = wipe(args.run_dir, args.location)
+            print(f"azurite: stopped; deleted {folder} (every task hub that was in it)", file=sys.stderr)
         elif args.command == "stop":
             if stop(args.run_dir):
                 print("azurite: stopped", file=sys.stderr)

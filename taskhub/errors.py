@@ -92,6 +92,10 @@ class StorageErrorKind(str, enum.Enum):
     CONFLICT = "conflict"
     PRECONDITION_FAILED = "precondition_failed"
     LEASE_LOST = "lease_lost"
+    UNREACHABLE = "unreachable"
+    """No connection, or no answer in time: the storage (or the network to it) is down."""
+    THROTTLED = "throttled"
+    """429 or 503 (server busy): the storage asks to slow down."""
     OTHER = "other"
 
 

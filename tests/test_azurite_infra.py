@@ -5,6 +5,7 @@ Each test runs its own Azurite in a temp run dir, never the demo's azurite/.run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,6 +121,32 @@ def test_env_prints_an_export_line(ctl: ModuleType, run_dir: Path) -> None:
 
     assert out.returncode == 0
     assert out.stdout.strip() == f"export AzureWebJobsStorage='{info.connection_string}'"
+
+
+def test_the_command_line_keeps_data_across_a_restart_and_wipe_deletes_it(ctl: ModuleType, run_dir: Path) -> None:
+    out = _run_ctl("start", "--run-dir", str(run_dir), "--free-ports")
+    assert out.returncode == 0, out.stderr
+    queue = QueueClient.from_connection_string(out.stdout.strip(), "kept")
+    queue.create_queue()
+    queue.send_message("still here")
+    ports = json.loads((run_dir / "ports.json").read_text())
+    assert _run_ctl("stop", "--run-dir", str(run_dir)).returncode == 0
+    assert (run_dir / "data").is_dir()  # <run dir>/data for a run dir of one's own (azurite/data by default)
+    port_args = ["--blob-port", str(ports["blob"]), "--queue-port", str(ports["queue"]), "--table-port", str(ports["table"])]
+    again = _run_ctl("start", "--run-dir", str(run_dir), *port_args)
+    assert again.returncode == 0, again.stderr
+    assert [m.content for m in queue.peek_messages()] == ["still here"]
+
+    wiped = _run_ctl("wipe", "--run-dir", str(run_dir))
+    assert wiped.returncode == 0, wiped.stderr
+    assert f"deleted {run_dir.resolve() / 'data'}" in wiped.stderr
+    assert not (run_dir / "data").exists() and not ctl.is_running(run_dir)
+
+
+def test_the_default_data_folder_is_azurite_data(ctl: ModuleType, tmp_path: Path) -> None:
+    assert ctl.data_dir(ctl.DEFAULT_RUN_DIR) == REPO_ROOT / "azurite" / "data"
+    assert ctl.data_dir(tmp_path) == tmp_path.resolve() / "data"
+    assert ctl.data_dir(tmp_path, tmp_path / "elsewhere") == tmp_path.resolve() / "elsewhere"
 
 
 def test_the_three_services_serve_the_sdks(azurite_connection_string: str) -> None:

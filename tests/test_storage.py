@@ -221,6 +221,6 @@ async def test_unreachable_storage_says_so(hub_name):
     async with Storage(settings) as s:
         with pytest.raises(StorageError) as info:
             await s.create_queue("nothere")
-    assert info.value.kind is StorageErrorKind.OTHER
+    assert info.value.kind is StorageErrorKind.UNREACHABLE
     assert "cannot reach" in str(info.value)
     assert "AccountKey" not in str(info.value)

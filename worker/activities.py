@@ -37,6 +37,7 @@ always counted by the queue's dequeue count (``poisonMessageThreshold``) and nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import logging
@@ -118,19 +119,35 @@ class ActivityRunner:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="activities")
 
-    async def stop(self, timeout: float = 60.0) -> None:
-        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish."""
-        self._stop.set()
-        self.backoff.wake()
-        self._unsubscribe()
-        self._unlocal()
-        if self._task is not None:
-            await self._task
+    async def stop(self, timeout: float = 60.0) -> bool:
+        """Stop taking work items, then wait (up to ``timeout`` s) for running activities to finish and
+        send their results; True if they all did. Those still running are cancelled (a sync one's thread
+        runs on, but its result is not sent): their work items reappear after their held visibility."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.stop_taking()
+        if self._task is not None:  # a receive stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        finished = True
         if self._running:
-            _done, pending = await asyncio.wait(self._running, timeout=timeout)
-            for task in pending:  # left running past the deadline: their work items reappear later
+            _done, pending = await asyncio.wait(self._running, timeout=max(deadline - loop.time(), 0.0))
+            for task in pending:
                 task.cancel()
+            if pending:
+                finished = False
+                log.info("activities.cancelled count=%d (still running at the end of the grace period)", len(pending))
+                await asyncio.wait(pending, timeout=0.5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        return finished
+
+    def stop_taking(self) -> None:
+        """Take no more work items (the first step of :meth:`stop`); running activities go on."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self.backoff.wake()
+            self._unsubscribe()
+            self._unlocal()
 
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved
@@ -170,8 +187,10 @@ class ActivityRunner:
                     visibility_timeout=self.visibility,
                     hold=True,
                 )
-            except Exception:
-                log.exception("activities.receive_failed worker_id=%s", self.worker_id)
+            except Exception as err:
+                action = f"work-item queue: receives again in up to {self.backoff.maximum:g} s"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.exception("activities.receive_failed worker_id=%s", self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:
@@ -221,8 +240,9 @@ class ActivityRunner:
         handed = False
         try:
             handed = await self._handle_held(m)
-        except Exception:
-            log.exception("activities.handle_failed id=%s", m.raw.id)
+        except Exception as err:
+            if not self.hub.storage.conditions.report(err, f"work item {m.raw.id}: given back, to run again later"):
+                log.exception("activities.handle_failed id=%s", m.raw.id)
             await self.hub.queues.give_back(m)
         finally:
             if not handed:  # handed over: the session holds it now
@@ -257,8 +277,9 @@ class ActivityRunner:
                 sender=m.instance,
                 episode=m.data.episode if m.data.episode is not None else -1,
             )
-        except Exception:
-            log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
+        except Exception as err:
+            if not self.hub.storage.conditions.report(err, f"activity {event.name!r}: work item given back, to run later"):
+                log.exception("activities.run_failed id=%s name=%s", m.raw.id, event.name)
             await self.hub.queues.give_back(m)
             return False
         if self._local and proven and m.raw.dequeue_count <= 1:  # straight into the session
@@ -279,12 +300,16 @@ class ActivityRunner:
                 break
             except Exception as err:
                 if wait is None:
-                    log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, event.name, err)
+                    action = f"activity {event.name!r}: result not sent; its work item is given back to run again"
+                    if not self.hub.storage.conditions.report(err, action):
+                        log.error("activities.complete_failed id=%s name=%s error=%s", m.raw.id, event.name, err)
                     await self.hub.queues.give_back(m)
                     return
-                log.warning(
-                    "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
-                )
+                action = f"activity {event.name!r}: sends its result again in {wait:g} s (attempt {attempt})"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.warning(
+                        "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, event.name, attempt, err
+                    )
                 await asyncio.sleep(wait)
         for wait in (*COMPLETE_DELAYS[:3], None):
             try:
@@ -292,7 +317,9 @@ class ActivityRunner:
                 return
             except Exception as err:  # it reappears and runs again; its completion is then dropped
                 if wait is None:
-                    log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
+                    action = "work item not deleted: it reappears later and its second result is dropped"
+                    if not self.hub.storage.conditions.report(err, action):
+                        log.warning("activities.delete_failed id=%s error=%s", m.raw.id, err)
                     return
                 await asyncio.sleep(wait)
 

@@ -300,8 +300,10 @@ async def process_or_give_back(
     except SplitBrainError:
         forget([instance_id])
         await asyncio.gather(*(hub.queues.give_back(m, delay=0) for m in messages))
-    except Exception:
+    except Exception as err:
         forget([instance_id])
-        log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
+        action = f"{kind} {instance_id}: its messages go back to the queue and are processed again in a few seconds"
+        if not hub.storage.conditions.report(err, action):
+            log.exception("%s.process_failed instance_id=%s worker_id=%s", kind, instance_id, worker_id)
         await asyncio.gather(*(hub.queues.give_back(m) for m in messages))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import os
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 from taskhub.cli.registry import verb
+from taskhub.cli.signals import exit_if_threads_linger, install_stop_signals
 from taskhub.config.settings import Settings
 from taskhub.model.app import App
 from worker.host import Worker
@@ -60,13 +62,22 @@ def load_app(spec: str) -> App:
 
 
 async def run_worker(app: App, settings: Settings, worker_id: str | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then stop within the grace period; a second signal exits at once."""
     w = Worker(app, settings, worker_id=worker_id)
+    what = f"taskhub worker {w.worker_id}"
     print(
-        f"taskhub worker {w.worker_id}: hub {settings.hub_name}, "
+        f"{what}: hub {settings.hub_name}, "
         f"{len(app.orchestrator_names)} orchestrators, {len(app.activity_names)} activities; Ctrl-C stops",
         file=sys.stderr,
     )
-    await w.run()
+    stop = asyncio.Event()
+    install_stop_signals(stop, what=what, grace_s=settings.shutdown_grace_period.total_seconds())
+    await w.start()
+    try:
+        await stop.wait()
+    finally:
+        await w.stop()
+    await exit_if_threads_linger(what)
 
 
 def _args(p: argparse.ArgumentParser) -> None:

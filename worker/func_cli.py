@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskhub.cli.registry import load_settings, verb, where
+from taskhub.cli.signals import exit_if_threads_linger, install_stop_signals
 from taskhub.config.connection import DEFAULT_CONNECTION_NAME, AppSettings
 from taskhub.config.settings import Settings
 from taskhub.errors import FunctionAppError
@@ -186,12 +187,15 @@ async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
         flush=True,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    grace = settings.shutdown_grace_period.total_seconds()
+    install_stop_signals(stop, what="taskhub func start", grace_s=grace)
     try:
         await stop.wait()
-    finally:
-        await runner.cleanup()
-        await worker.stop()
+    finally:  # the HTTP side and the worker share one grace period
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.cleanup(), grace / 2)
+        await worker.stop(max(deadline - loop.time(), 0.0))
         pool.shutdown(wait=False, cancel_futures=True)
+    await exit_if_threads_linger("taskhub func start")

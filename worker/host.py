@@ -5,7 +5,10 @@ Lifecycle (``WorkerState``): CREATED -> STARTED -> DRAINING -> STOPPED.
 * start: create the hub if needed, start the partition-lease loop and the activity loop; each control
   queue whose lease is won gets a listener.
 * stop (graceful, also on SIGINT/SIGTERM in :meth:`Worker.run`): stop taking new messages, let running
-  sessions checkpoint and running activities finish, then release the leases.
+  sessions checkpoint and running activities finish, then release the leases - all within the grace
+  period (``shutdownGracePeriodInSeconds``, 30 s). Every wait is bounded by what is left of it, so a
+  storage that does not answer neither shortens nor lengthens a stop: what could not be given back or
+  released reappears after its held visibility (20 s with the default leases), as after a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from taskhub.config.settings import Settings
@@ -36,7 +40,10 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT = 60.0
+RECREATE_EVERY_S = 5.0
+"""A hub found missing is recreated at most this often (the loops all notice it at once)."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds the last step of a stop (closing the storage clients) may take past the grace period."""
 
 
 class WorkerState(enum.Enum):
@@ -55,6 +62,18 @@ def _check_partition_manager(settings: Settings) -> None:
             "this worker balances partitions with the safe blob manager (intent/ownership lease blobs) or, "
             "with useTablePartitionManagement=true, the Partitions table; the legacy manager is not implemented",
         )
+
+
+async def _within(aw: Awaitable[object], timeout: float) -> bool:
+    """Await ``aw`` for at most ``timeout`` s (then cancel it); True when it finished in time."""
+    try:
+        await asyncio.wait_for(aw, max(timeout, 0.0))
+        return True
+    except TimeoutError:
+        return False
+    except Exception as err:  # a stop goes on whatever one step does
+        log.warning("worker.stop_step_failed error=%s", err)
+        return False
 
 
 def default_worker_id() -> str:
@@ -96,6 +115,9 @@ class Worker:
             peer_gone=self._peer_gone,
         )
         self.listeners: dict[str, ControlQueueListener] = {}
+        self._recreating: asyncio.Task[None] | None = None
+        self._recreated_at = -RECREATE_EVERY_S
+        self.hub.storage.conditions.on_hub_missing = self._hub_missing
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -123,8 +145,10 @@ class Worker:
         self.activities.start()
         self.partitions.start()
 
-    async def stop(self) -> None:
-        """Drain and release: stop dequeuing, finish in-flight work, release the leases."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and release within ``grace`` seconds (default: ``shutdownGracePeriodInSeconds``): stop
+        dequeuing, let running sessions checkpoint and activities finish, release the leases. Whatever
+        is still running at the deadline is cancelled; its messages reappear after their visibility."""
         if self.state in (WorkerState.DRAINING, WorkerState.STOPPED):
             return
         if self.state is WorkerState.CREATED:
@@ -132,18 +156,39 @@ class Worker:
             await self.hub.close()
             return
         self.state = WorkerState.DRAINING
-        log.info("worker.draining worker_id=%s", self.worker_id)
-        # Stops listening everywhere, releases intents, and releases each ownership once drained.
-        await self.partitions.shutdown(DRAIN_TIMEOUT)
-        await asyncio.gather(*(listener.stop() for listener in self.listeners.values()))
-        drained = await self.sessions.drain(DRAIN_TIMEOUT)
-        await self.orchestrations.close()
-        await self.activities.stop(DRAIN_TIMEOUT)
+        loop = asyncio.get_running_loop()
+        grace = self.settings.shutdown_grace_period.total_seconds() if grace is None else grace
+        deadline = loop.time() + grace
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        log.info("worker.draining worker_id=%s grace_s=%.0f", self.worker_id, grace)
+        self.hub.queues.stopping = True  # give-backs try once: no retries past the deadline
+        if self._recreating is not None:
+            self._recreating.cancel()
+        # Take no new work, then release intents, and each ownership once its queue drained.
+        self.activities.stop_taking()
+        listening = list(self.listeners.values())
         self.listeners.clear()
-        await self.hub.queues.stop_holding()
-        await self.hub.close()
+        await _within(asyncio.gather(*(listener.stop() for listener in listening)), left())
+        await self.partitions.shutdown(left())
+        drained = await self.sessions.drain(left())
+        if not drained:
+            await self.sessions.cancel()
+        await _within(self.orchestrations.close(), left())
+        finished = await self.activities.stop(left())
+        self.listeners.clear()
+        await self.hub.queues.stop_holding(left())
+        await _within(self.hub.close(), CLOSE_TIMEOUT)
         self.state = WorkerState.STOPPED
-        log.info("worker.stopped worker_id=%s drained=%s", self.worker_id, drained)
+        log.info(
+            "worker.stopped worker_id=%s drained=%s activities_finished=%s in_s=%.1f",
+            self.worker_id,
+            drained,
+            finished,
+            grace - left(),
+        )
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -198,6 +243,26 @@ class Worker:
         # visible again at once, for the new owner
         await asyncio.gather(*(self.hub.queues.give_back(m, delay=0) for m in dropped))
 
+    def _hub_missing(self) -> None:
+        """A queue, table or container of the hub is gone (storage wiped): create the hub again, once."""
+        loop = asyncio.get_running_loop()
+        if self.state is not WorkerState.STARTED or (self._recreating is not None and not self._recreating.done()):
+            return
+        if loop.time() - self._recreated_at < RECREATE_EVERY_S:
+            return
+        self._recreated_at = loop.time()
+        self._recreating = asyncio.create_task(self._recreate_hub(), name="recreate-hub")
+
+    async def _recreate_hub(self) -> None:
+        try:
+            await self.hub.recreate()
+        except Exception as err:
+            if not self.hub.storage.conditions.report(err, f"hub not recreated yet: tried again within {RECREATE_EVERY_S:g} s"):
+                log.exception("hub.recreate_failed hub=%s", self.settings.hub_name)
+            return
+        self.orchestrations.forget()  # what this process remembers of the old hub's instances
+        self._peer_gone()  # poll at once
+
     def _peer_gone(self) -> None:
         """Another worker's lease went away: poll now for the work it held (it is visible again)."""
         self.activities.backoff.wake()
@@ -208,9 +273,11 @@ class Worker:
         """A message that cannot be decoded will never be: it goes to the poison queue, with why."""
         try:
             await self.hub.poison.move(m, f"cannot be decoded: {m.error}")
-        except Exception:
-            log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
-            await self.hub.queues.abandon(m)
+        except Exception as err:
+            action = "an undecodable message stays where it is: moved to the poison queue when it comes back"
+            if not self.hub.storage.conditions.report(err, action):
+                log.exception("message.poison_failed queue=%s id=%s", m.queue, m.raw.id)
+            await self.hub.queues.give_back(m)
 
     def describe(self) -> dict[str, Any]:
         return {"worker_id": self.worker_id, "state": self.state.value, "queues": self.owned_queues}

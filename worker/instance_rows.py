@@ -159,7 +159,8 @@ class InstanceRows:
                     self._rows.pop(instance_id, None)
                     return
                 if attempt == _RETRIES:
-                    log.warning("instance_row.quiet_failed instance_id=%s error=%s", instance_id, err)
+                    action = f"Instances row of {instance_id}: its LastUpdatedTime waits for the next step"
+                    self.hub.storage.conditions.report(err, action)
                     return
                 await asyncio.sleep(self.delay_s * attempt)
                 continue

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from taskhub.model.versioning import Admission, admit
 from worker.checkpoint import checkpoint, process_or_give_back, repair_instance_row
 from worker.entities.runner import EntityRunner
 from worker.episode import run_episode
+from worker.episode_memo import EpisodeMemo
 from worker.history_index import COMPLETIONS, HistoryIndex, completion_id
 from worker.instance_cache import InstanceCache
 from worker.instance_rows import InstanceRows
@@ -166,6 +166,8 @@ class OrchestrationRunner:
         """Instances-row merges; quiet ones wait up to 1 s and are coalesced (``worker.instance_rows``)."""
         self.entities = EntityRunner(hub, app, worker_id)
         """Instance ids starting with '@' are entities (entities.md 1.1): they go to this runner."""
+        self.memo = EpisodeMemo()
+        """A retried episode decides what its failed attempt decided (``worker.episode_memo``)."""
         v = settings.versioning
         log.info(
             "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
@@ -247,6 +249,8 @@ class OrchestrationRunner:
             instance_row_status=row_status,
             index=index,
         )
+        if await self._wait_for_failed_attempt(instance_id, loaded, t):
+            return
         for m, why in t.defer:
             log.info(
                 "orchestration.defer instance_id=%s event=%s reason=%s",
@@ -274,32 +278,51 @@ class OrchestrationRunner:
             loaded, session = HistoryLoad(events=[], etag=loaded.etag, execution_id=None), None
             index = HistoryIndex()
         self._cache.pop(instance_id)  # the session moves on below; a failed checkpoint must not leave it
+        decision, repeated = self.memo.begin(
+            instance_id,
+            etag=loaded.etag,
+            events=len(loaded.events),
+            messages=tuple(m.raw.id for m in t.run),
+            now=utcnow,
+        )
+        if repeated:
+            log.info(
+                "orchestration.repeat_episode instance_id=%s (its last checkpoint failed after sending: same "
+                "time and ids, so receivers drop the copies)",
+                instance_id,
+            )
         if admission.verdict == "fail":
             log.warning(
                 "orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason
             )
-            episode = failed_episode(instance_id, past, [m.event for m in t.run], admission.reason, utcnow())
+            episode = failed_episode(instance_id, past, [m.event for m in t.run], admission.reason, decision.now)
         else:
             episode = run_episode(
                 self.app,
                 instance_id=instance_id,
                 past_events=past,
                 incoming_events=[m.event for m in t.run],
-                now=utcnow(),
-                new_guid=lambda: uuid.uuid4().hex,
+                now=decision.now,
+                new_guid=decision.new_guid,
                 session=session,
             )
         if session is not None:
             self._cache.resumed += 1
-        result = await checkpoint(
-            hub,
-            instance_id=instance_id,
-            loaded=loaded,
-            episode=episode,
-            consumed=[*t.run, *(m for m, _ in t.discard)],
-            episodes_before=index.episodes,
-            rows=self.rows,
-        )
+        try:
+            result = await checkpoint(
+                hub,
+                instance_id=instance_id,
+                loaded=loaded,
+                episode=episode,
+                consumed=[*t.run, *(m for m, _ in t.discard)],
+                episodes_before=index.episodes,
+                rows=self.rows,
+            )
+        except Exception:
+            if episode.outbound:
+                self.memo.failed(instance_id, decision)
+            raise
+        self.memo.done(instance_id)
         if not (
             episode.runtime_status.is_terminal
             and episode.runtime_status is not OrchestrationStatus.CONTINUED_AS_NEW
@@ -323,6 +346,24 @@ class OrchestrationRunner:
             len(episode.outbound),
             self.worker_id,
         )
+
+    async def _wait_for_failed_attempt(self, instance_id: str, loaded: HistoryLoad, t: Triage) -> bool:
+        """While the messages of an attempt whose checkpoint failed are away, the others wait (1 s at a
+        time): see ``worker.episode_memo``. True when this batch was put back."""
+        waiting = self.memo.waiting_for(
+            instance_id, etag=loaded.etag, events=len(loaded.events), messages=tuple(m.raw.id for m in t.run)
+        )
+        if not waiting:
+            return False
+        batch = [*t.run, *(m for m, _ in t.discard), *(m for m, _ in t.defer)]
+        log.info(
+            "orchestration.wait_for_retry instance_id=%s messages=%d (its last checkpoint failed; they wait for "
+            "its messages to come back)",
+            instance_id,
+            len(batch),
+        )
+        await asyncio.gather(*(self.hub.queues.abandon(m, delay=1) for m in batch))
+        return True
 
     async def _row_written_soon(self, instance_id: str) -> InstanceRow | None:
         """A client sends the start message first and writes the Instances row right after: a start

@@ -41,6 +41,7 @@ from taskhub.hub.leases import (
     plan,
 )
 from taskhub.hub.lifecycle import TaskHub
+from taskhub.storage.conditions import HUB_GONE_CODES
 
 __all__ = ["PartitionManager"]
 
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 QueueCallback = Callable[[str], Awaitable[None]]
 FAST_ROUND = 1.0
 """Seconds between rounds while a handover is in progress (draining, or waiting for a release)."""
+RELEASE_AT_LEAST = 1.0
+"""Seconds a stop past its deadline still gives the releases of the leases it holds (then they expire)."""
 SHUTDOWN_ROUND = 0.1
 """Seconds between rounds while stopping: release each ownership as soon as its queue drained."""
 
@@ -91,6 +94,7 @@ class PartitionManager:
         self.held: dict[tuple[LeaseKind, str], _Held] = {}
         self.listening: set[str] = set()
         self._shutting_down = False
+        self._round_failed = False
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -113,14 +117,25 @@ class PartitionManager:
         self._wake.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while any(kind == "ownership" for kind, _ in self.held) and loop.time() < deadline:  # noqa: ASYNC110
+        while any(kind == "ownership" for kind, _ in self.held) and loop.time() < deadline:
+            if self._round_failed:  # the storage does not answer: release what has drained directly, once
+                idle = [h for h in self.held.values() if h.kind == "intent" or not self._is_busy(h.queue)]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        asyncio.gather(*(self._release(h) for h in idle)), max(deadline - loop.time(), 0.0)
+                    )
             await asyncio.sleep(0.1)  # the loop releases each ownership as its queue drains
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        for held in list(self.held.values()):  # past the deadline: give up what is left anyway
-            await self._release(held)
+        if self._task is not None:  # a round stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        left = list(self.held.values())  # past the deadline: give up what is left anyway, once
+        if left:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._release(h) for h in left)), max(deadline - loop.time(), RELEASE_AT_LEAST)
+                )
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -134,8 +149,16 @@ class PartitionManager:
                     await self._renew_all()
                     next_renew = loop.time() + self.renew_every
                 fast = await self._round()
-            except Exception:
-                log.exception("partitions.round_failed worker_id=%s", self.worker_id)
+            except Exception as err:
+                action = (
+                    f"partition leases: tries again in {self.acquire_every:g} s; held leases expire after "
+                    f"{self.lease_seconds} s without renewal"
+                )
+                if not self.hub.storage.conditions.report(err, action):
+                    log.exception("partitions.round_failed worker_id=%s", self.worker_id)
+                self._round_failed = True
+            else:
+                self._round_failed = False
             wait = SHUTDOWN_ROUND if self._shutting_down else FAST_ROUND if fast else self.acquire_every
             wait = max(0.05, min(wait, next_renew - loop.time()))
             self._wake.clear()
@@ -325,7 +348,8 @@ class PartitionManager:
                 "partitions.released worker_id=%s kind=%s queue=%s", self.worker_id, held.kind, held.queue
             )
         except StorageError as err:
-            log.warning("partitions.release_failed worker_id=%s blob=%s error=%s", self.worker_id, blob, err)
+            action = f"lease {blob} not released: it expires within {self.lease_seconds} s"
+            self.hub.storage.conditions.report(err, action)
 
     async def _renew_all(self) -> None:
         for held in list(self.held.values()):
@@ -334,21 +358,35 @@ class PartitionManager:
                 await self.hub.storage.renew_lease(self.container, blob, held.lease_id)
             except StorageError as err:
                 if err.lease_lost or err.conflict or err.precondition_failed or err.not_found:
-                    await self._lost(held, str(err))
+                    await self._lost(held, err)
                 else:  # a transient failure counts as renewed (DTFx); the lease may still expire
-                    log.warning(
-                        "partitions.renew_error worker_id=%s blob=%s error=%s", self.worker_id, blob, err
+                    action = (
+                        f"leases: counted as renewed, renewed again in {self.renew_every:g} s "
+                        f"(they expire {self.lease_seconds} s after the last renewal)"
                     )
+                    self.hub.storage.conditions.report(err, action)
 
-    async def _lost(self, held: _Held, why: str) -> None:
+    async def _lost(self, held: _Held, err: StorageError) -> None:
         self.held.pop((held.kind, held.queue), None)
-        log.warning(
-            "partitions.lost worker_id=%s kind=%s queue=%s reason=%s",
-            self.worker_id,
-            held.kind,
-            held.queue,
-            why,
-        )
+        if err.code in HUB_GONE_CODES:  # the hub was wiped: one line for all its leases
+            self.hub.storage.conditions.report(err, "the hub is recreated and its leases taken again")
+            log.debug("partitions.lost worker_id=%s kind=%s queue=%s reason=%s", self.worker_id, held.kind, held.queue, err)
+        elif held.kind == "intent":  # stolen by a worker that has fewer: balancing, or it expired
+            log.info(
+                "partitions.lost worker_id=%s kind=intent queue=%s reason=%s (another worker took the intent "
+                "lease: balancing; this worker drains the queue and hands it over)",
+                self.worker_id,
+                held.queue,
+                err.code or err.kind.value,
+            )
+        else:  # ownership is never stolen: it expired (this worker could not renew it in time)
+            log.warning(
+                "partitions.lost worker_id=%s kind=ownership queue=%s reason=%s (expired: not renewed in time; "
+                "this worker stops the queue at once)",
+                self.worker_id,
+                held.queue,
+                err,
+            )
         if held.kind == "ownership":
             self.listening.discard(held.queue)
             await self._ownership_lost(held.queue)

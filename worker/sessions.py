@@ -116,11 +116,22 @@ class Sessions:
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no session runs; False if ``timeout`` passed first."""
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
         except TimeoutError:
             return False
+
+    async def cancel(self) -> None:
+        """Cancel the sessions still running (a stop past its deadline); their messages reappear after
+        their visibility, and a checkpoint cut short is repaired like after a crash."""
+        tasks = list(self._active.values())
+        for task in tasks:
+            task.cancel()
+        self._pending.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait_queue_idle(self, queue: str, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -198,8 +209,10 @@ class ControlQueueListener:
                 batch = await self.hub.queues.receive(
                     self.queue, max_messages=self.batch_size, visibility_timeout=self.visibility, hold=True
                 )
-            except Exception:
-                log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
+            except Exception as err:
+                action = f"control queue {self.queue}: receives again in up to {self.backoff.maximum:g} s"
+                if not self.hub.storage.conditions.report(err, action):
+                    log.exception("listen.receive_failed queue=%s worker_id=%s", self.queue, self.worker_id)
                 await self.backoff.wait(self._stop)
                 continue
             if not batch:

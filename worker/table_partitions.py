@@ -102,11 +102,12 @@ class TablePartitionManager:
             await asyncio.sleep(0.1)  # the loop releases each row as its queue drains
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        if self.owned:  # past the deadline: give up what is left anyway
+        if self._task is not None:  # a pass stuck on a storage that does not answer is cancelled
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, max(deadline - loop.time(), 0.0))
+        if self.owned:  # past the deadline: give up what is left anyway, once
             with contextlib.suppress(Exception):
-                await self._pass(force_release=True)
+                await asyncio.wait_for(self._pass(force_release=True), max(deadline - loop.time(), 1.0))
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -130,7 +131,9 @@ class TablePartitionManager:
                         self.operation_timeout,
                     )
                 else:
-                    log.exception("partitions.round_failed worker_id=%s", self.worker_id)
+                    action = f"Partitions table: read again in up to {self.acquire_every:g} s"
+                    if not self.hub.storage.conditions.report(err, action):
+                        log.exception("partitions.round_failed worker_id=%s", self.worker_id)
             if failures:
                 wait = 0.0 if failures < MAX_QUICK_RETRIES else self.acquire_every
             elif self._shutting_down:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import os
-import signal
 import sys
 from pathlib import Path
 
 from taskhub.cli.registry import verb
+from taskhub.cli.signals import install_stop_signals
 from taskhub.config.connection import AppSettings
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
@@ -115,10 +116,10 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
     else:
         print(f"taskhub serve: dashboard on {dashboard}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    grace = settings.shutdown_grace_period.total_seconds()
+    install_stop_signals(stop, what="taskhub serve", grace_s=grace)
     try:
         await stop.wait()
-    finally:
-        await runner.cleanup()
+    finally:  # requests still open (a long ?timeout= wait) get the grace period, no more
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.cleanup(), grace)

@@ -24,6 +24,8 @@ entityMessageReorderWindowInMinutes                30 (>= 0; fractions allowed)
 defaultVersion                                     none: the version new instances get (a string)
 versionMatchStrategy                               ``CurrentOrOlder``; ``None``, ``Strict`` (any case)
 versionFailureStrategy                             ``Reject``; ``Fail`` (any case)
+shutdownGracePeriodInSeconds                       30 (> 0): how long a stopping worker lets running
+                                                   work finish (SIGTERM, Ctrl-C)  [our extension]
 storageProvider.type                               ``AzureStorage`` (other backends are rejected)
 storageProvider.connectionName                     ``AzureWebJobsStorage``; alias ``connectionStringName``
 storageProvider.partitionCount                     4 (1..16)
@@ -218,6 +220,10 @@ class Settings:
     version_failure_strategy: VersionFailureStrategy = key(  # noqa: RUF009
         "versionFailureStrategy", VersionFailureStrategy.REJECT, convert=to_failure
     )
+    shutdown_grace_period: timedelta = key(  # noqa: RUF009
+        "shutdownGracePeriodInSeconds", _S30, POSITIVE, to_seconds
+    )
+    """Our extension: a stopping worker exits within this, whatever the storage does (``Worker.stop``)."""
     app_name: str = ""
     """``WEBSITE_SITE_NAME``, else ``DTFX_APP_NAME``, else empty: names the app lease."""
     source: tuple[str, ...] = ()

@@ -120,6 +120,17 @@ class TaskHub:
         else:
             log.debug("hub.ready hub=%s partitions=%d (it existed)", n.hub, n.partition_count)
 
+    async def recreate(self) -> None:
+        """Create what is missing again although this process created the hub before: its queues, tables
+        or containers were deleted under it (storage wiped, or an in-memory Azurite restarted)."""
+        self._created = False
+        await self.create_if_not_exists()
+        log.warning(
+            "hub.recreated hub=%s: its queues, tables or containers were gone (storage wiped or restarted "
+            "empty); created them again, and the worker goes on",
+            self.names.hub,
+        )
+
     async def _create_control_queue(self, queue: str, table_mode: bool) -> bool:
         """Create the queue and its lease records where missing; True when anything was created."""
         made = await self.storage.create_queue(queue)

@@ -143,6 +143,8 @@ class HubQueues:
         self.renewals = 0
         """Renewals of held messages so far (storage calls)."""
         self._deleting: set[asyncio.Task[None]] = set()
+        self.stopping = False
+        """Set by a stopping worker: a give-back is tried once, not retried past its deadline."""
 
     # -- wake-ups -------------------------------------------------------------------------------------
 
@@ -289,11 +291,13 @@ class HubQueues:
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep(), name="held-messages")
 
-    async def stop_holding(self) -> None:
-        """Finish the deletes under way, then stop renewing everything (worker shutdown): what is still
-        held reappears on its own."""
-        while self._deleting:
-            await asyncio.gather(*self._deleting, return_exceptions=True)
+    async def stop_holding(self, timeout: float | None = None) -> None:
+        """Finish the deletes under way (for at most ``timeout`` s), then stop renewing everything (worker
+        shutdown): what is still held reappears on its own."""
+        if self._deleting:  # a delete cut short leaves its message to come back, dropped as a duplicate
+            await asyncio.wait(set(self._deleting), timeout=timeout)
+        for task in list(self._deleting):
+            task.cancel()
         if self._peers is not None:
             self._peers.close()
         self._held.clear()
@@ -344,7 +348,7 @@ class HubQueues:
                 if self._held.get(h.raw.id) is h:
                     del self._held[h.raw.id]
             else:
-                log.warning("queue.renew_failed queue=%s message=%s error=%s", h.raw.queue, h.raw.id, err)
+                self.storage.conditions.report(err, f"held messages: renewed again in {KEEPER_TICK:g} s")
                 h.renew_at = loop.time() + KEEPER_TICK
         except Exception:
             log.exception("queue.renew_failed queue=%s message=%s", h.raw.queue, h.raw.id)
@@ -353,18 +357,21 @@ class HubQueues:
             h.busy = None
 
     async def give_back(self, inbound: Inbound | ReceivedMessage, *, delay: int | None = None) -> bool:
-        """Abandon (:meth:`abandon`), retried with backoff while the storage fails; False if it never
-        went through (the message then reappears after its held visibility)."""
+        """Abandon (:meth:`abandon`), retried with backoff while the storage fails (once only when the
+        worker is :attr:`stopping`); False if it never went through (the message then reappears after
+        its held visibility)."""
         raw = inbound.raw if isinstance(inbound, Inbound) else inbound
-        for attempt, wait in enumerate((*GIVE_BACK_DELAYS, None), start=1):
+        delays = () if self.stopping else GIVE_BACK_DELAYS
+        for attempt, wait in enumerate((*delays, None), start=1):
             try:
                 await self.abandon(inbound, delay=delay)
                 return True
             except Exception as err:
+                then = "not given back: it reappears after its visibility" if wait is None else f"tried again in {wait:g} s"
+                if not self.storage.conditions.report(err, f"giving a message back: {then}"):
+                    log.warning("queue.give_back_failed queue=%s message=%s attempt=%d error=%s", raw.queue, raw.id, attempt, err)
                 if wait is None:
-                    log.warning("queue.give_back_failed queue=%s message=%s error=%s", raw.queue, raw.id, err)
                     return False
-                log.info("queue.give_back_retry queue=%s message=%s attempt=%d", raw.queue, raw.id, attempt)
                 await asyncio.sleep(wait)
         return False
 
@@ -416,7 +423,9 @@ class HubQueues:
         outcomes = await asyncio.gather(*(self.delete(m) for m in messages), return_exceptions=True)
         for m, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                log.warning("queue.delete_failed %s message_id=%s error=%s", why, m.raw.id, outcome)
+                action = "a processed message was not deleted: it reappears and is dropped as a duplicate"
+                if not self.storage.conditions.report(outcome, action):
+                    log.warning("queue.delete_failed %s message_id=%s error=%s", why, m.raw.id, outcome)
 
     async def delete(self, inbound: Inbound | ReceivedMessage) -> bool:
         """Delete a held message; False (logged) if it was already gone or re-received elsewhere."""

@@ -11,6 +11,7 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from taskhub.config.settings import ConnectionInfo, Settings
 from taskhub.storage.blobs import BlobOps
+from taskhub.storage.conditions import StorageConditions
 from taskhub.storage.queues import QueueOps
 from taskhub.storage.tables import TableOps
 from taskhub.storage.transport import KeepAliveTransport
@@ -46,6 +47,8 @@ class Storage(QueueOps, TableOps, BlobOps):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.calls: collections.Counter[str] = collections.Counter()
+        self.conditions = StorageConditions()
+        """Known failure conditions, one log line each (``taskhub.storage.conditions``)."""
         self._credentials: list[Any] = []
         self._transports: dict[str, Any] = {}
         self._lean: dict[tuple[str, str], Any] = {}

@@ -13,6 +13,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.data.tables import TableTransactionError
 
@@ -54,6 +55,10 @@ def _classify(err: AzureError, operation: str) -> StorageError:
         kind = StorageErrorKind.PRECONDITION_FAILED
     elif isinstance(err, ResourceExistsError) or status == 409:
         kind = StorageErrorKind.CONFLICT
+    elif isinstance(err, (ServiceRequestError, ServiceResponseError)) and status is None:
+        kind = StorageErrorKind.UNREACHABLE
+    elif status in (429, 503) or code == "ServerBusy":
+        kind = StorageErrorKind.THROTTLED
     else:
         kind = StorageErrorKind.OTHER
     if isinstance(err, ServiceRequestError):
@@ -79,10 +84,16 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         self.calls[name] += 1  # type: ignore[attr-defined]
         try:
             await self._intercept(name, args)  # type: ignore[attr-defined]
-            return await fn(*args, **kwargs)
-        except TableTransactionError as err:
-            raise _classify(err, name) from err
-        except AzureError as err:
-            raise _classify(err, name) from err
+            result = await fn(*args, **kwargs)
+        except (TableTransactionError, AzureError) as err:
+            classified = _classify(err, name)
+            conditions = getattr(self, "conditions", None)
+            if conditions is not None:
+                conditions.failing(classified)  # an outage starts at its first failed call
+            raise classified from err
+        conditions = getattr(self, "conditions", None)
+        if conditions is not None:
+            conditions.succeeded()  # ends an outage (and says so once)
+        return result
 
     return wrapper

@@ -12,6 +12,7 @@ The usual patterns, each with an output the test can predict from the input (:fu
 * ``compensate``: calls ``crash_worker`` (which kills its worker process every time); when the task
   fails it runs ``undo`` and returns what failed;
 * ``instant``: completes in its first episode;
+* ``sleepers``: ``n`` activities that each sleep ``seconds``, then an ``echo`` (the stop tests);
 * ``stall``: an activity, then an external event ``go``. In a worker whose environment has
   ``TASKHUB_PROCESS_STALL=<seconds>:<marker file>``, the episode that receives the activity's result
   writes the marker and then blocks the worker's event loop for that long (a frozen process: no lease
@@ -133,6 +134,14 @@ def stall(ctx: OrchestrationContext, x: int):  # type: ignore[no-untyped-def]
     return [a, b]
 
 
+@app.orchestrator
+def sleepers(ctx: OrchestrationContext, spec: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """``n`` activities that each sleep ``seconds`` (in their threads), then one more step: slow work in
+    flight when a worker is told to stop."""
+    slept = yield when_all([ctx.call_activity(sleep_for, input=spec["seconds"]) for _ in range(spec["n"])])
+    return (yield ctx.call_activity(echo, input=f"slept {sum(slept)}"))
+
+
 def _freeze(instance_id: str) -> None:
     """Test-only: block this process (its event loop) when TASKHUB_PROCESS_STALL says so."""
     spec = os.environ.get(STALL_ENV)
@@ -175,6 +184,13 @@ def slow_square(ctx: ActivityContext, x: int) -> int:
     _journal(ctx)
     time.sleep(1.0)
     return x * x
+
+
+@app.activity
+def sleep_for(ctx: ActivityContext, seconds: float) -> float:
+    _journal(ctx)
+    time.sleep(seconds)
+    return seconds
 
 
 @app.activity
@@ -228,6 +244,8 @@ def expected_output(name: str, value: Any) -> Any:
         return {"doubled": value * 2}
     if name == "stall":
         return [value * value, "yes"]
+    if name == "sleepers":
+        return f"slept {value['n'] * value['seconds']}"
     if name == "compensate":
         return {"failed": "taskhub.PoisonMessage", "compensation": f"undone {value}"}
     raise KeyError(name)
