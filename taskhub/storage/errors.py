@@ -18,7 +18,6 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError
 
 from taskhub.errors import StorageError, StorageErrorKind
-from taskhub.storage.faults import maybe_fail
 from taskhub.telemetry import metrics
 
 __all__ = ["op"]
@@ -81,7 +80,8 @@ def _counted(err: StorageError) -> StorageError:
 
 
 def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Count the call under the method's name and translate SDK errors."""
+    """Count the call under the method's name, await the storage's interceptor (tests only), and
+    translate SDK errors."""
     name = fn.__name__
 
     @functools.wraps(fn)
@@ -89,7 +89,7 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         self = args[0]
         self.calls[name] += 1  # type: ignore[attr-defined]
         try:
-            await maybe_fail(name, args)
+            await self._intercept(name, args)  # type: ignore[attr-defined]
             result = await fn(*args, **kwargs)
         except (TableTransactionError, AzureError) as err:
             classified = _counted(_classify(err, name))
