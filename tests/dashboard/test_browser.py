@@ -213,10 +213,10 @@ async def test_instance_page_timeline_rows_and_colours(tab: Tab, site: Site) -> 
     first_gap = await svg.locator("g.gap rect").evaluate_all("rs => rs.map(r => +r.getAttribute('x'))")
     run = [(x, s) for x, s in zip(ticks, texts, strict=True) if not first_gap or x < first_gap[0]]
     assert len(run) >= 3 and run[0][1] == "+0.00 s", run
-    spacing = {round(b[0] - a[0]) for a, b in itertools.pairwise(run)}
+    spacing = [b[0] - a[0] for a, b in itertools.pairwise(run)]
     values = [float(s.strip("+ s")) for _, s in run]
     step = values[1] - values[0]
-    assert len(spacing) == 1, run  # evenly spaced
+    assert max(spacing) - min(spacing) <= 1.0, run  # evenly spaced (to the pixel the x's are rounded to)
     assert all(abs(v - k * step) < 1e-6 for k, v in enumerate(values)), run  # on a round step
     assert await _fill(tab, "svg.timeline g.row.activity .bar.fail") == [RED, RED]
     assert set(await _fill(tab, "svg.timeline g.row.activity .bar.ok")) == {GREEN}
