@@ -44,6 +44,7 @@ from bench.entity_drivers import e1, e2
 from bench.floor import measure_floors
 from bench.procs import load_azurite_ctl, other_load, start_azurite, wait_quiet
 from bench.report import judge, keep_logs, print_profile, print_table, save_results
+from bench.telemetry import TELEMETRY_ENV
 
 
 async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str, Any]:
@@ -271,7 +272,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run W1 on these numbers of worker processes (default 2,4; none with --quick)",
     )
+    p.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="worker processes with traces (OpenTelemetry SDK, spans dropped) and metrics on; compare "
+        "worker_cpu_s_per_100_activities with a run without it (python -m bench.telemetry: the hooks alone)",
+    )
     ns = p.parse_args(argv)
+    if ns.telemetry:
+        os.environ[TELEMETRY_ENV] = "1"  # the worker processes inherit it (bench.procs.child_env)
     if ns.scale is None:
         ns.scale = [] if ns.quick else [2, 4]
     counts = QUICK if ns.quick else FULL
@@ -285,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         say("bench: interrupted (Azurite and the worker processes were stopped); no results saved")
         return 130
+    results.setdefault("settings", {})["telemetry"] = bool(ns.telemetry)
     save_results(out, results)
     print_table(results)
     say(f"results: {out}")

@@ -28,9 +28,11 @@ import sys
 import time
 from typing import Any
 
+from bench.telemetry import TELEMETRY_ENV, configure
 from bench.workloads import app
 from taskhub.config.settings import Settings
 from worker import Worker
+from worker.telemetry import watch_worker
 
 log = logging.getLogger("bench.worker_proc")
 
@@ -129,6 +131,9 @@ def reply(obj: dict[str, Any]) -> None:
 async def serve(host_json: str | None, calls_out: str | None, ready_timeout: float) -> None:
     settings = Settings.load(host_json)
     worker = Worker(app, settings)
+    if os.environ.get(TELEMETRY_ENV):  # `python -m bench --telemetry`: traces and metrics on
+        configure()
+        watch_worker(worker)
     driven = Driven(worker, calls_out)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -15,6 +15,7 @@ from azure.data.tables import EdmType, EntityProperty
 from taskhub import StorageError, StorageErrorKind
 from taskhub.storage import BatchOp, Storage
 from taskhub.storage.lean_tables import entity_json, parse_batch_response
+from taskhub.storage.sdk_internals import queue_policies, table_policies
 
 
 class Color(Enum):
@@ -267,10 +268,7 @@ async def test_the_sdk_clients_still_work_beside_the_lean_pipeline(both):
 async def test_the_lean_pipelines_keep_retries_and_auth_and_drop_only_the_unused_policies(both):
     lean, _ = both
     await lean.create_queue(_name("q"))  # opens nothing: pipelines are built on first use
-    sdk_policies = {
-        "table": list(lean._tables._policies),
-        "queue": [getattr(p, "_policy", p) for p in lean._queues._pipeline._impl_policies],
-    }
+    sdk_policies = {"table": table_policies(lean._tables), "queue": queue_policies(lean._queues)}
     for service, retry in (("table", "AsyncTablesRetryPolicy"), ("queue", "ExponentialRetry")):
         pipeline = lean._lean_pipeline(service)
         kept = [type(p).__name__ for p in pipeline.policies]

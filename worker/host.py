@@ -46,7 +46,6 @@ __all__ = ["Worker", "WorkerState", "default_worker_id"]
 log = logging.getLogger(__name__)
 
 
-
 class WorkerState(enum.Enum):
     CREATED = "created"
     STARTED = "started"
@@ -133,9 +132,9 @@ class Worker:
             idle_timeout_s=s.extended_session_idle_timeout.total_seconds(),
         )
         items = self.backend.orchestrations
-        orchestrations = OrchestrationRunner(items, self.executor, self.worker_id, cache, settings=s)
-        entities = EntityRunner(items, self.executor, self.worker_id, cache, settings=s)
-        return ControlQueueWork(orchestrations, entities)
+        self.orchestrations = OrchestrationRunner(items, self.executor, self.worker_id, cache, settings=s)
+        self.entities = EntityRunner(items, self.executor, self.worker_id, cache, settings=s)
+        return ControlQueueWork(self.orchestrations, self.entities)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ def _load_verbs() -> None:
     import taskhub.cli.entities
     import taskhub.cli.hub
     import taskhub.cli.instances
+    import taskhub.cli.scale
     import taskhub.cli.serve  # noqa: F401
 
     for ep in entry_points(group="taskhub.cli"):

@@ -17,7 +17,9 @@ from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from taskhub.http.guard import ALLOWED_HOSTS_SETTING, allowed_hosts_from
+from taskhub.http.observe import add_metrics
 from taskhub.http.server import (
+    CLIENT_FOR,
     DEFAULT_MAX_BODY_BYTES,
     KEY_SETTING,
     MIN_KEY_LENGTH,
@@ -57,6 +59,16 @@ def _args(p: argparse.ArgumentParser) -> None:
         "--read-only",
         action="store_true",
         help="no changes: the dashboard hides its actions, and every POST/DELETE answers 403",
+    )
+    _metrics_arg(p)
+
+
+def _metrics_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        default=os.environ.get("TASKHUB_METRICS", "").lower() in ("1", "true"),
+        help="serve Prometheus metrics on /metrics (behind the same key rules; also TASKHUB_METRICS=1)",
     )
 
 
@@ -102,6 +114,8 @@ async def serve(ns: argparse.Namespace, settings: Settings) -> None:
         read_only=ns.read_only,
         allowed_hosts=allowed,
     )
+    if getattr(ns, "metrics", False):
+        add_metrics(app, app[CLIENT_FOR])
     runner = await start_site(app, ns.host, ns.port)
     shown = f"[{ns.host}]" if ":" in ns.host else ns.host
     print(

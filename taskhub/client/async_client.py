@@ -15,22 +15,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from taskhub.client.control import InstanceControl, parse_status
 from taskhub.client.entities import EntityClient
-from taskhub.client.status import OrchestrationState, Page, PurgeResult
+from taskhub.client.status import OrchestrationState, Page
 from taskhub.config.settings import Settings
 from taskhub.errors import (
     OrchestrationAlreadyExistsError,
-    OrchestrationNotFoundError,
-    OrchestrationStateError,
     StorageError,
 )
 from taskhub.format.history import (
-    EventRaisedEvent,
     ExecutionCompletedEvent,
-    ExecutionResumedEvent,
     ExecutionStartedEvent,
-    ExecutionSuspendedEvent,
-    ExecutionTerminatedEvent,
     HistoryEvent,
     OrchestrationInstance,
     OrchestrationStatus,
@@ -39,21 +34,15 @@ from taskhub.format.history import (
 from taskhub.format.names import validate_instance_id
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.rewind import rewind_instance
 from taskhub.model.values import to_json
 from taskhub.model.versioning import validate_version
+from taskhub.telemetry import spans
 
 __all__ = ["TaskHubClient"]
 
 T = TypeVar("T")
 
 ACTIVE_STATUSES = (OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED)
-PURGEABLE_STATUSES = (
-    OrchestrationStatus.COMPLETED,
-    OrchestrationStatus.FAILED,
-    OrchestrationStatus.TERMINATED,
-    OrchestrationStatus.CANCELED,
-)
 
 
 def function_name(name_or_fn: str | Callable[..., Any]) -> str:
@@ -67,8 +56,12 @@ def function_name(name_or_fn: str | Callable[..., Any]) -> str:
     raise TypeError(f"expected an orchestrator name or function, got {type(name_or_fn).__name__}")
 
 
-class TaskHubClient(EntityClient):
-    """Async client of one task hub. ``async with TaskHubClient() as client: ...``"""
+class TaskHubClient(InstanceControl, EntityClient):
+    """Async client of one task hub. ``async with TaskHubClient() as client: ...``
+
+    Split by job: starting, reading and waiting here; steering and purging instances in
+    :class:`~taskhub.client.control.InstanceControl`; entities in :class:`~taskhub.client.entities.EntityClient`.
+    """
 
     def __init__(self, settings: Settings | None = None, *, hub: TaskHub | None = None) -> None:
         self.settings = settings or (hub.settings if hub else Settings.load())
@@ -129,7 +122,9 @@ class TaskHubClient(EntityClient):
         execution_id = uuid.uuid4().hex
         now = utcnow()
         instance = OrchestrationInstance(instance_id, execution_id)
+        span = spans.begin_create(name, version, instance)
         event = ExecutionStartedEvent(
+            parent_trace_context=spans.context_of(span),
             orchestration_instance=instance,
             name=name,
             version=version,
@@ -172,6 +167,7 @@ class TaskHubClient(EntityClient):
         finally:
             if sent.due:  # now the hub's listeners on this machine may come for it
                 queues.wakeups.notify(sent.queue)
+        spans.finish(span)
         return instance_id
 
     # -- read ---------------------------------------------------------------------------------------
@@ -259,7 +255,7 @@ class TaskHubClient(EntityClient):
         """One page of instances matching all the given filters."""
         if not 1 <= page_size <= 1000:
             raise ValueError(f"page_size must be 1-1000, got {page_size}")
-        parsed = [_status(s) for s in statuses] if statuses else None
+        parsed = [parse_status(s) for s in statuses] if statuses else None
         try:
             rows, token = await self.hub.tracking.query_instances(
                 created_from=created_from,
@@ -280,150 +276,3 @@ class TaskHubClient(EntityClient):
         """The current execution's history events, oldest first."""
         await self._require(instance_id)
         return (await self.hub.tracking.load_history(instance_id)).events
-
-    # -- steer --------------------------------------------------------------------------------------
-
-    async def _require(self, instance_id: str) -> InstanceRow:
-        try:
-            row = await self.hub.tracking.get_instance(instance_id)
-        except StorageError as err:
-            if err.not_found:
-                raise OrchestrationNotFoundError(instance_id) from None
-            raise
-        if row is None:
-            raise OrchestrationNotFoundError(instance_id)
-        return row
-
-    async def _send(self, instance_id: str, event: HistoryEvent, *, row: InstanceRow | None = None) -> None:
-        _not_an_entity(instance_id)
-        if row is None:
-            await self._require(instance_id)
-        target = OrchestrationInstance(instance_id, None)
-        await self.hub.queues.send_to_instance(self.hub.queues.envelope(event, target))
-
-    async def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
-        """Send an external event. OrchestrationNotFoundError if there is no such instance,
-        OrchestrationStateError if it has finished (Completed, Failed, Terminated, Canceled)."""
-        if not isinstance(event_name, str) or not event_name:
-            raise ValueError("event_name must be a non-empty string")
-        _not_an_entity(instance_id)
-        payload = to_json(data, what=f"data of event {event_name!r}")
-        row = await self._require(instance_id)
-        if row.runtime_status is not None and row.runtime_status in PURGEABLE_STATUSES:
-            raise OrchestrationStateError(
-                instance_id,
-                row.runtime_status.value,
-                f"raise event {event_name!r} to",
-                "events reach only Pending, Running or Suspended instances",
-            )
-        await self._send(instance_id, EventRaisedEvent(name=event_name, input=payload), row=row)
-
-    async def terminate_orchestration(self, instance_id: str, *, output: Any = None) -> None:
-        """Ask the instance to stop; its status becomes Terminated with ``output`` as the reason."""
-        reason = to_json(output, what="termination output")
-        await self._send(instance_id, ExecutionTerminatedEvent(input=reason))
-
-    async def suspend_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
-        """Suspend: the instance stops processing events until it is resumed."""
-        await self._send(instance_id, ExecutionSuspendedEvent(reason=reason))
-
-    async def resume_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
-        """Resume a suspended instance; the events it buffered are processed."""
-        await self._send(instance_id, ExecutionResumedEvent(reason=reason))
-
-    async def rewind_orchestration(self, instance_id: str, *, reason: str | None = None) -> None:
-        """Rewind a Failed instance: its failed activities and sub-orchestrations run again and it goes
-        on from there (Durable Functions' rewind; the history keeps the failures as ``GenericEvent`` rows).
-        OrchestrationNotFoundError if there is no such instance, OrchestrationStateError if it is not Failed."""
-        _not_an_entity(instance_id)
-        row = await self._require(instance_id)
-        if row.runtime_status is not OrchestrationStatus.FAILED:
-            raise OrchestrationStateError(
-                instance_id, getattr(row.runtime_status, "value", "unknown"), "rewind", "only a Failed instance can be rewound"
-            )
-        await rewind_instance(self.hub, instance_id, reason)
-
-    async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
-        """Start the instance's orchestrator again with the same input; returns the id it runs under
-        (a new one, or the same id when ``new_instance_id=False``, which needs a finished instance). Like
-        Durable Functions' RestartAsync, the new run gets the client's ``defaultVersion``."""
-        _not_an_entity(instance_id)
-        state = await self.get_orchestration_state(instance_id)
-        if state is None:
-            raise OrchestrationNotFoundError(instance_id)
-        return await self.schedule_new_orchestration(
-            state.name, input=state.input, instance_id=None if new_instance_id else instance_id
-        )
-
-    # -- purge --------------------------------------------------------------------------------------
-
-    async def purge_orchestration(self, instance_id: str) -> PurgeResult:
-        """Delete the instance's history rows, large-message blobs and Instances row."""
-        try:
-            row = await self.hub.tracking.get_instance(instance_id)
-        except StorageError as err:
-            if err.not_found:
-                return PurgeResult(0)
-            raise
-        if row is None:
-            return PurgeResult(0)
-        await self._purge_one(instance_id)
-        return PurgeResult(1)
-
-    async def _purge_one(self, instance_id: str) -> None:
-        t = self.hub.tracking
-        await t.delete_history(instance_id)
-        await self.hub.payloads.delete_instance_blobs(instance_id)
-        await t.delete_instance(instance_id)
-
-    async def purge_orchestrations_by(
-        self,
-        *,
-        created_from: datetime,
-        created_to: datetime | None = None,
-        statuses: Sequence[OrchestrationStatus | str] | None = None,
-    ) -> PurgeResult:
-        """Purge finished instances created in the range (only Completed, Failed, Terminated, Canceled)."""
-        wanted = [_status(s) for s in statuses] if statuses else list(PURGEABLE_STATUSES)
-        wanted = [s for s in wanted if s in PURGEABLE_STATUSES]
-        if not wanted:
-            return PurgeResult(0)
-        count, token = 0, None
-        sem = asyncio.Semaphore(8)
-
-        async def one(iid: str) -> None:
-            async with sem:
-                await self._purge_one(iid)
-
-        while True:
-            page = await self.query_orchestrations(
-                created_from=created_from,
-                created_to=created_to,
-                statuses=wanted,
-                page_size=100,
-                continuation_token=token,
-            )
-            await asyncio.gather(*(one(s.instance_id) for s in page.items))
-            count += len(page.items)
-            token = page.continuation_token
-            if not token:
-                return PurgeResult(count)
-
-
-def _not_an_entity(instance_id: str) -> None:
-    """Orchestration operations do not reach entities (``@name@key``): ValueError saying what does."""
-    if isinstance(instance_id, str) and instance_id.startswith("@"):
-        raise ValueError(
-            f"{instance_id[:60]!r} is an entity's id, not an orchestration's: signal the entity instead "
-            "(signal_entity, taskhub signal-entity, or the HTTP entity routes)"
-        )
-
-
-def _status(value: OrchestrationStatus | str) -> OrchestrationStatus:
-    if isinstance(value, OrchestrationStatus):
-        return value
-    for s in OrchestrationStatus:
-        if value.lower() in (s.value.lower(), s.name.lower()):
-            return s
-    allowed = ", ".join(s.value for s in OrchestrationStatus)
-    raise ValueError(f"{value!r} is not a runtime status; allowed: {allowed}")

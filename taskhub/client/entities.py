@@ -36,6 +36,7 @@ from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.entities import EntityId
 from taskhub.model.values import from_json, to_json
+from taskhub.telemetry import spans
 
 __all__ = ["EntityClient", "EntityMetadata", "CleanEntityStorageResult"]
 
@@ -102,7 +103,9 @@ class EntityClient:
         await self._send_entity(str(target), name, msg.to_json(), visible_at)
 
     async def _send_entity(self, instance_id: str, name: str, text: str, visible_at: datetime | None) -> None:
-        event = EventRaisedEvent(name=name, input=text, timestamp=utcnow())
+        event = EventRaisedEvent(
+            name=name, input=text, timestamp=utcnow(), parent_trace_context=spans.current_context()
+        )
         md = self.hub.queues.envelope(event, OrchestrationInstance(instance_id, None))
         await self._with_hub(lambda: self.hub.queues.send_to_instance(md, visible_at=visible_at))
 

@@ -31,6 +31,7 @@ from taskhub.http.dashboard import PREFIX as DASHBOARD_PREFIX
 from taskhub.http.dashboard import dashboard_app, mount
 from taskhub.http.entities import EntityApi
 from taskhub.http.guard import allowed_hosts_from, front_door, install_log_filter
+from taskhub.http.observe import scale_routes, trace_middleware
 from taskhub.http.openapi import openapi_document
 from taskhub.http.routes import ApiError, ManagementApi
 from taskhub.http.urls import RPC_PREFIX, WEBHOOK_PREFIX, json_response
@@ -205,6 +206,7 @@ def create_app(
         _size_middleware(max_body_bytes),
         *([_read_only_middleware()] if read_only else []),
         _hubs_middleware(hubs),
+        trace_middleware(),  # an incoming traceparent parents the spans a request starts
     ]
     app = web.Application(middlewares=middlewares, client_max_size=max_body_bytes)
     client_for = hubs.client
@@ -225,6 +227,7 @@ def create_app(
     entity_api = EntityApi(client_for)  # entities.md 5
     app.add_routes(entity_api.routes(WEBHOOK_PREFIX))
     app.add_routes(entity_api.routes(RPC_PREFIX, sdk_encoded=rpc_unwrap))
+    app.add_routes(scale_routes(client_for, WEBHOOK_PREFIX))  # docs/observability.md
     document = openapi_document()
 
     async def openapi(_: web.Request) -> web.Response:

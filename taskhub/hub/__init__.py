@@ -7,5 +7,6 @@ hand out), with the jobs beside it: ``held`` (keeping taken messages hidden by r
 the hub's other processes on this machine); ``tracking`` (History and Instances tables under the
 sentinel ETag), ``rewind`` (DF's in-place history edit of a failed instance), ``payloads`` (large
 messages and columns as blobs), ``poison`` (the ``{h}-poison`` queue) and ``leases`` (the pure
-partition lease planner).
+partition lease planner); ``health`` (queue depths and ages), read by ``scale`` (the target-based
+worker count, ``taskhub scale`` and ``GET /scale``) and ``backlog`` (the queue gauges of ``/metrics``).
 """

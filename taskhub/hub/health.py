@@ -30,6 +30,7 @@ from taskhub.hub.partition_table import read_rows
 from taskhub.storage import Storage
 
 __all__ = ["QueueHealth", "HubHealth", "QueuedMessage", "read_health", "list_hubs", "queued_for_instance"]
+__all__ += ["queue_health"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ async def _queue(storage: Storage, name: str, now: datetime) -> QueueHealth:
     except StorageError as err:
         q.error = "missing" if err.not_found else str(err)
     return q
+
+
+async def queue_health(storage: Storage, name: str) -> QueueHealth:
+    """One queue's approximate depth and the age of its oldest visible message, read now."""
+    return await _queue(storage, name, utcnow())
 
 
 async def _lease(storage: Storage, names: HubNames, blob: str) -> tuple[str | None, str | None]:

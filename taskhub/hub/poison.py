@@ -29,6 +29,7 @@ from taskhub.format.names import HubNames
 from taskhub.format.timefmt import format_datetime, parse_datetime
 from taskhub.hub.queues import HubQueues, Inbound
 from taskhub.storage import ReceivedMessage, Storage
+from taskhub.telemetry import metrics
 
 __all__ = ["PoisonQueue", "PoisonRecord"]
 
@@ -119,6 +120,7 @@ class PoisonQueue:
         """Put the message on the poison queue with ``reason``, then (unless ``delete=False``, when the
         caller still has something to send first) delete it from its queue."""
         raw = message.raw if isinstance(message, Inbound) else message
+        metrics.count("taskhub_poison_moves_total", queue=raw.queue)
         if raw.dequeue_count > 1:  # a process that died mid-move may have put it there already
             earlier = next((r for r in await self.list() if r.origin == (raw.queue, raw.id)), None)
             if earlier is not None:

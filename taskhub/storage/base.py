@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import collections
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from taskhub.storage.lean import LeanPipeline
 from taskhub.storage.lean_queues import LeanQueue
 from taskhub.storage.lean_tables import LeanTable
+from taskhub.storage.sdk_internals import (
+    is_cosmos_endpoint,
+    messages_unencoded,
+    queue_policies,
+    table_policies,
+)
 
-__all__ = ["StorageBase"]
+__all__ = ["CallInterceptor", "StorageBase"]
+
+
+class CallInterceptor(Protocol):
+    """Something awaited before every storage call (tests install one to make chosen calls fail)."""
+
+    async def before_call(self, operation: str, args: tuple[Any, ...]) -> None:
+        """Called with the operation's name (a method of ``Storage``) and its arguments (``args[0]`` is
+        the ``Storage``); an SDK exception raised here is the call's failure."""
 
 
 class StorageBase:
     lean_requests = True
     """Send the hot calls as the seam's own requests (``lean``); False: through the SDK's operations."""
+    interceptor: CallInterceptor | None = None
+    """None in production. Tests set one (on ``Storage`` or an instance) to inject faults:
+    ``tests/faults.py``."""
     calls: collections.Counter[str]
     _queues: Any
     _tables: Any
@@ -40,7 +58,7 @@ class StorageBase:
     def _lean_pipeline(self, service: str) -> LeanPipeline:
         pipeline = self._lean_pipelines.get(service)
         if pipeline is None:
-            policies = self._tables._policies if service == "table" else self._queues._pipeline._impl_policies
+            policies = table_policies(self._tables) if service == "table" else queue_policies(self._queues)
             pipeline = self._lean_pipelines[service] = LeanPipeline(policies, self._transports[service])
         return pipeline
 
@@ -53,9 +71,9 @@ class StorageBase:
         if key not in self._lean:
             client = self._table(name)
             lean = None
-            if not client._query_str and not client._cosmos_endpoint:
-                url = f"{client.scheme}://{client._primary_hostname}"
-                lean = LeanTable(self._lean_pipeline("table"), url, name, client.api_version)
+            # a table client's url is the account's (primary location), with the SAS if any
+            if not urlsplit(client.url).query and not is_cosmos_endpoint(client):
+                lean = LeanTable(self._lean_pipeline("table"), client.url, name, client.api_version)
             self._lean[key] = lean
         found = self._lean[key]
         return found if isinstance(found, LeanTable) else None
@@ -69,10 +87,13 @@ class StorageBase:
         if key not in self._lean:
             client = self._queue(name)
             lean = None
-            encode = type(client._message_encode_policy).__name__
-            decode = type(client._message_decode_policy).__name__
-            if not client._query_str and encode == "NoEncodePolicy" and decode == "NoDecodePolicy":
+            if not urlsplit(client.url).query and messages_unencoded(client):
                 lean = LeanQueue(self._lean_pipeline("queue"), client.url, client.api_version)
             self._lean[key] = lean
         found = self._lean[key]
         return found if isinstance(found, LeanQueue) else None
+
+    async def _intercept(self, operation: str, args: tuple[Any, ...]) -> None:
+        """Await the interceptor, if any, before ``operation``."""
+        if self.interceptor is not None:
+            await self.interceptor.before_call(operation, args)

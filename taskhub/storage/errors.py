@@ -18,7 +18,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError
 
 from taskhub.errors import StorageError, StorageErrorKind
-from taskhub.storage.faults import maybe_fail
+from taskhub.telemetry import metrics
 
 __all__ = ["op"]
 
@@ -74,8 +74,14 @@ def _first_line(err: BaseException) -> str:
     return text.strip().splitlines()[0][:300]
 
 
+def _counted(err: StorageError) -> StorageError:
+    metrics.count("taskhub_storage_errors_total", op=err.operation or "", kind=err.kind.value)
+    return err
+
+
 def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """Count the call under the method's name and translate SDK errors."""
+    """Count the call under the method's name, await the storage's interceptor (tests only), and
+    translate SDK errors."""
     name = fn.__name__
 
     @functools.wraps(fn)
@@ -83,10 +89,10 @@ def op(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         self = args[0]
         self.calls[name] += 1  # type: ignore[attr-defined]
         try:
-            await maybe_fail(name, args)
+            await self._intercept(name, args)  # type: ignore[attr-defined]
             result = await fn(*args, **kwargs)
         except (TableTransactionError, AzureError) as err:
-            classified = _classify(err, name)
+            classified = _counted(_classify(err, name))
             conditions = getattr(self, "conditions", None)
             if conditions is not None:
                 conditions.failing(classified)  # an outage starts at its first failed call

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from azure.core.rest import HttpRequest
 
+from taskhub.storage.sdk_internals import send_table_request
 from taskhub.storage.types import QueryPage, Row, decode_token, encode_token
 
 __all__ = ["query_page_json", "row_from_json"]
@@ -82,14 +83,13 @@ async def query_page_json(
         params["NextPartitionKey"] = token["PartitionKey"]
     if token.get("RowKey"):
         params["NextRowKey"] = token["RowKey"]
-    inner = table_client._client  # the generated client: its pipeline signs and retries the request
     request = HttpRequest(
         "GET",
-        f"{inner._config.url}/{quote(table_client.table_name)}()",
+        f"{table_client.url}/{quote(table_client.table_name)}()",
         params=params,
-        headers={"Accept": _JSON_ACCEPT, "DataServiceVersion": "3.0", "x-ms-version": inner._config.version},
+        headers={"Accept": _JSON_ACCEPT, "DataServiceVersion": "3.0", "x-ms-version": table_client.api_version},
     )
-    response = await inner.send_request(request)
+    response = await send_table_request(table_client, request)
     await response.read()
     response.raise_for_status()
     rows = [row_from_json(obj) for obj in json.loads(response.content).get("value", [])]

@@ -38,6 +38,8 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 
+from taskhub.storage.sdk_internals import STORAGE_ONLY_POLICIES, unwrap_policy
+
 __all__ = ["LeanPipeline", "raise_error", "service_error"]
 
 _UNUSED = (
@@ -46,17 +48,8 @@ _UNUSED = (
     DistributedTracingPolicy,
     HttpLoggingPolicy,
     NetworkTraceLoggingPolicy,
+    *STORAGE_ONLY_POLICIES,  # the storage SDK's own: message-id URLs, ranges, MD5, debug logging, raw hooks
 )
-# the storage SDK's own hooks: message-id URLs, ranges, MD5 validation, debug logging, raw hooks
-_UNUSED_NAMES = {
-    "QueueMessagePolicy",
-    "RangeHeaderPolicy",
-    "StorageContentValidation",
-    "AsyncContentValidationPolicy",
-    "StorageLoggingPolicy",
-    "StorageRequestHook",
-    "AsyncStorageResponseHook",
-}
 
 
 class LeanPipeline:
@@ -67,11 +60,10 @@ class LeanPipeline:
         kept: list[Any] = []
         self.user_agent: str | None = None
         for policy in policies:
-            if type(policy).__name__ == "_SansIOAsyncHTTPPolicyRunner":  # a built pipeline's wrapper
-                policy = policy._policy
+            policy = unwrap_policy(policy)
             if isinstance(policy, UserAgentPolicy):
                 self.user_agent = policy.user_agent
-            elif not isinstance(policy, _UNUSED) and type(policy).__name__ not in _UNUSED_NAMES:
+            elif not isinstance(policy, _UNUSED):
                 # a policy that calls the next one is linked into one pipeline: this one gets its own copy
                 kept.append(copy.copy(policy))
         self.policies: tuple[Any, ...] = tuple(kept)

@@ -6,7 +6,6 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from taskhub.storage.base import StorageBase
 from taskhub.storage.errors import op
-from taskhub.storage.faults import maybe_fail
 from taskhub.storage.types import ReceivedMessage
 
 __all__ = ["QueueOps"]
@@ -52,7 +51,7 @@ class QueueOps(StorageBase):
         """Put a message (ttl -1) hidden for ``visibility_timeout`` s and return it as held by this process
         (its id and pop receipt), as if it had been received: the sender can work on it, renew and delete
         it, and if the sender dies it becomes visible to everyone when the visibility runs out."""
-        await maybe_fail("send_message", (self, queue, content))  # test faults planned for sends apply too
+        await self._intercept("send_message", (self, queue, content))  # faults planned for sends apply too
         lean = self._lean_queue(queue)
         if lean is not None:
             put = await lean.put(content, visibility_timeout=visibility_timeout)

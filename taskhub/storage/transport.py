@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 from azure.core.pipeline.transport import AioHttpTransport
 
+from taskhub.storage.sdk_internals import transport_was_opened
+
 __all__ = ["KeepAliveTransport", "IDLE_CONNECTION_SECONDS"]
 
 IDLE_CONNECTION_SECONDS = 4.0
@@ -29,7 +31,7 @@ class KeepAliveTransport(AioHttpTransport):
         self._trust_env = use_env_settings
 
     async def open(self) -> None:
-        if getattr(self, "session", None) is None and not self._has_been_opened:
+        if getattr(self, "session", None) is None and not transport_was_opened(self):
             self.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
                 trust_env=self._trust_env,

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from taskhub.format.history import utcnow
+from taskhub.format.names import escape_partition_key
 from taskhub.http.dashboard.security import CSP
 from tests.dashboard.conftest import Dash
 from tests.helpers import wait_for
@@ -170,15 +171,41 @@ async def test_actions_need_confirmation_and_a_csrf_token(dash: Dash) -> None:
     assert status == 404 and "no orchestration instance with id &#x27;steer&#x27;" in page
 
 
-async def test_rewind_button_follows_the_client(dash: Dash) -> None:
-    await dash.client.schedule_new_orchestration("failing", input=1, instance_id="f1")
-    await dash.client.wait_for_orchestration_completion("f1", timeout=30)
+async def _rewound_reasons(dash: Dash, iid: str) -> list[str]:
+    """The ``Reason`` of each history row that a rewind turned into a GenericEvent, in row order."""
+    hub = dash.client.hub
+    flt = f"PartitionKey eq '{escape_partition_key(iid)}'"
+    rows = sorted([r async for r in hub.storage.query(hub.names.history_table, flt)], key=lambda r: r["RowKey"])
+    return [str(r["Reason"]) for r in rows if str(r.get("Reason") or "").startswith("Rewound: ")]
+
+
+async def test_rewind_is_offered_for_a_failed_instance_and_runs_the_failed_work_again(dash: Dash) -> None:
+    c = dash.client
+    await c.schedule_new_orchestration("failing", input=1, instance_id="f1")
+    await c.schedule_new_orchestration("chain", input=1, instance_id="ok1")
+    await c.wait_for_orchestration_completion("f1", timeout=30)
+    await c.wait_for_orchestration_completion("ok1", timeout=30)
     _, page = await dash.get("/dashboard/instances/f1")
-    has = callable(getattr(dash.client, "rewind_orchestration", None))
-    assert ('data-action="rewind"' in page) is has
-    status, _ = await dash.get("/dashboard/instances/f1/rewind")
-    assert status == (200 if has else 404)
+    assert 'data-action="rewind"' in page
     assert "ValueError: broken activity got 1" in page  # the failure, as text
+    _, completed = await dash.get("/dashboard/instances/ok1")
+    assert 'data-action="rewind"' not in completed  # only a failed instance can be rewound
+    status, confirm = await dash.get("/dashboard/instances/f1/rewind")
+    assert status == 200 and 'form class="confirm"' in confirm
+
+    status, location, _ = await _post(dash, "/dashboard/instances/f1/rewind", {"reason": "try again"})
+    assert status == 303 and location.startswith("/dashboard/instances/f1")
+
+    async def failed_again() -> bool:  # the activity is broken for good: it runs again and fails again
+        history = [e.event_type.name for e in await c.get_orchestration_history("f1")]
+        return await _status(dash, "f1") == "Failed" and history.count("TaskFailed") == 1
+
+    await wait_for(failed_again, 30, 0.2, message="f1 rewound, run again and failed again")
+    assert await _rewound_reasons(dash, "f1") == [
+        "Rewound: TaskScheduled",
+        "Rewound: TaskFailed",
+        "Rewound: ExecutionCompleted",
+    ]
 
 
 async def test_start_form(dash: Dash) -> None:

@@ -1,8 +1,8 @@
 """Entity operations are applied once even when the calling orchestration's checkpoint fails after it
 sent them (issue 18, ``worker.episode_memo``).
 
-The fault hook (``TASKHUB_TEST_STORAGE_FAULT``) makes chosen history writes of the in-process worker
-fail with a 500: the episode's messages (the entity calls) are out, its history is not. The batch goes
+The test-only storage wrapper (``tests.faults.StorageFaults``, installed as ``Storage.interceptor``)
+makes chosen history writes of the in-process worker fail with a 500: the episode's messages (the entity calls) are out, its history is not. The batch goes
 back to the queue and the episode runs again; it must send the same requests (same time, so the same
 request ids and sorter labels), which the entity drops as duplicates.
 """
@@ -17,8 +17,9 @@ import pytest
 
 import taskhub
 from taskhub import EntityContext, EntityId
-from taskhub.storage import faults
+from taskhub.storage import Storage
 from tests.entities.conftest import E2E
+from tests.faults import StorageFaults
 from tests.helpers import wait_for
 
 app = taskhub.App()
@@ -59,12 +60,12 @@ def count_to(ctx: taskhub.OrchestrationContext, args: dict[str, Any]) -> Any:
     return value
 
 
-def _fail_history_writes(monkeypatch: pytest.MonkeyPatch, calls: range) -> None:
+def _fail_history_writes(monkeypatch: pytest.MonkeyPatch, calls: range) -> StorageFaults:
     """The history writes numbered ``calls`` (counting every batch written to the History table by
     this process, orchestrations' and entities') fail with a 500 before they reach Azurite."""
-    faults._seen.clear()
-    spec = ",".join(f"submit_batch:{n}:500:History" for n in calls)
-    monkeypatch.setenv(faults.FAULT_ENV, spec)
+    faults = StorageFaults(",".join(f"submit_batch:{n}:500:History" for n in calls))
+    monkeypatch.setattr(Storage, "interceptor", faults)
+    return faults
 
 
 def _repeats(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -78,7 +79,7 @@ async def test_a_call_whose_checkpoint_failed_after_sending_is_applied_once(
     caplog.set_level(logging.INFO, logger="taskhub")
     # The orchestration's checkpoints are the 1st, 3rd, 5th ... history writes when nothing else runs:
     # each entity batch writes one in between. Fail the first three of the orchestration's episodes.
-    _fail_history_writes(monkeypatch, range(1, 6, 2))
+    faults = _fail_history_writes(monkeypatch, range(1, 6, 2))
     iid = await e2e.client.schedule_new_orchestration("append_five", input="a")
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=120)
     assert state is not None and state.runtime_status.value == "Completed", state
@@ -86,7 +87,8 @@ async def test_a_call_whose_checkpoint_failed_after_sending_is_applied_once(
     meta = await e2e.client.get_entity(EntityId("ledger", "a"))
     assert meta is not None and meta.state == [0, 1, 2, 3, 4]
     failed = [r for r in caplog.records if "storage.fault_injected" in r.getMessage()]
-    assert failed, "no history write was made to fail"
+    assert failed and faults.injected, "no history write was made to fail"
+    assert {(op, kind) for op, _, kind in faults.injected} == {("submit_batch", "500")}
     assert _repeats(caplog), "no episode was retried after a failed checkpoint"
 
 

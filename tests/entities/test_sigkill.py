@@ -3,8 +3,8 @@
 * SIGKILL at a random moment while one worker runs batches of client signals on four counters, then a
   restart: every counter ends exactly at the number of signals sent to it.
 * The narrowest window, deterministically: the worker dies right after a batch's history and Instances
-  row are written and before its messages are deleted (``TASKHUB_TEST_FAULT=before_delete``). The
-  messages come back after their visibility timeout; the restarted worker recognises them
+  row are written and before its messages are deleted (``TASKHUB_TEST_FAULT=before_delete``, installed
+  by the test-only launcher ``tests.process.fault_worker``). The messages come back after their visibility timeout; the restarted worker recognises them
   (``taskhubRecent``) and drops them, so the counter is still exact.
 """
 
@@ -22,6 +22,7 @@ import pytest
 from taskhub.client.async_client import TaskHubClient
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.entities import EntityId
+from tests.faults import FAULT_EXIT_CODE
 from tests.helpers import wait_for
 from tests.process.harness import (
     ENV_PREFIX,
@@ -125,7 +126,7 @@ async def test_death_between_the_history_write_and_the_deletes_applies_nothing_t
         for _ in range(12):
             await client.signal_entity(counter, "add", input=1)
         assert (
-            await fleet.wait_exit(victim, 120) == 86
+            await fleet.wait_exit(victim, 120) == FAULT_EXIT_CODE
         )  # died at the fault, after its first entity checkpoint
         meta = await client.get_entity(counter)
         committed = meta.state if meta else 0

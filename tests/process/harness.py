@@ -6,8 +6,9 @@
   :meth:`Fleet.close` kills whatever is left (call it in ``finally``).
 * :func:`ownership` / :func:`wait_ownership`: who owns and who intends to own each control queue,
   read from the lease blobs, or from the Partitions table on a hub that uses it (``manager="table"``).
-* Log analysis: :func:`processing_intervals` (per control queue and worker process: from
-  ``listen.start`` to the ownership hand-over, release or loss, or the process's death),
+* Log analysis: :func:`parse_log` (strict: a line it cannot read fails the test),
+  :func:`processing_intervals` (per control queue and worker process: from ``listen.start`` to the
+  ownership hand-over, release or loss, or the process's death),
   :func:`overlaps` (two live processes on one queue at once) and :func:`checkpoints_outside`
   (a checkpoint written by a process that was not processing the instance's queue then).
 * Storage checks: :func:`check_instance` (Instances row vs. history, one start, one completion,
@@ -43,13 +44,16 @@ from taskhub.format.history import (
 from taskhub.format.names import SENTINEL_ROW_KEY, HubNames, row_key
 from taskhub.format.rows import InstanceRow
 from taskhub.hub.lifecycle import TaskHub
+from tests.faults import CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV
 from tests.helpers import REPO_ROOT
 
 APP = "tests.process.apps:app"
 ENV_PREFIX = "AzureFunctionsJobHost__extensions__durableTask__"
 STORAGE_PREFIX = ENV_PREFIX + "storageProvider__"
 JOURNAL_ENV = "TASKHUB_PROCESS_JOURNAL"
-FAULT_ENV = "TASKHUB_TEST_FAULT"
+FAULT_ENV = CHECKPOINT_FAULT_ENV
+FAULT_LAUNCHER = "tests.process.fault_worker"
+"""The ``taskhub`` command with the test faults of its environment installed (``tests.faults``)."""
 
 FAST_LEASES = {
     "leaseInterval": "00:00:15",
@@ -88,7 +92,8 @@ def hub_env(
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.lower().startswith("azurefunctionsjobhost") and k not in (FAULT_ENV, JOURNAL_ENV)
+        if not k.lower().startswith("azurefunctionsjobhost")
+        and k not in (CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV, JOURNAL_ENV)
     }
     env["AzureWebJobsStorage"] = connection_string
     env[ENV_PREFIX + "hubName"] = hub_name
@@ -143,13 +148,15 @@ class Fleet:
         self._lock = threading.Lock()
 
     def start(self, worker_id: str, *, extra_env: Mapping[str, str] | None = None) -> WorkerProc:
+        """Start ``taskhub worker``; through :data:`FAULT_LAUNCHER` when ``extra_env`` plans a fault."""
         n = sum(1 for p in self.procs if p.worker_id == worker_id) + 1
         label = worker_id if n == 1 else f"{worker_id}#{n}"
         log_path = self.log_dir / f"{label}.log"
+        faulty = bool({CHECKPOINT_FAULT_ENV, STORAGE_FAULT_ENV} & set(extra_env or {}))
         cmd = [
             sys.executable,
             "-m",
-            "taskhub",
+            FAULT_LAUNCHER if faulty else "taskhub",
             "worker",
             self.app,
             "--worker-id",
@@ -247,6 +254,7 @@ class Fleet:
 # logs
 
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) (\w+) (\S+) (\S+)(.*)$")
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _FIELD = re.compile(r"(\w+)=(\S+)")
 
 
@@ -258,16 +266,27 @@ class LogLine:
     event: str
     fields: dict[str, str]
     proc: WorkerProc = field(repr=False)
+    more: list[str] = field(default_factory=list, repr=False)
+    """The lines that continue this record (a traceback, a multi-line message)."""
 
 
 def parse_log(proc: WorkerProc) -> list[LogLine]:
-    out = []
-    for text in proc.log_path.read_text(errors="replace").splitlines():
+    """Every log record of ``proc``'s log, strictly: a line that starts with a timestamp must be a record
+    (``time level logger event fields``), a line before the first record must be the ``taskhub``
+    command's own output, and any other line continues the record above it (``LogLine.more``). A line
+    that fits none of these fails the test, with the line: nothing is dropped unread."""
+    out: list[LogLine] = []
+    for number, text in enumerate(proc.log_path.read_text(errors="replace").splitlines(), 1):
         m = _LINE.match(text)
-        if not m:
-            continue
-        t = time.mktime(datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S").timetuple()) + int(m[2]) / 1000
-        out.append(LogLine(t, m[3], m[4], m[5], dict(_FIELD.findall(m[6])), proc))
+        if m:
+            t = time.mktime(datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S").timetuple()) + int(m[2]) / 1000
+            out.append(LogLine(t, m[3], m[4], m[5], dict(_FIELD.findall(m[6])), proc))
+        elif text.startswith("taskhub"):
+            continue  # the command's own lines (where it runs, warnings, how it stopped)
+        elif out and not _STAMP.match(text):
+            out[-1].more.append(text)
+        else:
+            raise AssertionError(f"{proc.log_path}:{number}: not a log record: {text!r}")
     return out
 
 
@@ -600,7 +619,7 @@ def check_logs(
             for c in checkpoints_outside(lines, spans, names)
         ],
         "split_brain_aborts": sum(1 for line in lines if line.event == "checkpoint.split_brain"),
-        "checkpoints": len(checkpoints(lines)),
+        "checkpoints": len(checkpoints(lines)),  # orchestration.checkpoint lines
         "errors": sorted(
             {f"{line.proc.label}: {line.event}" for line in lines if line.level in ("ERROR", "CRITICAL")}
         ),
@@ -627,4 +646,11 @@ def check_logs(
             for (i, e), n in per_execution.items()
             if i in facts and e == facts[i].execution_id and n > facts[i].episodes
         ]
+        # every committed episode is logged, except by a process that died between its commit and the
+        # log line: {instance id: episodes in history without an orchestration.checkpoint line}
+        found["episodes_not_logged"] = {
+            i: f.episodes - per_execution[(i, f.execution_id)]
+            for i, f in facts.items()
+            if per_execution[(i, f.execution_id)] < f.episodes
+        }
     return found

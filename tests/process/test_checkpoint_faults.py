@@ -1,6 +1,7 @@
 """Kill the worker at each step of the ordered checkpoint (worker.backends.azure_storage.checkpoint), then restart the fleet.
 
-The test-only fault hook (``TASKHUB_TEST_FAULT``) makes a worker process exit at one step of its first
+The test-only fault wrapper (``tests.faults.exit_at``, installed in the faulty worker by
+``tests.process.fault_worker`` from ``TASKHUB_TEST_FAULT``) makes a worker process exit at one step of its first
 checkpoint: (1) after the outbound messages were sent, (2) after the history batch, (3) after the
 Instances row, (4) before deleting the consumed messages. Each step gets its own hub, and the four run
 side by side (each waits out the 1-minute control-queue visibility timeout of the message the dead
@@ -33,6 +34,7 @@ import pytest
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.format.history import EventType, OrchestrationStatus
+from tests.faults import FAULT_EXIT_CODE
 from tests.helpers import wait_for
 from tests.process.apps import expected_output
 from tests.process.harness import (
@@ -55,7 +57,6 @@ from tests.process.harness import (
 pytestmark = [pytest.mark.slow]
 
 STEPS = ["after_outbound", "after_history", "after_instance", "before_delete"]
-FAULT_EXIT_CODE = 86
 TIMER_SECONDS = 10
 FLEET_SIZE = 2
 
@@ -212,6 +213,10 @@ async def test_kill_at_each_checkpoint_step_then_restart(
         assert r["logs"]["checkpoints_outside_ownership"] == [], r
         assert r["logs"]["more_checkpoints_than_episodes"] == [], r
         assert r["logs"]["checkpoints_writing_the_same_rows"] == [], r
+        # the faulty worker died before logging its checkpoint: unlogged iff its history was committed
+        unlogged = {} if r["step"] == "after_outbound" else {f"fault-{r['step']}": 1}
+        assert r["logs"]["episodes_not_logged"] == unlogged, r
+        assert r["logs"]["checkpoints"] >= 3, r  # w1's two episodes and the recovery's
         # the fan-out of three was scheduled once in the history, whatever ran twice
         assert r["history"].count("TaskScheduled") == 5, r
     by_step = {r["step"]: r for r in results}

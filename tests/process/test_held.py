@@ -26,6 +26,7 @@ import pytest
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.format.history import OrchestrationStatus
+from tests.faults import STORAGE_FAULT_ENV
 from tests.helpers import load_azurite_ctl
 from tests.process.harness import (
     DEFAULT_LEASES,
@@ -47,7 +48,6 @@ from tests.process.harness import (
 from tests.process.held_apps import expected
 
 APP = "tests.process.held_apps:app"
-STORAGE_FAULT_ENV = "TASKHUB_TEST_STORAGE_FAULT"
 DEFAULTS = {  # the documented defaults, where the harness's BASE_STORAGE shortens them
     "maxQueuePollingInterval": "00:00:30",
     "controlQueueVisibilityTimeout": "00:05:00",

@@ -38,6 +38,7 @@ from tests.process.harness import (
     hub_env,
     instance_rows,
     owned_counts,
+    processing_intervals,
     settings_of,
     settled,
     verify_outcomes,
@@ -114,6 +115,11 @@ async def test_sigkill_one_of_three_workers_under_load(
         await wait_queue_empty(hub, hub.names.work_item_queue, 60)  # every run that will happen, happened
         problems, facts = await verify_outcomes(hub, work, prefix, expected_output)
         logs = check_logs(fleet, hub.names, facts)
+        dying = {  # the queues the victim was processing when it was killed
+            q
+            for q, spans in processing_intervals(fleet.procs, fleet.logs()).items()
+            if any(s.label == victim and s.end == killed_at for s in spans)
+        }
         resumed = [
             c.t - killed_at
             for c in checkpoints(fleet.logs())
@@ -151,4 +157,11 @@ async def test_sigkill_one_of_three_workers_under_load(
     assert logs["more_checkpoints_than_episodes"] == [], logs["more_checkpoints_than_episodes"][:20]
     assert logs["checkpoints_writing_the_same_rows"] == [], logs["checkpoints_writing_the_same_rows"][:20]
     assert logs["errors"] == [], logs["errors"]
+    # every committed episode was logged (the log lines above are read, not assumed), except the ones
+    # the victim committed on its queues in the moment it was killed
+    assert logs["checkpoints"] >= len(work), logs["checkpoints"]
+    unlogged_elsewhere = {
+        i: n for i, n in logs["episodes_not_logged"].items() if hub.names.control_queue_for(i) not in dying
+    }
+    assert unlogged_elsewhere == {}, unlogged_elsewhere
     assert max(runs.values()) <= 2, dups  # at most one extra run: the one the dead worker did not report

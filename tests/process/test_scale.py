@@ -143,6 +143,9 @@ async def test_workers_join_and_leave_while_orchestrations_run(
     assert logs["more_checkpoints_than_episodes"] == [], logs["more_checkpoints_than_episodes"][:20]
     assert logs["checkpoints_writing_the_same_rows"] == [], logs["checkpoints_writing_the_same_rows"][:20]
     assert logs["errors"] == [], logs["errors"]
+    # no worker died: every episode in the histories was logged as a checkpoint (the lines are read)
+    assert logs["episodes_not_logged"] == {}, logs["episodes_not_logged"]
+    assert logs["checkpoints"] >= len(work), logs["checkpoints"]
     assert max(joins) <= JOIN_DEADLINE
     assert final == {"w3": 4}
     # `taskhub get-partitions` says the same

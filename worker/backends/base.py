@@ -176,6 +176,11 @@ class ActivityWorkItems(Protocol):
         """Abandon work items: they come back (with backoff, or at once)."""
         ...
 
+    async def reject(self, messages: Sequence[WorkMessage]) -> None:
+        """Back to the queue for another worker (or later), not counted toward ``poisonMessageThreshold``
+        (an executor that cannot run it now: ``worker.executors.base.LeaveForLater``)."""
+        ...
+
     async def poison(self, message: WorkMessage, reason: str) -> None:
         """Move a work item that can never be run aside, with why."""
         ...

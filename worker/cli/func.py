@@ -47,6 +47,12 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--script-root", help="the app's folder (default: the current folder)")
     p.add_argument("--port", type=int, default=7071, help="port (default 7071)")
     p.add_argument("--host", dest="bind", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        default=os.environ.get("TASKHUB_METRICS", "").lower() in ("1", "true"),
+        help="serve Prometheus metrics on /metrics (also TASKHUB_METRICS=1)",
+    )
 
 
 def apply_local_settings(root: Path) -> int:
@@ -152,6 +158,7 @@ async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
     from worker.functions.http import HttpFunctions
     from worker.functions.runlog import RunLog
     from worker.host import Worker
+    from worker.telemetry import watch_worker
 
     if not 0 < ns.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {ns.port}")
@@ -179,6 +186,10 @@ async def func_verb(ns: argparse.Namespace, settings: Settings) -> None:
     )
     app.add_routes(http.routes())
     worker = Worker(hosted.app, settings)
+    if ns.metrics:  # docs/observability.md
+        from taskhub.telemetry.prometheus import metrics_handler
+
+        app.router.add_get("/metrics", metrics_handler(watch_worker(worker)), allow_head=False)
     await _warn_foreign(worker, hosted)
     runner = await start_site(app, ns.bind, ns.port)
     await worker.start()

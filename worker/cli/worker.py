@@ -15,6 +15,7 @@ from taskhub.cli.signals import exit_if_threads_linger, install_stop_signals
 from taskhub.config.settings import Settings
 from taskhub.model.app import App
 from worker.host import Worker
+from worker.telemetry import serve_metrics
 
 __all__ = ["load_app", "run_worker"]
 
@@ -61,15 +62,20 @@ def load_app(spec: str) -> App:
     return app
 
 
-async def run_worker(app: App, settings: Settings, worker_id: str | None = None) -> None:
+async def run_worker(
+    app: App, settings: Settings, worker_id: str | None = None, *, metrics_port: int | None = None
+) -> None:
     """Run until SIGINT/SIGTERM, then stop within the grace period; a second signal exits at once."""
     w = Worker(app, settings, worker_id=worker_id)
     what = f"taskhub worker {w.worker_id}"
+    server = await serve_metrics(w, metrics_port) if metrics_port is not None else None
     print(
         f"{what}: hub {settings.hub_name}, "
         f"{len(app.orchestrator_names)} orchestrators, {len(app.activity_names)} activities; Ctrl-C stops",
         file=sys.stderr,
     )
+    if server is not None:
+        print(f"{what}: metrics on http://{server.host}:{server.port}/metrics", file=sys.stderr)
     stop = asyncio.Event()
     install_stop_signals(stop, what=what, grace_s=settings.shutdown_grace_period.total_seconds())
     await w.start()
@@ -77,7 +83,21 @@ async def run_worker(app: App, settings: Settings, worker_id: str | None = None)
         await stop.wait()
     finally:
         await w.stop()
+        if server is not None:
+            await server.stop()
     await exit_if_threads_linger(what)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number 0-65535 (0: any free port), got {text!r}"
+        ) from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535 (0: any free port), got {port}")
+    return port
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -87,6 +107,12 @@ def _args(p: argparse.ArgumentParser) -> None:
         help="the module (or .py file) and the taskhub.App in it, e.g. examples.approval:app or examples/all.py",
     )
     p.add_argument("--worker-id", help="unique id of this worker (default: host-pid-random)")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=os.environ.get("TASKHUB_METRICS_PORT") or None,  # argparse applies type= to a text default
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (also TASKHUB_METRICS_PORT; default: off)",
+    )
 
 
 @verb("worker", "run a worker for MODULE:APP until Ctrl-C (graceful drain)", _args)
@@ -95,7 +121,7 @@ async def worker_verb(ns: argparse.Namespace, settings: Settings) -> None:
     if not ns.verbose:
         logging.getLogger("worker").setLevel(logging.INFO)
         logging.getLogger("taskhub").setLevel(logging.INFO)
-    await run_worker(app, settings, ns.worker_id)
+    await run_worker(app, settings, ns.worker_id, metrics_port=ns.metrics_port)
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:

@@ -55,7 +55,41 @@ _UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_OID, "9e952958-5e33-4daf-827f-2fa129
 """The namespace durabletask-python (and the DF Python SDK) derive deterministic UUIDs in."""
 
 
-class ReplayContext(OrchestrationContext):
+def _next_uuid(state: ReplayState) -> str:
+    """The next deterministic UUID of this execution (``new_uuid``)."""
+    value = deterministic_uuid(state.instance_id, state.current_utc_datetime, state.uuid_counter)
+    state.uuid_counter += 1
+    return value
+
+
+class _EntityCalls:
+    """The entity calls of an orchestration context (``worker.engine.entity_calls``): call, signal and
+    lock, each with the execution's next deterministic UUID as its request id."""
+
+    _state: ReplayState
+
+    def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
+        return entity_calls.call_entity(self._state, EntityId.of(entity_id), operation, input, _next_uuid(self._state))
+
+    def signal_entity(
+        self,
+        entity_id: EntityId | str,
+        operation: str,
+        *,
+        input: Any = None,
+        signal_time: datetime | timedelta | None = None,
+    ) -> None:
+        target = EntityId.of(entity_id)
+        entity_calls.signal_entity(self._state, target, operation, input, signal_time, _next_uuid(self._state))
+
+    def lock_entities(self, *entity_ids: EntityId | str) -> Task[EntityLock]:
+        if len(entity_ids) == 1 and isinstance(entity_ids[0], (list, tuple, set)):
+            entity_ids = tuple(entity_ids[0])
+        ids = [EntityId.of(e) for e in entity_ids]
+        return entity_calls.lock_entities(self._state, ids, _next_uuid(self._state))
+
+
+class ReplayContext(_EntityCalls, OrchestrationContext):
     """The orchestration context of one replay; see ``taskhub.OrchestrationContext`` for the contract."""
 
     def __init__(self, app: App, state: ReplayState) -> None:
@@ -190,35 +224,10 @@ class ReplayContext(OrchestrationContext):
         self._state.custom_status = to_json(value, what=f"custom status of orchestrator {self.name!r}")
 
     def new_uuid(self) -> str:
-        state = self._state
-        value = deterministic_uuid(state.instance_id, state.current_utc_datetime, state.uuid_counter)
-        state.uuid_counter += 1
-        return value
+        return _next_uuid(self._state)
 
     def create_replay_safe_logger(self, logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
         return ReplaySafeLogger(logger, self._state)
-
-    # --- entities (worker.engine.entity_calls) -----------------------------------------------
-
-    def call_entity(self, entity_id: EntityId | str, operation: str, *, input: Any = None) -> Task[Any]:
-        return entity_calls.call_entity(self._state, EntityId.of(entity_id), operation, input, self.new_uuid())
-
-    def signal_entity(
-        self,
-        entity_id: EntityId | str,
-        operation: str,
-        *,
-        input: Any = None,
-        signal_time: datetime | timedelta | None = None,
-    ) -> None:
-        target = EntityId.of(entity_id)
-        entity_calls.signal_entity(self._state, target, operation, input, signal_time, self.new_uuid())
-
-    def lock_entities(self, *entity_ids: EntityId | str) -> Task[EntityLock]:
-        if len(entity_ids) == 1 and isinstance(entity_ids[0], (list, tuple, set)):
-            entity_ids = tuple(entity_ids[0])
-        ids = [EntityId.of(e) for e in entity_ids]
-        return entity_calls.lock_entities(self._state, ids, self.new_uuid())
 
 
 class ReplaySafeLogger(logging.LoggerAdapter[logging.Logger]):

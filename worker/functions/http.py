@@ -14,6 +14,7 @@ checked), ``{name?}`` (optional: served with and without it) and ``{*rest}`` (th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -166,7 +167,8 @@ class HttpFunctions:
         if inspect.iscoroutinefunction(fn):
             return await fn(**kwargs)
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.pool, functools.partial(fn, **kwargs))
+        run = contextvars.copy_context().run  # the request's trace context (a traceparent) goes along
+        result = await loop.run_in_executor(self.pool, functools.partial(run, fn, **kwargs))
         if inspect.isawaitable(result):
             awaited: Awaitable[Any] = result
             return await awaited

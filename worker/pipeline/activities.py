@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from taskhub.config.settings import Settings
 from taskhub.format.history import (
@@ -46,8 +47,9 @@ from taskhub.format.history import (
     TaskScheduledEvent,
 )
 from worker.backends.base import ActivityWorkItems, WorkMessage
-from worker.executors.base import ActivityExecutor, ActivityWork
+from worker.executors.base import ActivityExecutor, ActivityWork, LeaveForLater
 from worker.pipeline.polling import Backoff, local_dispatch_enabled
+from worker.telemetry import record
 
 __all__ = ["ActivityRunner"]
 
@@ -218,7 +220,13 @@ class ActivityRunner:
             else:
                 # not before this process's checkpoint that scheduled it is complete (see the module docstring)
                 await self.items.settled(m.instance.instance_id or "")
+                started = time.perf_counter()
                 result = await self.execute(m, event)
+                record.activity_done(event, m.instance.instance_id or "", started, result)
+        except LeaveForLater as later:  # the executor found nobody to run it now: back, not counted
+            await self.items.reject([m])
+            log.info("activity.left_for_later id=%s name=%s reason=%s", m.message_id, event.name, later)
+            return False
         except Exception as err:
             if not self.items.report(err, f"activity {event.name!r}: work item given back, to run later"):
                 log.exception("activities.run_failed id=%s name=%s", m.message_id, event.name)
@@ -230,7 +238,8 @@ class ActivityRunner:
     async def execute(self, m: WorkMessage, event: TaskScheduledEvent) -> HistoryEvent:
         """Run the activity through the executor; its outcome as TaskCompleted or TaskFailed."""
         name = event.name or ""
-        outcome = await self.executor.run_activity(ActivityWork(m.instance.instance_id or "", event))
+        work = ActivityWork(m.instance.instance_id or "", event, m.instance.execution_id)
+        outcome = await self.executor.run_activity(work)
         if outcome.ran:
             self.started_count += 1
             self._proven.add(name)  # it ran (perhaps failed), and its process lived

@@ -25,6 +25,7 @@ their messages deleted, so a crash between the history write and the deletes app
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -50,9 +51,10 @@ from worker.engine.episode import FIRE_AND_FORGET_TAG, Episode, Outbound
 from worker.engine.history_index import HistoryIndex
 from worker.entities.batch import EntityBatch, StartOrchestration
 from worker.entities.scheduler import OutMessage, accept, grant_lock, take_batch
-from worker.executors.base import EntityExecutor, EntityWork
+from worker.executors.base import EntityExecutor, EntityWork, LeaveForLater
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.workitem import admit, run_or_give_back
+from worker.telemetry import record
 
 __all__ = ["EntityRunner"]
 
@@ -102,6 +104,7 @@ class EntityRunner:
         )
 
     async def _process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
+        t0 = time.perf_counter()
         threshold = self.settings.storage.poison_message_threshold
         messages = await admit(self.items, instance_id, messages, threshold=threshold, what="entity")
         run = [m for m in messages if isinstance(m.event, EventRaisedEvent)]
@@ -137,7 +140,12 @@ class EntityRunner:
             state, max_operations=self.settings.max_entity_operation_batch_size, self_id=instance_id
         )
         batch = EntityBatch(EntityId.parse(instance_id), state, now)
-        await self.executor.run_entity_batch(EntityWork(instance_id, batch, ops))
+        try:
+            await self.executor.run_entity_batch(EntityWork(instance_id, batch, ops))
+        except LeaveForLater as later:  # the executor found nobody to run it now: back, not counted
+            await self.items.reject(messages)
+            log.info("entity.left_for_later instance_id=%s messages=%d reason=%s", instance_id, len(messages), later)
+            return
         outbox = [*accepted.outbox, *batch.finish(window=window)]
         if lock is not None:
             outbox.append(grant_lock(state, lock, now=now, window=window))
@@ -149,6 +157,7 @@ class EntityRunner:
         written = HistoryLoad(result.history, result.etag, result.execution_id)
         self.cache.put(instance_id, written, HistoryIndex(result.history), None)
         self._deleted[instance_id] = int(now)
+        record.entity_batch_done(t0, instance_id, [m.event for m in run])
         log.info(
             "entity.checkpoint instance_id=%s execution_id=%s operations=%d failed=%d queued=%d locked_by=%s "
             "outbound=%d worker_id=%s",

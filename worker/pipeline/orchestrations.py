@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,12 +33,13 @@ from worker.backends.base import Committed, OrchestrationWorkItems, WorkMessage
 from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
 from worker.engine.history_index import HistoryIndex
 from worker.engine.version_failure import failed_episode
-from worker.executors.base import OrchestrationExecutor
+from worker.executors.base import LeaveForLater, OrchestrationExecutor, RemoteOrchestrations
 from worker.pipeline.episode_memo import Decision, EpisodeMemo
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.triage import Triage, triage
 from worker.pipeline.versions import work_item_version
 from worker.pipeline.workitem import admit, run_or_give_back
+from worker.telemetry import record, traces
 
 __all__ = ["OrchestrationRunner"]
 
@@ -72,6 +74,9 @@ class OrchestrationRunner:
         self.settings = settings
         self.memo = EpisodeMemo()
         """A retried episode decides what its failed attempt decided (``worker.pipeline.episode_memo``)."""
+        self.remote: RemoteOrchestrations | None = None
+        """Decides the episodes of orchestrators the app does not have, in another process (the sidecar's
+        connected SDK workers, ``worker.sidecar.remote``); None: such an episode fails as unknown."""
         v = settings.versioning
         log.info(
             "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
@@ -86,6 +91,10 @@ class OrchestrationRunner:
         self.cache.forget(instance_ids)
         self.items.forget(instance_ids)
 
+    @property
+    def sessions_in_memory(self) -> int:
+        return len(self.cache)
+
     async def process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
         work = self._process(instance_id, messages)
         await run_or_give_back(
@@ -93,6 +102,7 @@ class OrchestrationRunner:
         )
 
     async def _process(self, instance_id: str, messages: Sequence[WorkMessage]) -> None:
+        started = time.perf_counter()
         loaded = await self._load(instance_id, messages)
         admission = self._admission(loaded, messages)
         if admission.verdict == "reject":  # before the poison check: rejections do not count toward it
@@ -115,7 +125,14 @@ class OrchestrationRunner:
             loaded = _Loaded(history, HistoryIndex(), None, loaded.row, loaded.row_read)
         self.cache.pop(instance_id)  # the session moves on below; a failed commit must not leave it
         decision = self._begin(instance_id, loaded, t)
-        episode = await self._decide(instance_id, loaded, t, admission, decision)
+        traces.before_episode([m.event for m in t.run], decision.now)
+        try:
+            episode = await self._decide(instance_id, loaded, t, admission, decision)
+        except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
+            self.memo.done(instance_id)  # nothing was decided
+            await self._reject(instance_id, [*t.run, *(m for m, _ in t.discard)], str(later))
+            return
+        ended = traces.stamp_outbound(episode)
         try:
             committed = await self.items.commit(
                 instance_id,
@@ -131,6 +148,7 @@ class OrchestrationRunner:
             raise
         self.memo.done(instance_id)
         self._remember(instance_id, loaded.index, episode, committed)
+        record.episode_done(started, instance_id, episode, [m.event for m in t.run], loaded.history.events, ended)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "worker_id=%s",
@@ -247,6 +265,8 @@ class OrchestrationRunner:
         if admission.verdict == "fail":
             log.warning("orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason)
             return failed_episode(instance_id, loaded.history.events, incoming, admission.reason, decision.now)
+        if self.remote is not None and self.remote.handles(loaded.history.events, incoming):
+            return await self.remote.run_episode(instance_id, loaded.history.events, incoming, decision.now)
         builder = EpisodeBuilder(
             instance_id=instance_id,
             past_events=loaded.history.events,

@@ -3,8 +3,9 @@ every instance of a hub, with a timeline of each instance's history and the heal
 
 Pure page parts: ``markup`` (escaping, times, JSON), ``filters`` (the list's query-string state and
 paging), ``folding`` (history rows, "waiting on"), ``timeline`` (the SVG), ``layout``, ``list_page``,
-``instance_page``, ``other_pages``, ``entities_page``. On the request side: ``handlers`` and ``entity_handlers`` (read through the client and
-:mod:`taskhub.hub.health`), ``actions`` (what the buttons do, bulk jobs) and ``security`` (key cookie,
+``instance_page``, ``other_pages``, ``entities_page``. On the request side: ``handlers`` (the reading
+pages, through the client and :mod:`taskhub.hub.health`), ``action_handlers`` (the forms) and
+``entity_handlers``, ``actions`` (what the buttons do, bulk jobs) and ``security`` (key cookie,
 CSRF, read-only, Content-Security-Policy). ``static/`` holds the one CSS file, the small script and the icon.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from taskhub.client.async_client import TaskHubClient
+from taskhub.http.dashboard.action_handlers import ActionPages
 from taskhub.http.dashboard.entity_handlers import EntityPages
 from taskhub.http.dashboard.handlers import Dashboard
 from taskhub.http.dashboard.layout import PREFIX
@@ -43,11 +45,13 @@ def dashboard_app(
     )
     app = web.Application(middlewares=[guard.middleware(), dash.middleware()])
     app[GUARD] = guard
-    app.add_routes(dash.routes())
+    forms = ActionPages(dash)
+    app.add_routes(dash.routes())  # first: /instances/{instanceId}/history.json before .../{action}
+    app.add_routes(forms.routes())
     app.add_routes(EntityPages(dash).routes())
 
     async def close(_: web.Application) -> None:
-        await dash.close()
+        await forms.close()
 
     app.on_cleanup.append(close)
     return app

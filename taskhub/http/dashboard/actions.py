@@ -2,8 +2,7 @@
 instance takes no event, terminate, suspend or resume; restart starts the same input again), and bulk
 jobs that apply one action to every instance of a filter, reporting progress as they go.
 
-``rewind`` is offered only when the client has ``rewind_orchestration``; ``restart`` uses the client's
-``restart_orchestration`` when it has one.
+``rewind`` and ``restart`` are the client's ``rewind_orchestration`` and ``restart_orchestration``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from taskhub.errors import OrchestrationNotFoundError, OrchestrationStateError
 from taskhub.format.history import OrchestrationStatus
 from taskhub.http.dashboard.other_pages import Job
 
-__all__ = ["ACTIONS", "BULK_ACTIONS", "can_rewind", "perform", "eligible", "run_job", "parse_json_text"]
+__all__ = ["ACTIONS", "BULK_ACTIONS", "perform", "eligible", "run_job", "parse_json_text"]
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +26,6 @@ ACTIONS = ("raise", "suspend", "resume", "terminate", "restart", "rewind", "purg
 BULK_ACTIONS = ("terminate", "purge", "restart")
 _ACTIVE = ("Pending", "Running", "Suspended", "ContinuedAsNew")
 _BULK_CONCURRENCY = 8
-
-
-def can_rewind(client: TaskHubClient) -> bool:
-    return callable(getattr(client, "rewind_orchestration", None))
 
 
 def parse_json_text(text: str, what: str) -> Any:
@@ -77,10 +72,7 @@ async def perform(client: TaskHubClient, action: str, instance_id: str, form: di
     elif action == "restart":
         return await restart(client, state, new_id=form.get("new_id") == "true")
     elif action == "rewind":
-        rewind = getattr(client, "rewind_orchestration", None)
-        if rewind is None:
-            raise ValueError("this version of the client cannot rewind")
-        await rewind(instance_id, reason=reason)
+        await client.rewind_orchestration(instance_id, reason=reason)
     elif action == "purge":
         await client.purge_orchestration(instance_id)
         log.info("dashboard.purged instance_id=%s reason=%s", instance_id, reason)
@@ -92,12 +84,7 @@ async def perform(client: TaskHubClient, action: str, instance_id: str, form: di
 
 
 async def restart(client: TaskHubClient, state: OrchestrationState, *, new_id: bool) -> str:
-    own = getattr(client, "restart_orchestration", None)
-    if callable(own):
-        return str(await own(state.instance_id, new_instance_id=new_id))
-    return await client.schedule_new_orchestration(
-        state.name, input=state.input, instance_id=None if new_id else state.instance_id
-    )
+    return await client.restart_orchestration(state.instance_id, new_instance_id=new_id)
 
 
 def eligible(action: str, s: OrchestrationState) -> bool:

@@ -31,11 +31,8 @@ class EntityPages:
             web.post("/entities/{entityId}", self.signal),
         ]
 
-    async def _client(self, request: web.Request) -> Any:
-        client: TaskHubClient = await self.dash.client_for(request.query.get("taskHub") or None)
-        if not callable(getattr(client, "query_entities", None)):
-            raise web.HTTPNotFound()
-        return client
+    async def _client(self, request: web.Request) -> TaskHubClient:
+        return await self.dash.client_for(request.query.get("taskHub") or None)
 
     async def index(self, request: web.Request) -> web.Response:
         client = await self._client(request)

@@ -1,13 +1,13 @@
-"""The dashboard's request handlers: read the hub through the client (and ``taskhub.hub.health`` for
-queues and leases), hand plain values to the page renderers, and answer forms with a redirect."""
+"""The dashboard's reading handlers: read the hub through the client (and ``taskhub.hub.health`` for
+queues and leases) and hand plain values to the page renderers; the shared frame, error pages and error
+middleware. The forms (actions, start, bulk jobs) are ``action_handlers``; the entities view is
+``entity_handlers``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -27,20 +27,14 @@ from taskhub.errors import (
 )
 from taskhub.format.history import HistoryEvent, utcnow
 from taskhub.format.messages import event_to_json_obj
-from taskhub.http.dashboard import actions
 from taskhub.http.dashboard.filters import ListFilter, select_page
 from taskhub.http.dashboard.folding import waiting_on
 from taskhub.http.dashboard.instance_page import InstanceView, render_instance
 from taskhub.http.dashboard.layout import PREFIX, Frame, error_page
-from taskhub.http.dashboard.list_page import instance_link, render_list
+from taskhub.http.dashboard.list_page import render_list
 from taskhub.http.dashboard.markup import href, parse_zone
 from taskhub.http.dashboard.other_pages import (
-    Job,
-    render_bulk_confirm,
-    render_confirm,
     render_health,
-    render_job,
-    render_start,
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
 from taskhub.hub.health import list_hubs, queued_for_instance, read_health
@@ -77,8 +71,6 @@ class Dashboard:
         self.default_hub = default_hub
         self.read_only = read_only
         self.orchestrator_names = orchestrator_names
-        self.jobs: dict[str, Job] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._hubs: tuple[float, list[str]] = (0.0, [])
         self._histories: OrderedDict[tuple[str, str], tuple[tuple[Any, Any], list[HistoryEvent]]] = (
             OrderedDict()
@@ -89,22 +81,17 @@ class Dashboard:
         }
 
     def routes(self) -> list[web.RouteDef]:
+        """The reading pages' routes (the actions' are :class:`~taskhub.http.dashboard.action_handlers.ActionPages`';
+        register these first: ``history.json`` before ``{action}``)."""
         p = ""  # relative to the sub-application's prefix, PREFIX
         return [
             web.get(p + "/", self.index, allow_head=False),
             web.get(p + "/health", self.health, allow_head=False),
-            web.get(p + "/start", self.start_form, allow_head=False),
-            web.post(p + "/start", self.start),
-            web.get(p + "/bulk/{action}", self.bulk_confirm, allow_head=False),
-            web.post(p + "/bulk/{action}", self.bulk),
-            web.get(p + "/jobs/{job}", self.job, allow_head=False),
             web.get(p + "/login", self.redirect_home, allow_head=False),
             web.post(p + "/login", self.redirect_home),
             web.get(p + "/static/{name}", self.static, allow_head=False),
             web.get(p + "/instances/{instanceId}", self.instance, allow_head=False),
             web.get(p + "/instances/{instanceId}/history.json", self.history_json, allow_head=False),
-            web.get(p + "/instances/{instanceId}/{action}", self.confirm, allow_head=False),
-            web.post(p + "/instances/{instanceId}/{action}", self.act),
         ]
 
     # -- shared ------------------------------------------------------------------------------------
@@ -225,7 +212,7 @@ class Dashboard:
         if state is None:
             raise OrchestrationNotFoundError(iid)
         events = await self._history(client, state)
-        view = InstanceView(state, events, waiting_on(events), can_rewind=actions.can_rewind(client))
+        view = InstanceView(state, events, waiting_on(events), can_rewind=True)
         view.types = set(request.query.getall("type", []))
         view.done = request.query.get("done", "")
         raw_page = request.query.get("hpage", "1")
@@ -280,134 +267,3 @@ class Dashboard:
         client = await self._client(request)
         frame = await self.frame(request, client)
         return html_response(render_health(frame, await read_health(client.hub)))
-
-    # -- one instance's actions --------------------------------------------------------------------
-
-    def _action(self, request: web.Request, client: TaskHubClient) -> str:
-        action = request.match_info["action"]
-        if action not in actions.ACTIONS or (action == "rewind" and not actions.can_rewind(client)):
-            raise web.HTTPNotFound()
-        return action
-
-    async def confirm(self, request: web.Request) -> web.Response:
-        iid = request.match_info["instanceId"]
-        client = await self._client(request)
-        action = self._action(request, client)
-        state = await client.get_orchestration_state(iid, fetch_payloads=False)
-        if state is None:
-            raise OrchestrationNotFoundError(iid)
-        frame = await self.frame(request, client)
-        return html_response(render_confirm(frame, iid, state.runtime_status.value, action))
-
-    async def act(self, request: web.Request) -> web.Response:
-        iid = request.match_info["instanceId"]
-        client = await self._client(request)
-        action = self._action(request, client)
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        try:
-            target = await actions.perform(client, action, iid, form)
-        except (ValueError, OrchestrationStateError, OrchestrationAlreadyExistsError) as err:
-            state = await client.get_orchestration_state(iid, fetch_payloads=False)
-            frame = await self.frame(request, client)
-            status = 400 if isinstance(err, ValueError) else 409
-            page = render_confirm(
-                frame,
-                iid,
-                state.runtime_status.value if state else "unknown",
-                action,
-                error=str(err),
-                event_name=form.get("event", ""),
-                event_data=form.get("data", ""),
-                reason=form.get("reason", ""),
-            )
-            return html_response(page, status)
-        frame = await self.frame(request, client)
-        if target is None:
-            return see_other(frame.link(PREFIX + "/"))
-        return see_other(href(instance_link(frame, target), [("done", action)]))
-
-    # -- start ---------------------------------------------------------------------------------------
-
-    async def start_form(self, request: web.Request) -> web.Response:
-        frame = await self.frame(request)
-        return html_response(render_start(frame, names=sorted(self.orchestrator_names or [])))
-
-    async def start(self, request: web.Request) -> web.Response:
-        client = await self._client(request)
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        name, iid, data = (
-            form.get("name", "").strip(),
-            form.get("instance_id", "").strip(),
-            form.get("input", ""),
-        )
-        try:
-            if not name:
-                raise ValueError("the orchestrator name is empty")
-            if self.orchestrator_names is not None and name not in self.orchestrator_names:
-                known = ", ".join(sorted(self.orchestrator_names)) or "(none)"
-                raise ValueError(f"no orchestrator named {name!r}; registered: {known}")
-            value = actions.parse_json_text(data, "the input")
-            started = await client.schedule_new_orchestration(name, input=value, instance_id=iid or None)
-        except (ValueError, TypeError, OrchestrationAlreadyExistsError) as err:
-            frame = await self.frame(request, client)
-            page = render_start(
-                frame,
-                error=str(err),
-                name=name,
-                instance_id=iid,
-                data=data,
-                names=sorted(self.orchestrator_names or []),
-            )
-            return html_response(page, 400 if not isinstance(err, OrchestrationAlreadyExistsError) else 409)
-        frame = await self.frame(request, client)
-        return see_other(href(instance_link(frame, started), [("done", "start")]))
-
-    # -- bulk ------------------------------------------------------------------------------------------
-
-    async def _bulk_targets(
-        self, request: web.Request, query: Any
-    ) -> tuple[str, list[OrchestrationState], int, bool, ListFilter]:
-        action = request.match_info["action"]
-        if action not in actions.BULK_ACTIONS:
-            raise web.HTTPNotFound()
-        f = ListFilter.parse(query, query.getall("status", []))
-        client = await self.client_for(query.get("taskHub") or None)
-        states, capped = await self.scan(client, f)
-        matching = [s for s in states if f.matches(s)]
-        return action, [s for s in matching if actions.eligible(action, s)], len(matching), capped, f
-
-    async def bulk_confirm(self, request: web.Request) -> web.Response:
-        action, targets, matched, capped, f = await self._bulk_targets(request, request.query)
-        frame = await self.frame(request)
-        params = [(k, str(v)) for k, v in f.params() if v not in (None, "")]
-        return html_response(render_bulk_confirm(frame, action, params, matched, len(targets), capped=capped))
-
-    async def bulk(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        action, targets, _matched, _capped, f = await self._bulk_targets(request, form)
-        client = await self.client_for(form.get("taskHub") or None)  # type: ignore[arg-type]
-        reason = form.get("reason")
-        job = Job(uuid.uuid4().hex, action, client.settings.hub_name, len(targets), utcnow())
-        job.back = href(PREFIX + "/", f.params())
-        self.jobs[job.id] = job
-        task = asyncio.create_task(
-            actions.run_job(
-                client, job, [s.instance_id for s in targets], reason if isinstance(reason, str) else None
-            )
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return see_other(
-            href(f"{PREFIX}/jobs/{job.id}", [("taskHub", job.hub), ("tz", form.get("tz") or "")])
-        )
-
-    async def job(self, request: web.Request) -> web.Response:
-        job = self.jobs.get(request.match_info["job"])
-        if job is None:
-            raise OrchestrationNotFoundError(request.match_info["job"])
-        return html_response(render_job(await self.frame(request), job))
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

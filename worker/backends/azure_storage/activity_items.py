@@ -16,7 +16,7 @@ from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
 from worker.backends.azure_storage.checkpoint import CheckpointsInProgress
 from worker.backends.azure_storage.listener import set_aside
-from worker.backends.azure_storage.work_items import inbound
+from worker.backends.azure_storage.work_items import inbound, reject_messages
 from worker.backends.base import WorkMessage
 
 __all__ = ["AzureActivityItems", "COMPLETE_DELAYS"]
@@ -56,6 +56,9 @@ class AzureActivityItems:
                 self.hub.queues.held.let_go([m])
         return taken
 
+    async def reject(self, messages: Sequence[WorkMessage]) -> None:
+        await reject_messages(self.hub, messages)
+
     async def settled(self, instance_id: str) -> None:
         await self.in_progress.settled(instance_id)
 
@@ -88,7 +91,11 @@ class AzureActivityItems:
                 action = f"activity {name!r}: sends its result again in {wait:g} s (attempt {attempt})"
                 if not self.hub.storage.conditions.report(err, action):
                     log.warning(
-                        "activities.complete_retry id=%s name=%s attempt=%d error=%s", m.raw.id, name, attempt, err
+                        "activities.complete_retry id=%s name=%s attempt=%d error=%s",
+                        m.raw.id,
+                        name,
+                        attempt,
+                        err,
                     )
                 await asyncio.sleep(wait)
         for wait in (*COMPLETE_DELAYS[:3], None):

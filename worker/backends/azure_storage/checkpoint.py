@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Literal
 
 from taskhub.errors import StorageError
 from taskhub.format.history import (
@@ -55,14 +55,18 @@ __all__ = [
     "repair_instance_row",
     "SplitBrainError",
     "CheckpointResult",
-    "FAULT_ENV",
+    "CheckpointStep",
+    "StepObserver",
 ]
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "TASKHUB_TEST_FAULT"
-"""Test-only: kill this process at a checkpoint step (after_outbound, after_history, after_instance,
-before_delete). Never set in production."""
+CheckpointStep = Literal["after_outbound", "after_history", "after_instance", "before_delete"]
+StepObserver = Callable[[CheckpointStep], None]
+
+step_observer: StepObserver | None = None
+"""Called at each step of every checkpoint of this process, with the step's name; None in production.
+Tests install one (``tests/faults.py``) to kill a worker process in the middle of a checkpoint."""
 
 
 class SplitBrainError(CommitConflict):
@@ -73,10 +77,9 @@ CheckpointResult = Committed
 """What a checkpoint left: the history the next episode starts from."""
 
 
-def _fault(step: str) -> None:
-    if os.environ.get(FAULT_ENV) == step:
-        log.error("checkpoint.fault_injected step=%s pid=%d", step, os.getpid())
-        os._exit(86)
+def _step(step: CheckpointStep) -> None:
+    if step_observer is not None:
+        step_observer(step)
 
 
 class CheckpointsInProgress:
@@ -159,12 +162,14 @@ async def _commit(
 
     # 1. outbound messages
     await asyncio.gather(*(_send(hub, o, sender, episode_no) for o in episode.outbound))
-    _fault("after_outbound")
+    _step("after_outbound")
 
     # 2. history, fenced by the sentinel ETag
     now = utcnow()
-    etag, offloaded = await _write_history(hub, instance_id, execution_id, episode, len(past), loaded.etag, now)
-    _fault("after_history")
+    etag, offloaded = await _write_history(
+        hub, instance_id, execution_id, episode, len(past), loaded.etag, now
+    )
+    _step("after_history")
 
     # 3. the Instances row
     columns = instance_columns_for_episode(
@@ -179,11 +184,11 @@ async def _commit(
         await rows.merge(instance_id, columns)
     else:
         await hub.tracking.merge_instance(instance_id, columns)
-    _fault("after_instance")
+    _step("after_instance")
 
     # 4. the consumed messages, deleted off the critical path (they stay held until then). The episode
     # is committed: a message that cannot be deleted only comes back later, discarded as a duplicate.
-    _fault("before_delete")
+    _step("before_delete")
     hub.queues.delete_soon(consumed, why=f"checkpoint instance_id={instance_id}")
     return CheckpointResult(etag, execution_id, full)
 

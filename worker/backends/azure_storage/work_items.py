@@ -28,6 +28,19 @@ def inbound(m: WorkMessage) -> Inbound:
     return cast(Inbound, m)
 
 
+async def reject_messages(hub: TaskHub, messages: Sequence[WorkMessage]) -> None:
+    """Put ``messages`` back as DTFx abandons them, never counted toward ``poisonMessageThreshold``
+    (see ``AzureOrchestrationItems.reject``); control-queue and work-item messages alike."""
+    threshold = hub.settings.storage.poison_message_threshold
+    for m in map(inbound, messages):
+        delay = abandon_delay(m.raw.dequeue_count)
+        if m.raw.dequeue_count + 1 > threshold and m.data is not None:  # renew it, or it would turn poison
+            await hub.queues.send(m.raw.queue, m.data, visible_at=utcnow() + timedelta(seconds=delay))
+            await hub.queues.delete(m)
+        else:
+            await hub.queues.abandon(m, delay=delay)
+
+
 class AzureOrchestrationItems:
     def __init__(self, hub: TaskHub, in_progress: CheckpointsInProgress) -> None:
         self.hub = hub
@@ -70,15 +83,7 @@ class AzureOrchestrationItems:
         """Back to the queue, hidden for 2^DequeueCount seconds (at most 600), as DTFx abandons them; a
         message whose next dequeue would pass ``poisonMessageThreshold`` is put back as a fresh copy
         (dequeue count 0) and the old one deleted: rejections do not count toward it."""
-        hub = self.hub
-        threshold = hub.settings.storage.poison_message_threshold
-        for m in map(inbound, messages):
-            delay = abandon_delay(m.raw.dequeue_count)
-            if m.raw.dequeue_count + 1 > threshold and m.data is not None:  # renew it, or it would turn poison
-                await hub.queues.send(m.raw.queue, m.data, visible_at=utcnow() + timedelta(seconds=delay))
-                await hub.queues.delete(m)
-            else:
-                await hub.queues.abandon(m, delay=delay)
+        await reject_messages(self.hub, messages)
 
     async def defer(self, message: WorkMessage, *, delay: int | None = None) -> None:
         await self.hub.queues.abandon(inbound(message), delay=delay)
