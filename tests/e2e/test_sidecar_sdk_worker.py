@@ -396,7 +396,7 @@ async def test_work_waits_for_a_worker_instead_of_turning_poison(
     monkeypatch.setattr(stream_module, "WAIT_FOR_WORKER_S", 0.5)
     storage = dataclasses.replace(e2e.settings.storage, poison_message_threshold=2)
     settings = e2e.settings.with_overrides(storage=storage)
-    caplog.set_level(logging.INFO, logger="worker.versions")
+    caplog.set_level(logging.INFO, logger="worker.pipeline")
     async with Sidecar(settings, port=0) as sidecar:
         address = f"localhost:{sidecar.port}"
         client = dt.TaskHubGrpcClient(host_address=address)
