@@ -15,7 +15,8 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from taskhub.client.async_client import PURGEABLE_STATUSES, TaskHubClient
+from taskhub.client.async_client import TaskHubClient
+from taskhub.client.control import PURGEABLE_STATUSES
 from taskhub.client.status import OrchestrationState
 from taskhub.errors import OrchestrationNotFoundError
 from taskhub.format.history import ExecutionStartedEvent
