@@ -15,9 +15,12 @@ bootstrap:
 # pytest's exit code 5 means no test ran; that is a failure here, said out loud.
 # scripts/browser-tier installs Debian's chromium as root for the dashboard's browser tests
 # (TASKHUB_BROWSER_TIER=0 installs nothing and skips them); `make demo` never runs it.
+# Two test processes (pytest-xdist); the process tier stays in one of them (tests/conftest.py).
+# PYTEST_PARALLEL= runs everything in one process.
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 test: bootstrap
 	@scripts/browser-tier
-	@rc=0; $(PYTHON) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(PYTHON) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
 

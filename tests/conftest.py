@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -65,7 +66,14 @@ def settings(hub_name: str, azurite_connection_string: str) -> Settings:
     )
 
 
+PROCESS_TIER = Path(__file__).resolve().parent / "process"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "azurite_connection_string" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.azurite)
+        # Under `make test` (pytest-xdist, --dist loadgroup) the process tier runs in one test process,
+        # one test at a time: its fleets of workers are what use the two cores; the rest shares the other.
+        if PROCESS_TIER in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("process"))

@@ -62,7 +62,10 @@ async def sidecar_verb(ns: argparse.Namespace, settings: Settings) -> None:
     try:
         from worker.sidecar.server import Sidecar, bind_address
     except ImportError as err:
-        raise ConfigurationError("sidecar", "", f"{err.name or err} is missing; {_EXTRA_HINT}") from None
+        missing = err.name or ""
+        if missing.split(".")[0] not in {"grpc", "durabletask", "google"}:
+            raise  # not a missing extra: a bug of ours, with its traceback
+        raise ConfigurationError("sidecar", "", f"{missing} is missing; {_EXTRA_HINT}") from None
     app = None
     if ns.app:
         from worker.cli.worker import load_app
