@@ -1,8 +1,8 @@
 """What traces and metrics cost per activity: ``python -m bench.telemetry`` (no storage, a few seconds).
 
 Runs the runtime's own telemetry hooks for one activity round trip (the activity's outcome:
-``worker.telemetry.activity_done``; the episode that takes its result in:
-``worker.telemetry.episode_done``) many times, first with telemetry off (no OpenTelemetry SDK
+``worker.telemetry.record.activity_done``; the episode that takes its result in:
+``worker.telemetry.record.episode_done``) many times, first with telemetry off (no OpenTelemetry SDK
 configured, metrics not turned on), then on (the SDK's tracer provider with a span processor that
 drops what it gets, and metrics on), and prints the microseconds per activity of each.
 
@@ -27,8 +27,8 @@ from taskhub.format.history import (
 from taskhub.format.types import OrchestrationInstance, TraceContext
 from taskhub.telemetry import metrics, spans
 from taskhub.telemetry.tracing import stamp_start
-from worker import telemetry
-from worker.episode import Episode
+from worker.engine.episode import Episode
+from worker.telemetry import record as telemetry
 
 __all__ = ["TELEMETRY_ENV", "configure", "measure"]
 
