@@ -117,8 +117,9 @@ class OrchestrationWorkItems(Protocol):
         backoff, not counted toward the poison threshold."""
         ...
 
-    async def defer(self, message: WorkMessage, *, delay: int | None = None) -> None:
-        """Hide a message that came too early for a while (abandoned with backoff, or ``delay`` s)."""
+    async def defer(self, message: WorkMessage, *, delay: int | None = None, counted: bool = True) -> None:
+        """Hide a message that came too early for a while (abandoned with backoff, or ``delay`` s);
+        ``counted=False``: the wait is not the message's fault and never brings it to the poison queue."""
         ...
 
     async def discard(self, messages: Sequence[WorkMessage]) -> None:

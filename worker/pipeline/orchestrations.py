@@ -255,7 +255,8 @@ class OrchestrationRunner:
             instance_id,
             len(batch),
         )
-        await asyncio.gather(*(self.items.defer(m, delay=1) for m in batch))
+        # not counted toward poison: a long wait for the failed attempt's messages is not these messages' fault
+        await asyncio.gather(*(self.items.defer(m, delay=1, counted=False) for m in batch))
         return True
 
     async def _decide(

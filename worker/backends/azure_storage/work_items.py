@@ -31,14 +31,19 @@ def inbound(m: WorkMessage) -> Inbound:
 async def reject_messages(hub: TaskHub, messages: Sequence[WorkMessage]) -> None:
     """Put ``messages`` back as DTFx abandons them, never counted toward ``poisonMessageThreshold``
     (see ``AzureOrchestrationItems.reject``); control-queue and work-item messages alike."""
-    threshold = hub.settings.storage.poison_message_threshold
-    for m in map(inbound, messages):
-        delay = abandon_delay(m.raw.dequeue_count)
-        if m.raw.dequeue_count + 1 > threshold and m.data is not None:  # renew it, or it would turn poison
-            await hub.queues.send(m.raw.queue, m.data, visible_at=utcnow() + timedelta(seconds=delay))
-            await hub.queues.delete(m)
-        else:
-            await hub.queues.abandon(m, delay=delay)
+    for m in messages:
+        await put_back_uncounted(hub, m, abandon_delay(m.dequeue_count))
+
+
+async def put_back_uncounted(hub: TaskHub, message: WorkMessage, delay: int) -> None:
+    """Hide ``message`` for ``delay`` s; one whose next dequeue would pass ``poisonMessageThreshold`` is
+    put back as a fresh copy (dequeue count 0) and the old one deleted, so this wait never poisons it."""
+    m = inbound(message)
+    if m.raw.dequeue_count + 1 > hub.settings.storage.poison_message_threshold and m.data is not None:
+        await hub.queues.send(m.raw.queue, m.data, visible_at=utcnow() + timedelta(seconds=delay))
+        await hub.queues.delete(m)
+    else:
+        await hub.queues.abandon(m, delay=delay)
 
 
 class AzureOrchestrationItems:
@@ -85,7 +90,10 @@ class AzureOrchestrationItems:
         (dequeue count 0) and the old one deleted: rejections do not count toward it."""
         await reject_messages(self.hub, messages)
 
-    async def defer(self, message: WorkMessage, *, delay: int | None = None) -> None:
+    async def defer(self, message: WorkMessage, *, delay: int | None = None, counted: bool = True) -> None:
+        if not counted:
+            await put_back_uncounted(self.hub, message, abandon_delay(message.dequeue_count) if delay is None else delay)
+            return
         await self.hub.queues.abandon(inbound(message), delay=delay)
 
     async def discard(self, messages: Sequence[WorkMessage]) -> None:
