@@ -69,6 +69,7 @@ def settings(hub_name: str, azurite_connection_string: str) -> Settings:
 PROCESS_TIER = Path(__file__).resolve().parent / "process"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "azurite_connection_string" in getattr(item, "fixturenames", ()):
