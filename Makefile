@@ -15,11 +15,13 @@ bootstrap:
 # pytest's exit code 5 means no test ran; that is a failure here, said out loud.
 # scripts/browser-tier installs Debian's chromium as root for the dashboard's browser tests
 # (TASKHUB_BROWSER_TIER=0 installs nothing and skips them); `make demo` never runs it.
+# scripts/js-sdk installs the JavaScript SDK of the sidecar tests (npm ci in tests/js) before pytest starts.
 # Two test processes (pytest-xdist); the process tier stays in one of them (tests/conftest.py).
 # PYTEST_PARALLEL= runs everything in one process.
 PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 test: bootstrap
 	@scripts/browser-tier
+	@scripts/js-sdk
 	@rc=0; $(PYTHON) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
@@ -69,4 +71,4 @@ azurite-wipe:
 	@$(AZURITE_CTL) wipe
 
 clean: azurite-stop
-	rm -rf .venv .venv-3.13 build dist azurite/node_modules azurite/.run azurite/.install.lock *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.13 build dist azurite/node_modules tests/js/node_modules tests/js/.install.lock azurite/.run azurite/.install.lock *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -74,7 +74,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "azurite_connection_string" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.azurite)
-        # Asks pytest-xdist (`make test`: --dist loadgroup) to keep the process tier in one test process.
-        # Not honoured yet: process tests were seen running in both processes; the suite passes either way.
+        # Asks pytest-xdist (`make test`: --dist loadgroup) to keep the process tier in one test process
+        # (it needs pytest < 9.2, see pyproject.toml; tests/test_xdist_group.py checks that it holds).
         if PROCESS_TIER in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.xdist_group("process"))

@@ -1,5 +1,5 @@
 """`taskhub sidecar` with the JavaScript SDK (@microsoft/durabletask-js 0.4.0 from npm, installed into
-tests/js by the first test that needs it, with `npm ci`) beside the Python one on one hub: a JavaScript
+tests/js by scripts/js-sdk, which `make test` runs) beside the Python one on one hub: a JavaScript
 orchestration calls a JavaScript and a Python activity, a Python orchestration calls a JavaScript
 activity. Both workers send work-item filters, so each gets only its own functions."""
 
@@ -30,10 +30,11 @@ JS = REPO_ROOT / "tests" / "js"
 def js_sdk() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("Node.js with npm is not installed (the JavaScript SDK tests need it)")
-    if not (JS / "node_modules" / "@microsoft" / "durabletask-js").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True, timeout=300
-        )
+    # `make test` has run it already; run here too (a no-op then) for a bare pytest. The script holds a
+    # lock, so two test processes never install at once: one running `npm ci` while the other starts
+    # a Node.js worker was how a clean clone's CI run lost the module.
+    subprocess.run([str(REPO_ROOT / "scripts" / "js-sdk")], check=True, timeout=300)
+    assert (JS / "node_modules" / "@microsoft" / "durabletask-js").is_dir(), "scripts/js-sdk installed nothing"
     return JS
 
 
