@@ -142,7 +142,7 @@ async def http_figures(
         },
     )
     async with TaskHubClient(settings) as client:
-        await client.hub.create_if_not_exists()
+        await client.service.hub.create_if_not_exists()
         rows = [
             InstanceRow(
                 instance_id=s.instance_id,
@@ -156,8 +156,8 @@ async def http_figures(
             )
             for s in states(100)
         ]
-        await asyncio.gather(*(client.hub.tracking.insert_instance(r) for r in rows))
-        await client.hub.tracking.insert_instance(
+        await asyncio.gather(*(client.service.hub.tracking.insert_instance(r) for r in rows))
+        await client.service.hub.tracking.insert_instance(
             InstanceRow(
                 instance_id=BIG,
                 execution_id="e1",
@@ -169,9 +169,9 @@ async def http_figures(
                 runtime_status=OrchestrationStatus.COMPLETED,
             )
         )
-        await client.hub.tracking.write_history(BIG, "e1", events, first_sequence=0, etag=None)
-        read_ms = await amedian_ms(lambda: client.hub.tracking.load_history(BIG), 3)
-        view_ms = await amedian_ms(lambda: load_history_for_view(client.hub.tracking, BIG), 3)
+        await client.service.hub.tracking.write_history(BIG, "e1", events, first_sequence=0, etag=None)
+        read_ms = await amedian_ms(lambda: client.service.hub.tracking.load_history(BIG), 3)
+        view_ms = await amedian_ms(lambda: load_history_for_view(client.service.hub.tracking, BIG), 3)
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")

@@ -192,9 +192,9 @@ async def run_workload(
     worker = fleet[0]
     try:
         async with TaskHubClient(settings) as client:
-            await client.hub.create_if_not_exists()  # not part of the workload (the worker made it)
+            await client.service.hub.create_if_not_exists()  # not part of the workload (the worker made it)
             before_w = await fleet_snapshot(fleet)
-            before_c = dict(client.hub.storage.calls)
+            before_c = dict(client.service.hub.storage.calls)
             cpu0 = (
                 session_cpu_seconds(run.azurite_pid),
                 sum(cpu_seconds(w.pid) for w in fleet),
@@ -212,7 +212,7 @@ async def run_workload(
                 path = run.results_dir / f"{run.stamp}-{name}-worker.prof.txt"
                 prof = await worker.request("profile_stop", path=str(path))
             after_w = await fleet_snapshot(fleet)
-            after_c = dict(client.hub.storage.calls)
+            after_c = dict(client.service.hub.storage.calls)
             cpu1 = (
                 session_cpu_seconds(run.azurite_pid),
                 sum(cpu_seconds(w.pid) for w in fleet),

@@ -22,7 +22,7 @@ async def run(path: str, host_json: str | None) -> dict[str, object]:
         t_call = time.time()
         instance_id = await client.schedule_new_orchestration("W5Probe", input=path)
         t_returned = time.time()
-        calls = dict(client.hub.storage.calls)
+        calls = dict(client.service.hub.storage.calls)
     return {"t_call": t_call, "t_returned": t_returned, "instance_id": instance_id, "calls": calls}
 
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from typing import Any
 
 from taskhub.cli.registry import verb
+from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
-from taskhub.hub.lifecycle import TaskHub
 
 
 @verb("create-task-hub", "create the task hub's queues, tables and containers (idempotent)")
 async def create_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    async with TaskHub(settings) as hub:
-        await hub.create_if_not_exists()
-        return {"taskHubName": settings.hub_name, "created": True, **asdict(await hub.resources())}
+    async with TaskHubClient(settings) as client:
+        return {"taskHubName": settings.hub_name, "created": True, **await client.service.admin.create_hub()}
 
 
 @verb(
@@ -23,8 +21,8 @@ async def create_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[st
     "show who owns, and who intends to own, each control queue (lease blobs or the Partitions table)",
 )
 async def get_partitions(ns: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
-    async with TaskHub(settings) as hub:
-        return await hub.partitions()
+    async with TaskHubClient(settings) as client:
+        return await client.service.admin.partition_owners()
 
 
 def _poison_args(p: argparse.ArgumentParser) -> None:
@@ -34,17 +32,17 @@ def _poison_args(p: argparse.ArgumentParser) -> None:
 
 @verb("poison", "list poisoned messages, or requeue one to the queue it came from", _poison_args)
 async def poison(ns: argparse.Namespace, settings: Settings) -> Any:
-    async with TaskHub(settings) as hub:
+    async with TaskHubClient(settings) as client:
         if ns.action == "list":
-            return [r.summary() for r in await hub.poison.list()]
+            return await client.service.admin.poisoned()
         if not ns.message_id:
             raise ValueError("poison requeue needs the message id shown by `taskhub poison list`")
-        record = await hub.poison.requeue(ns.message_id)
-        return {"requeued": ns.message_id, "queue": record.origin_queue}
+        queue = await client.service.admin.requeue_poisoned(ns.message_id)
+        return {"requeued": ns.message_id, "queue": queue}
 
 
 @verb("delete-task-hub", "delete every queue, table and container of the task hub (and nothing else)")
 async def delete_task_hub(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    async with TaskHub(settings) as hub:
-        deleted = await hub.delete()
-        return {"taskHubName": settings.hub_name, "deleted": asdict(deleted)}
+    async with TaskHubClient(settings) as client:
+        deleted = await client.service.admin.delete_hub()
+        return {"taskHubName": settings.hub_name, "deleted": deleted}

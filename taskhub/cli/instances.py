@@ -68,7 +68,7 @@ async def _worker_seen(client: TaskHubClient) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WORKER_GRACE_S
     while True:
-        for p in await client.hub.partitions():
+        for p in await client.service.admin.partition_owners():
             if "leased" in (p["ownership"]["leaseState"], p["intent"]["leaseState"]):  # type: ignore[index]
                 return True
         if loop.time() >= deadline:

@@ -6,12 +6,11 @@ import argparse
 from typing import Any
 
 from taskhub.cli.registry import verb
+from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.scale import read_scale_status
 
 
 @verb("scale-status", "the target worker count from the queue backlogs and concurrency limits (KEDA JSON)")
 async def scale_status(ns: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    async with TaskHub(settings) as hub:
-        return (await read_scale_status(hub)).to_json()
+    async with TaskHubClient(settings) as client:
+        return await client.service.admin.scale_status()

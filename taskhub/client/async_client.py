@@ -1,28 +1,27 @@
 """``TaskHubClient``: start, query and steer orchestrations (api.md section 2, runtime.md 7.9).
 
-Every operation is a queue message and/or an Instances-table read, exactly as DTFx's client does:
-start = ExecutionStarted on the instance's control queue, then the Instances row (Pending); raise
-event, terminate, suspend and resume = one message each (the worker changes the status when it
-processes it); status and queries read the Instances table; purge deletes history rows, large-message
-blobs and the Instances row.
+The client decides (ids, versions, dedupe against a running instance, the ExecutionStarted event and
+the Pending status row) and the store acts, through the client's backend seam ``self.service``
+(:mod:`taskhub.client.service`; on Azure Storage :mod:`taskhub.hub.service`, exactly as DTFx's client:
+start = ExecutionStarted on the instance's control queue, then the Instances row; raise event,
+terminate, suspend and resume = one message each, which the worker applies; status and queries read
+the Instances table). ``TaskHubClient(settings, service=...)`` takes another implementation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from taskhub.client.control import InstanceControl, parse_status
 from taskhub.client.entities import EntityClient
+from taskhub.client.service import OrchestrationServiceClient, service_for
 from taskhub.client.status import OrchestrationState, Page
 from taskhub.config.settings import Settings
-from taskhub.errors import (
-    OrchestrationAlreadyExistsError,
-    StorageError,
-)
+from taskhub.errors import OrchestrationAlreadyExistsError
 from taskhub.format.history import (
     ExecutionCompletedEvent,
     ExecutionStartedEvent,
@@ -33,14 +32,11 @@ from taskhub.format.history import (
 )
 from taskhub.format.names import validate_instance_id
 from taskhub.format.rows import InstanceRow
-from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.values import to_json
 from taskhub.model.versioning import validate_version
 from taskhub.telemetry import spans
 
 __all__ = ["TaskHubClient"]
-
-T = TypeVar("T")
 
 ACTIVE_STATUSES = (OrchestrationStatus.PENDING, OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED)
 
@@ -63,11 +59,12 @@ class TaskHubClient(InstanceControl, EntityClient):
     :class:`~taskhub.client.control.InstanceControl`; entities in :class:`~taskhub.client.entities.EntityClient`.
     """
 
-    def __init__(self, settings: Settings | None = None, *, hub: TaskHub | None = None) -> None:
-        self.settings = settings or (hub.settings if hub else Settings.load())
-        self._own_hub = hub is None
-        self.hub = hub or TaskHub(self.settings)
-        self._ready = False
+    def __init__(
+        self, settings: Settings | None = None, *, service: OrchestrationServiceClient | None = None
+    ) -> None:
+        self.settings = settings or Settings.load()
+        self._own_service = service is None
+        self.service: OrchestrationServiceClient = service or service_for(self.settings)
 
     async def __aenter__(self) -> TaskHubClient:
         return self
@@ -76,20 +73,8 @@ class TaskHubClient(InstanceControl, EntityClient):
         await self.close()
 
     async def close(self) -> None:
-        if self._own_hub:
-            await self.hub.close()
-
-    async def _with_hub(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run ``operation``; if the hub's resources do not exist yet, create them once and retry.
-        (Creating on every new client would cost ~25 storage calls when the hub already exists.)"""
-        try:
-            return await operation()
-        except StorageError as err:
-            if not err.not_found or self._ready:
-                raise
-        await self.hub.create_if_not_exists()
-        self._ready = True
-        return await operation()
+        if self._own_service:
+            await self.service.close()
 
     # -- start --------------------------------------------------------------------------------------
 
@@ -115,7 +100,7 @@ class TaskHubClient(InstanceControl, EntityClient):
         serialized = to_json(input, what=f"input of orchestration {name!r}")
         if start_at is not None and start_at.tzinfo is None:
             raise ValueError("start_at must be timezone-aware (for example datetime.now(timezone.utc))")
-        existing = await self._with_hub(lambda: self.hub.tracking.get_instance(instance_id))
+        existing = await self.service.get_instance(instance_id)
         if existing is not None and existing.runtime_status in ACTIVE_STATUSES:
             raise OrchestrationAlreadyExistsError(instance_id, existing.runtime_status.value)
         generation = (existing.generation or 0) + 1 if existing is not None else 0
@@ -134,20 +119,12 @@ class TaskHubClient(InstanceControl, EntityClient):
             generation=generation,
             timestamp=now,
         )
-        md = self.hub.queues.envelope(event, instance)
-        # The listeners are woken only once the Instances row is written (below): a worker woken in
-        # between would find no row for the start dedupe (runtime.md 7.3) and hold the start back.
-        queues = self.hub.queues
-        sent = await self._with_hub(lambda: queues.send_to_instance(md, visible_at=start_at, wake=False))
-        row_input: str | None = serialized
-        if sent.blob_name:  # offloaded: the Instances Input is the message blob's URL (3.6 step 4)
-            row_input = self.hub.payloads.message_blob_url(sent.blob_name)
         row = InstanceRow(
             instance_id=instance_id,
             execution_id=execution_id,
             name=name,
             version=version,
-            input=row_input,
+            input=serialized,
             created_time=now,
             last_updated_time=now,
             runtime_status=OrchestrationStatus.PENDING,
@@ -156,17 +133,8 @@ class TaskHubClient(InstanceControl, EntityClient):
             tags=tags,
             task_hub_name=self.settings.hub_name,
         )
-        try:
-            if existing is None:
-                await self.hub.tracking.insert_instance(row)
-            else:
-                await self.hub.tracking.replace_instance(row, etag=existing.etag or "*")
-        except StorageError as err:  # DTFx swallows 409/412 here: the worker's checkpoint wins
-            if not (err.conflict or err.precondition_failed):
-                raise
-        finally:
-            if sent.due:  # now the hub's listeners on this machine may come for it
-                queues.wakeups.notify(sent.queue)
+        etag = None if existing is None else existing.etag or "*"
+        await self.service.create_instance(event, row, existing_etag=etag, visible_at=start_at)
         spans.finish(span)
         return instance_id
 
@@ -176,19 +144,14 @@ class TaskHubClient(InstanceControl, EntityClient):
         self, instance_id: str, *, fetch_payloads: bool = True
     ) -> OrchestrationState | None:
         """The instance's status row, or None if there is no such instance."""
-        try:
-            row = await self.hub.tracking.get_instance(instance_id)
-        except StorageError as err:
-            if err.not_found:  # the hub's tables do not exist yet
-                return None
-            raise
+        row = await self.service.get_instance(instance_id)
         if row is None:
             return None
         state = OrchestrationState.from_row(row)
         if fetch_payloads:
-            p = self.hub.payloads
-            state.serialized_input = await p.resolve_instance_value(state.serialized_input)
-            state.serialized_output = await p.resolve_instance_value(state.serialized_output)
+            resolve = self.service.resolve_payload
+            state.serialized_input = await resolve(state.serialized_input)
+            state.serialized_output = await resolve(state.serialized_output)
             if state.runtime_status is OrchestrationStatus.FAILED:
                 state.failure_details = await self._failure_details(instance_id)
         else:
@@ -196,8 +159,7 @@ class TaskHubClient(InstanceControl, EntityClient):
         return state
 
     async def _failure_details(self, instance_id: str) -> Any:
-        history = await self.hub.tracking.load_history(instance_id)
-        for event in reversed(history.events):
+        for event in reversed(await self.service.history(instance_id)):
             if isinstance(event, ExecutionCompletedEvent):
                 return event.failure_details
         return None
@@ -256,23 +218,20 @@ class TaskHubClient(InstanceControl, EntityClient):
         if not 1 <= page_size <= 1000:
             raise ValueError(f"page_size must be 1-1000, got {page_size}")
         parsed = [parse_status(s) for s in statuses] if statuses else None
-        try:
-            rows, token = await self.hub.tracking.query_instances(
-                created_from=created_from,
-                created_to=created_to,
-                statuses=parsed,
-                instance_id_prefix=instance_id_prefix,
-                page_size=page_size,
-                continuation_token=continuation_token,
-            )
-        except StorageError as err:
-            if err.not_found:
-                return Page()
-            raise
+        rows, token = await self.service.query_instances(
+            created_from=created_from,
+            created_to=created_to,
+            statuses=parsed,
+            instance_id_prefix=instance_id_prefix,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
         # entities live in the same table; they are not orchestrations (api.md 2)
-        return Page([OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token)
+        return Page(
+            [OrchestrationState.from_row(r) for r in rows if not r.instance_id.startswith("@")], token
+        )
 
     async def get_orchestration_history(self, instance_id: str) -> list[HistoryEvent]:
         """The current execution's history events, oldest first."""
         await self._require(instance_id)
-        return (await self.hub.tracking.load_history(instance_id)).events
+        return await self.service.history(instance_id)

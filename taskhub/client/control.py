@@ -1,9 +1,9 @@
 """Steer and purge orchestration instances: the ``InstanceControl`` part of ``TaskHubClient``.
 
-Raise event, terminate, suspend and resume are one message each to the instance's control queue (the
-worker changes the status when it processes it); rewind edits the history in place
-(:mod:`taskhub.hub.rewind`); restart starts the orchestrator again with the same input; purge
-deletes history rows, large-message blobs and the Instances row.
+Raise event, terminate, suspend and resume are one event each sent to the instance (the worker changes
+the status when it processes it); rewind makes the failed tasks run again; restart starts the
+orchestrator again with the same input; purge deletes the history, the stored payloads and the status
+row. All of it through the client's backend seam (``self.service``, :mod:`taskhub.client.service`).
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from taskhub.client.service import OrchestrationServiceClient
 from taskhub.client.status import OrchestrationState, Page, PurgeResult
-from taskhub.errors import OrchestrationNotFoundError, OrchestrationStateError, StorageError
+from taskhub.errors import OrchestrationNotFoundError, OrchestrationStateError
 from taskhub.format.history import (
     EventRaisedEvent,
     ExecutionResumedEvent,
     ExecutionSuspendedEvent,
     ExecutionTerminatedEvent,
     HistoryEvent,
-    OrchestrationInstance,
     OrchestrationStatus,
 )
 from taskhub.format.rows import InstanceRow
-from taskhub.hub.lifecycle import TaskHub
-from taskhub.hub.rewind import rewind_instance
 from taskhub.model.values import to_json
 from taskhub.telemetry import spans, tracing
 
@@ -64,7 +62,7 @@ def _not_an_entity(instance_id: str) -> None:
 class InstanceControl:
     """Steering and purging methods of ``TaskHubClient``."""
 
-    hub: TaskHub
+    service: OrchestrationServiceClient
     get_orchestration_state: Callable[..., Coroutine[Any, Any, OrchestrationState | None]]
     schedule_new_orchestration: Callable[..., Coroutine[Any, Any, str]]
     query_orchestrations: Callable[..., Coroutine[Any, Any, Page[OrchestrationState]]]
@@ -72,12 +70,7 @@ class InstanceControl:
     # -- steer --------------------------------------------------------------------------------------
 
     async def _require(self, instance_id: str) -> InstanceRow:
-        try:
-            row = await self.hub.tracking.get_instance(instance_id)
-        except StorageError as err:
-            if err.not_found:
-                raise OrchestrationNotFoundError(instance_id) from None
-            raise
+        row = await self.service.get_instance(instance_id)
         if row is None:
             raise OrchestrationNotFoundError(instance_id)
         return row
@@ -86,8 +79,7 @@ class InstanceControl:
         _not_an_entity(instance_id)
         if row is None:
             await self._require(instance_id)
-        target = OrchestrationInstance(instance_id, None)
-        await self.hub.queues.send_to_instance(self.hub.queues.envelope(event, target))
+        await self.service.send_event(instance_id, event)
 
     async def raise_orchestration_event(self, instance_id: str, event_name: str, *, data: Any = None) -> None:
         """Send an external event. OrchestrationNotFoundError if there is no such instance,
@@ -132,9 +124,12 @@ class InstanceControl:
         row = await self._require(instance_id)
         if row.runtime_status is not OrchestrationStatus.FAILED:
             raise OrchestrationStateError(
-                instance_id, getattr(row.runtime_status, "value", "unknown"), "rewind", "only a Failed instance can be rewound"
+                instance_id,
+                getattr(row.runtime_status, "value", "unknown"),
+                "rewind",
+                "only a Failed instance can be rewound",
             )
-        await rewind_instance(self.hub, instance_id, reason)
+        await self.service.rewind(instance_id, reason)
 
     async def restart_orchestration(self, instance_id: str, *, new_instance_id: bool = True) -> str:
         """Start the instance's orchestrator again with the same input; returns the id it runs under
@@ -152,22 +147,10 @@ class InstanceControl:
 
     async def purge_orchestration(self, instance_id: str) -> PurgeResult:
         """Delete the instance's history rows, large-message blobs and Instances row."""
-        try:
-            row = await self.hub.tracking.get_instance(instance_id)
-        except StorageError as err:
-            if err.not_found:
-                return PurgeResult(0)
-            raise
-        if row is None:
+        if await self.service.get_instance(instance_id) is None:
             return PurgeResult(0)
-        await self._purge_one(instance_id)
+        await self.service.purge_instance(instance_id)
         return PurgeResult(1)
-
-    async def _purge_one(self, instance_id: str) -> None:
-        t = self.hub.tracking
-        await t.delete_history(instance_id)
-        await self.hub.payloads.delete_instance_blobs(instance_id)
-        await t.delete_instance(instance_id)
 
     async def purge_orchestrations_by(
         self,
@@ -186,7 +169,7 @@ class InstanceControl:
 
         async def one(iid: str) -> None:
             async with sem:
-                await self._purge_one(iid)
+                await self.service.purge_instance(iid)
 
         while True:
             page = await self.query_orchestrations(

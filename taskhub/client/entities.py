@@ -1,9 +1,10 @@
 """The client's entity methods (api.md 2, entities.md 4.3, 5): signal, read, query and clean entities.
 
-:class:`EntityClient` is a mixin of ``TaskHubClient``: it uses the client's ``hub`` and ``_with_hub``.
+:class:`EntityClient` is a mixin of ``TaskHubClient``: it reaches the hub through the client's ``service``
+(:mod:`taskhub.client.service`).
 
 - ``signal_entity`` sends the RequestMessage of a client signal (no ``parent``, not labelled) as an
-  EventRaised ``op`` (or ``op@<time>``, hidden until then) to the entity's control queue; no row is written.
+  EventRaised ``op`` (or ``op@<time>``, hidden until then) to the entity; no row is written.
 - ``get_entity`` reads the Instances row: the entity exists when its SchedulerState has a state.
 - ``query_entities`` pages over Instances rows whose id starts with ``@name@`` (or ``@``).
 - ``clean_entity_storage`` releases locks held by orchestrations that are no longer running, and purges
@@ -13,14 +14,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from taskhub.errors import StorageError
+from taskhub.client.service import OrchestrationServiceClient
+from taskhub.config.settings import Settings
 from taskhub.format.entities import (
     ReleaseMessage,
     RequestMessage,
@@ -31,16 +31,14 @@ from taskhub.format.entities import (
     stamp_of,
 )
 from taskhub.format.entity_state import SchedulerState, parse_entity_status
-from taskhub.format.history import EventRaisedEvent, OrchestrationInstance, OrchestrationStatus, utcnow
+from taskhub.format.history import EventRaisedEvent, OrchestrationStatus, utcnow
 from taskhub.format.rows import InstanceRow
-from taskhub.hub.lifecycle import TaskHub
 from taskhub.model.entities import EntityId
 from taskhub.model.values import from_json, to_json
 from taskhub.telemetry import spans
 
 __all__ = ["EntityClient", "EntityMetadata", "CleanEntityStorageResult"]
 
-T = TypeVar("T")
 _ALIVE = (OrchestrationStatus.RUNNING, OrchestrationStatus.SUSPENDED, OrchestrationStatus.PENDING)
 
 
@@ -72,8 +70,8 @@ class CleanEntityStorageResult:
 class EntityClient:
     """Entity methods of ``TaskHubClient``."""
 
-    hub: TaskHub
-    _with_hub: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+    service: OrchestrationServiceClient
+    settings: Settings
 
     async def signal_entity(
         self,
@@ -106,20 +104,14 @@ class EntityClient:
         event = EventRaisedEvent(
             name=name, input=text, timestamp=utcnow(), parent_trace_context=spans.current_context()
         )
-        md = self.hub.queues.envelope(event, OrchestrationInstance(instance_id, None))
-        await self._with_hub(lambda: self.hub.queues.send_to_instance(md, visible_at=visible_at))
+        await self.service.send_event(instance_id, event, visible_at=visible_at)
 
     async def get_entity(
         self, entity_id: EntityId | str, *, include_state: bool = True
     ) -> EntityMetadata | None:
         """The entity, or ``None`` when it does not exist (never created, or deleted)."""
         target = EntityId.of(entity_id)
-        try:
-            row = await self.hub.tracking.get_instance(str(target))
-        except StorageError as err:
-            if err.not_found:
-                return None
-            raise
+        row = await self.service.get_instance(str(target))
         if row is None:
             return None
         meta = await self._metadata(row, include_state=True)
@@ -137,7 +129,7 @@ class EntityClient:
         exists, size, locked = parse_entity_status(row.custom_status)
         serialized = None
         if include_state:
-            text = await self.hub.payloads.resolve_instance_value(row.input)
+            text = await self.service.resolve_payload(row.input)
             state = SchedulerState.from_json(text)
             exists, serialized = state.state is not None, state.state
             size, locked = len(state.queue), state.locked_by
@@ -163,18 +155,13 @@ class EntityClient:
         if key_prefix is not None and name is None:
             raise ValueError("key_prefix needs name (entity ids are '@name@key')")
         prefix = "@" if name is None else str(EntityId(name, key_prefix or ""))
-        try:
-            rows, token = await self.hub.tracking.query_instances(
-                created_from=last_modified_from,
-                created_to=last_modified_to,
-                instance_id_prefix=prefix,
-                page_size=page_size,
-                continuation_token=continuation_token,
-            )
-        except StorageError as err:
-            if err.not_found:
-                return Page()
-            raise
+        rows, token = await self.service.query_instances(
+            created_from=last_modified_from,
+            created_to=last_modified_to,
+            instance_id_prefix=prefix,
+            page_size=page_size,
+            continuation_token=continuation_token,
+        )
         items = []
         for row in rows:
             meta = await self._metadata(row, include_state=include_state)
@@ -187,17 +174,12 @@ class EntityClient:
     ) -> CleanEntityStorageResult:
         """Release orphaned locks and purge old empty entities (entities.md 4.3); every page is visited."""
         result = CleanEntityStorageResult()
-        window = self.hub.settings.entity_message_reorder_window
+        window = self.settings.entity_message_reorder_window
         token: str | None = None
         while True:
-            try:
-                rows, token = await self.hub.tracking.query_instances(
-                    instance_id_prefix="@", page_size=100, continuation_token=token
-                )
-            except StorageError as err:
-                if err.not_found:
-                    return result
-                raise
+            rows, token = await self.service.query_instances(
+                instance_id_prefix="@", page_size=100, continuation_token=token
+            )
             for row in rows:
                 if not is_entity_instance(row.instance_id):
                     continue
@@ -208,18 +190,11 @@ class EntityClient:
                     result.orphaned_locks_released += 1
                 old = row.last_updated_time is None or utcnow() - row.last_updated_time > window
                 if remove_empty_entities and not exists and locked is None and size == 0 and old:
-                    await self._purge_entity(row.instance_id)
+                    await self.service.purge_instance(row.instance_id)
                     result.empty_entities_removed += 1
             if token is None:
                 return result
 
     async def _orphaned(self, owner: str) -> bool:
-        row = await self.hub.tracking.get_instance(owner)
+        row = await self.service.get_instance(owner)
         return row is None or row.runtime_status not in _ALIVE
-
-    async def _purge_entity(self, instance_id: str) -> None:
-        tracking = self.hub.tracking
-        await asyncio.gather(
-            tracking.delete_history(instance_id), self.hub.payloads.delete_instance_blobs(instance_id)
-        )
-        await tracking.delete_instance(instance_id)

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.config.settings import Settings
-from taskhub.hub.health import list_hubs
 
 __all__ = ["HubClients", "UnknownHubError", "MAX_OPEN_HUBS"]
 
@@ -79,7 +78,7 @@ class HubClients:
             async with self._lock:
                 at, known = self._known
                 if time.monotonic() - at >= _LIST_TTL:
-                    names = await list_hubs(self._own.client.hub.storage)
+                    names = await self._own.client.service.admin.list_hubs()
                     known = {n.lower(): n for n in names}
                     self._known = (time.monotonic(), known)
             found = known.get(name.lower())

@@ -1,6 +1,6 @@
 """What ``taskhub serve`` (and ``taskhub func start``) add for operators (docs/observability.md):
 
-* ``GET {prefix}/scale``: the scale signal (:mod:`taskhub.hub.scale`) of the hub (``?taskHub=``
+* ``GET {prefix}/scale``: the scale signal (``HubAdmin.scale_status``) of the hub (``?taskHub=``
   names another), as JSON that KEDA's metrics-api scaler reads (``valueLocation: targetWorkerCount``).
 * ``GET /metrics``: Prometheus text, when metrics are on (``taskhub serve --metrics``): the hub's
   backlog per queue, read at each scrape, and this process's storage calls.
@@ -20,8 +20,6 @@ from aiohttp import web
 from taskhub.client.async_client import TaskHubClient
 from taskhub.http.params import query
 from taskhub.http.urls import json_response
-from taskhub.hub.backlog import BacklogReader
-from taskhub.hub.scale import read_scale_status
 from taskhub.telemetry import metrics as m
 from taskhub.telemetry import spans
 from taskhub.telemetry.prometheus import metrics_handler
@@ -36,7 +34,7 @@ def scale_routes(client_for: ClientFor, prefix: str) -> list[web.RouteDef]:
     async def scale(request: web.Request) -> web.Response:
         client = await client_for(query(request).get("taskhub"))
         try:
-            return json_response((await read_scale_status(client.hub)).to_json())
+            return json_response(await client.service.admin.scale_status())
         except LookupError as err:
             return json_response({"Message": str(err)}, status=404)
 
@@ -54,10 +52,10 @@ def trace_middleware() -> Any:
 
 def add_metrics(app: web.Application, client_for: ClientFor) -> m.Metrics:
     """Metrics on for this process and ``GET /metrics`` on ``app`` (the default hub's backlog)."""
-    metrics, backlog = m.enable(), BacklogReader()
+    metrics = m.enable()
 
     async def collect(into: m.Metrics) -> None:
-        await backlog(into, (await client_for(None)).hub)
+        await (await client_for(None)).service.admin.collect_metrics(into)
 
     metrics.collectors.append(collect)
     app.router.add_get("/metrics", metrics_handler(metrics), allow_head=False)

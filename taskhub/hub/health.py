@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from taskhub.client.service import HubHealth, QueuedMessage, QueueHealth
 from taskhub.errors import FormatError, StorageError
 from taskhub.format.history import utcnow
 from taskhub.format.leases import LeaseBlob
@@ -38,31 +38,6 @@ LARGE_MESSAGE_CAP = 10_000
 """Large-message blobs counted at most (listing is paged; a huge container would make the page slow)."""
 
 
-@dataclass
-class QueueHealth:
-    name: str
-    depth: int | None = None
-    oldest_age: timedelta | None = None
-    owner: str | None = None  # from ownership/{queue}
-    lease_state: str | None = None  # leased | available | expired | breaking | broken
-    intent_owner: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class HubHealth:
-    hub: str
-    read_at: datetime
-    lease_interval: timedelta
-    control_queues: list[QueueHealth] = field(default_factory=list)
-    work_items: QueueHealth | None = None
-    poison_count: int | None = None
-    large_messages: int | None = None
-    large_messages_capped: bool = False
-    workers: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    manager: str = "blobs"
-    """``blobs`` (intent/ownership lease blobs) or ``table`` (the ``{Hub}Partitions`` table's rows)."""
 
 
 async def _queue(storage: Storage, name: str, now: datetime) -> QueueHealth:
@@ -170,13 +145,6 @@ async def list_hubs(storage: Storage) -> list[str]:
     hubs = {name[: -len("Instances")] for name in tables if name.endswith("Instances") and len(name) > 9}
     return sorted((h for h in hubs if f"{h}History" in tables), key=str.lower)
 
-
-@dataclass
-class QueuedMessage:
-    event_type: str
-    name: str | None
-    inserted_on: datetime | None
-    visible: bool = True
 
 
 async def queued_for_instance(

@@ -394,7 +394,7 @@ async def test_health_says_why_a_queue_has_messages_but_no_oldest_age(tab: Tab, 
     await site.client.schedule_new_orchestration(
         "waiter", input="later", instance_id="later-1", start_at=later
     )
-    queue = site.client.hub.names.control_queue_for("later-1")
+    queue = site.client.service.hub.names.control_queue_for("later-1")
     await tab.go("/dashboard/health")
     row = tab.page.locator("table.health tr", has=tab.page.locator(f"code:text-is('{queue}')"))
     held = row.locator("span.held")

@@ -121,7 +121,7 @@ async def test_pending_instance_names_its_control_queue(dash: Dash) -> None:
         "chain", instance_id="later", start_at=utcnow() + timedelta(hours=1)
     )
     _, page = await dash.get("/dashboard/instances/later")
-    queue = dash.client.hub.names.control_queue_for("later")
+    queue = dash.client.service.hub.names.control_queue_for("later")
     assert f"Pending: its start message is in control queue <code>{queue}</code>" in page
 
 
@@ -173,7 +173,7 @@ async def test_actions_need_confirmation_and_a_csrf_token(dash: Dash) -> None:
 
 async def _rewound_reasons(dash: Dash, iid: str) -> list[str]:
     """The ``Reason`` of each history row that a rewind turned into a GenericEvent, in row order."""
-    hub = dash.client.hub
+    hub = dash.client.service.hub
     flt = f"PartitionKey eq '{escape_partition_key(iid)}'"
     rows = sorted([r async for r in hub.storage.query(hub.names.history_table, flt)], key=lambda r: r["RowKey"])
     return [str(r["Reason"]) for r in rows if str(r.get("Reason") or "").startswith("Rewound: ")]
@@ -257,7 +257,7 @@ async def test_health_page(dash: Dash) -> None:
         return page if page.count("<td>leased</td>") == 4 else ""
 
     page = await wait_for(leased, 30, 0.3, message="4 leased control queues")
-    for q in dash.client.hub.names.control_queues:
+    for q in dash.client.service.hub.names.control_queues:
         assert f"<code>{q}</code>" in page
     assert "Work-item queue depth" in page and "Poison messages</dt><dd>0" in page
     assert "Workers seen" in page and "none seen" not in page

@@ -106,4 +106,4 @@ async def e2e(request: pytest.FixtureRequest, e2e_settings: Settings) -> AsyncIt
             yield harness
         finally:
             await harness.stop_workers()
-        harness.format_report = await check_hub_format(client.hub, ignore_message=harness.ignore_message)
+        harness.format_report = await check_hub_format(client.service.hub, ignore_message=harness.ignore_message)

@@ -33,7 +33,7 @@ async def test_a_non_json_control_message_is_reported_and_does_not_stop_the_work
     e2e: E2E, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     for queue in hub.names.control_queues:  # whichever queue the instance below lands on has one
         await hub.storage.send_message(queue, f"{GARBAGE} ({queue})")
 

@@ -76,7 +76,7 @@ async def test_purge_one_instance_removes_history_row_and_blobs(e2e: E2E) -> Non
     keep = await e2e.client.schedule_new_orchestration(echo, input="small", instance_id="keep-me")
     for i in (iid, keep):
         assert (await e2e.client.wait_for_orchestration_completion(i, timeout=30)).runtime_status is COMPLETED
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     assert await hub.payloads.storage.list_blobs(hub.names.large_message_container, prefix="purge-me")
 
     result = await e2e.client.purge_orchestration(iid)
@@ -101,7 +101,7 @@ async def test_purge_by_filter_removes_only_matching_finished_instances(e2e: E2E
     assert result.deleted_instance_count == 3
     for i in ids:
         assert await e2e.client.get_orchestration_state(i) is None
-    assert {r["PartitionKey"] for r in read_history_rows(e2e.client.hub)} == {"still-running"}
+    assert {r["PartitionKey"] for r in read_history_rows(e2e.client.service.hub)} == {"still-running"}
     running = await e2e.client.get_orchestration_state("still-running")
     assert running is not None and running.runtime_status is OrchestrationStatus.RUNNING
     # Running instances are never purged, whatever the filter says

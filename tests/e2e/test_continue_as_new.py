@@ -67,7 +67,7 @@ async def test_continue_as_new_twenty_times_carries_events_and_keeps_only_the_la
         *[EventType.EventRaised] * 3,
     ]
     assert [e.input for e in history[2:5]] == ['"t1"', '"t2"', '"t3"']
-    rows = read_history_rows(e2e.client.hub)
+    rows = read_history_rows(e2e.client.service.hub)
     current = [r for r in rows if r["RowKey"] != "sentinel" and r["ExecutionId"] == executions[-1]]
     assert len(current) == len(history)
     sentinel = next(r for r in rows if r["RowKey"] == "sentinel")

@@ -26,7 +26,7 @@ async def test_a_duplicate_task_completed_message_is_dropped(e2e: E2E) -> None:
     iid = await e2e.client.schedule_new_orchestration(activity_then_event)
     [completed] = await e2e.wait_for_event(iid, EventType.TaskCompleted)
     # as if the activity had run again after a crash: a second answer for task 0, with another result
-    queues = e2e.client.hub.queues
+    queues = e2e.client.service.hub.queues
     duplicate = TaskCompletedEvent(task_scheduled_id=completed.task_scheduled_id, result='"second"')
     await queues.send_to_instance(queues.envelope(duplicate, OrchestrationInstance(iid, None), episode=1))
     await e2e.client.raise_orchestration_event(iid, "go", data="go")  # sent after: processed after it

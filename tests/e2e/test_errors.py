@@ -61,9 +61,9 @@ def changes_its_mind(ctx: OrchestrationContext, _: None):  # type: ignore[no-unt
 
 async def _nothing_written(e2e: E2E, instance_id: str) -> None:
     assert await e2e.client.get_orchestration_state(instance_id) is None
-    assert [r for r in read_instance_rows(e2e.client.hub) if r["PartitionKey"] == instance_id] == []
-    for queue in e2e.client.hub.names.control_queues:
-        peeked = await e2e.client.hub.storage.peek_messages(queue, max_messages=32)
+    assert [r for r in read_instance_rows(e2e.client.service.hub) if r["PartitionKey"] == instance_id] == []
+    for queue in e2e.client.service.hub.names.control_queues:
+        peeked = await e2e.client.service.hub.storage.peek_messages(queue, max_messages=32)
         assert peeked == [], f"{queue} holds {peeked}"
 
 
@@ -88,7 +88,7 @@ async def test_invalid_ids_and_inputs_are_rejected_before_any_storage_is_touched
         await e2e.client.schedule_new_orchestration("anything", input=b"raw bytes")
     with pytest.raises(ValueError, match="timezone"):
         await e2e.client.schedule_new_orchestration("anything", start_at=datetime(2030, 1, 1))
-    resources = await e2e.client.hub.resources()
+    resources = await e2e.client.service.hub.resources()
     assert resources.empty, resources  # not even the hub was created
 
 

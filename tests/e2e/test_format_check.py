@@ -106,7 +106,7 @@ async def test_the_format_check_passes_on_a_real_hub_and_catches_every_violation
     iid = await e2e.client.schedule_new_orchestration(greet, input="Oslo")
     await e2e.client.wait_for_orchestration_completion(iid, timeout=20)
     await e2e.stop_workers()
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     report = await check_hub_format(hub)
     assert report.history_rows >= 9 and report.instances == 1
 

@@ -33,7 +33,7 @@ async def test_a_large_input_and_output_round_trip_through_an_orchestration_and_
     assert state.output == {"text": text + "!" * 1000, "seen": len(text), "tail": "ünï"}
     assert state.input == {"text": text, "tail": "ünï"}
 
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     blobs = await hub.storage.list_blobs(hub.names.large_message_container, prefix=iid)
     kinds = {name.rsplit("-", 1)[-1] for name in blobs}
     assert any("/message-" in b and b.endswith("ExecutionStarted.json.gz") for b in blobs)

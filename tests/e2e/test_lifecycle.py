@@ -111,10 +111,10 @@ async def test_terminating_a_scheduled_instance_before_it_starts(e2e: E2E) -> No
 
 async def _queues_empty(e2e: E2E, iid: str) -> None:
     """Wait until the instance's control queue has no visible message left."""
-    queue = e2e.client.hub.names.control_queue_for(iid)
+    queue = e2e.client.service.hub.names.control_queue_for(iid)
 
     async def empty() -> bool:
-        return await e2e.client.hub.storage.peek_messages(queue) == []
+        return await e2e.client.service.hub.storage.peek_messages(queue) == []
 
     await wait_for(empty, 20, 0.2)
 

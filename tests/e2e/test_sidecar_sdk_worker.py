@@ -385,7 +385,7 @@ async def test_large_payloads_go_to_blobs_and_come_back(e2e: E2E, sdk: Sdk) -> N
     done = await sdk.run(big_chain, n, instance_id="big")
     assert done.runtime_status is COMPLETED, done.failure_details
     assert done.get_output() == n + len("Hello !")
-    rows = await asyncio.to_thread(read_history_rows, e2e.client.hub)
+    rows = await asyncio.to_thread(read_history_rows, e2e.client.service.hub)
     offloaded = [r for r in rows if r["PartitionKey"] == "big" and any(k.endswith("BlobName") for k in r)]
     assert offloaded, "the large payloads were not offloaded to blobs"
 

@@ -101,7 +101,7 @@ async def test_versions_flow_from_the_start_to_children_and_new_generations(e2e:
     assert [e.version for e in history if isinstance(e, ExecutionStartedEvent)] == ["1.5"]
     assert [e.version for e in history if isinstance(e, SubOrchestrationInstanceCreatedEvent)] == ["1.5", "1.0"]
     await e2e.stop_workers()
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     rows = {r["PartitionKey"]: r for r in read_instance_rows(hub)}
     assert rows["stamped"]["Version"] == "2.0" and rows["older"]["Version"] == "1.5"
     assert rows["looped"]["Version"] == "2.0"
@@ -113,7 +113,7 @@ async def test_the_format_check_catches_a_version_out_of_place(e2e: E2E) -> None
     iid = await e2e.client.schedule_new_orchestration(parent, instance_id="p", version="1.5")
     await _done(e2e, iid)
     await e2e.stop_workers()
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     conn = hub.settings.connection.connection_string
     assert conn is not None
     with TableClient.from_connection_string(conn, hub.names.instances_table) as table:

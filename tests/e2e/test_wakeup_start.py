@@ -62,16 +62,16 @@ class Peer:
 @pytest.mark.app(None)
 async def test_the_clients_wake_up_comes_after_the_instances_row(e2e: E2E) -> None:
     client = e2e.client
-    await client.hub.create_if_not_exists()
+    await client.service.hub.create_if_not_exists()
     iid = "wake-order-1"
-    queue = client.hub.names.control_queue_for(iid)
+    queue = client.service.hub.names.control_queue_for(iid)
     row_writes_at_wake: list[int] = []
-    client.hub.queues.wakeups.on_enqueue(
-        queue, lambda: row_writes_at_wake.append(client.hub.storage.calls["insert_entity"])
+    client.service.hub.queues.wakeups.on_enqueue(
+        queue, lambda: row_writes_at_wake.append(client.service.hub.storage.calls["insert_entity"])
     )
     peer = Peer(TaskHub(e2e.settings), iid)
     try:
-        writes_before = client.hub.storage.calls["insert_entity"]
+        writes_before = client.service.hub.storage.calls["insert_entity"]
         await client.schedule_new_orchestration("greet", input="x", instance_id=iid)
         # this process's listeners: woken once, after the row was written (not between send and write)
         assert row_writes_at_wake == [writes_before + 1]
@@ -79,7 +79,7 @@ async def test_the_clients_wake_up_comes_after_the_instances_row(e2e: E2E) -> No
         rows = await peer.rows_seen()
         assert len(rows) == 1 and rows[0] is not None
         assert rows[0].runtime_status is OrchestrationStatus.PENDING
-        msgs = await client.hub.storage.peek_messages(queue)
+        msgs = await client.service.hub.storage.peek_messages(queue)
         assert len(msgs) == 1  # the start message is there, visible, as before
     finally:
         peer.close()
@@ -89,10 +89,10 @@ async def test_the_clients_wake_up_comes_after_the_instances_row(e2e: E2E) -> No
 @pytest.mark.app(None)
 async def test_a_scheduled_start_wakes_no_one(e2e: E2E) -> None:
     client = e2e.client
-    await client.hub.create_if_not_exists()
+    await client.service.hub.create_if_not_exists()
     iid = "wake-later-1"
     woken: list[str] = []
-    client.hub.queues.wakeups.on_enqueue(client.hub.names.control_queue_for(iid), lambda: woken.append(iid))
+    client.service.hub.queues.wakeups.on_enqueue(client.service.hub.names.control_queue_for(iid), lambda: woken.append(iid))
     await client.schedule_new_orchestration(
         "greet", input="x", instance_id=iid, start_at=datetime.now(UTC) + timedelta(minutes=5)
     )

@@ -25,19 +25,19 @@ async def test_signals_auto_start_the_entity_and_the_rows_follow_the_format(e2e:
     for i in range(5):
         await e2e.client.signal_entity(c, "add", input=i + 1)
     await wait_for(lambda: _equals(e2e, c, 15), 30, message="counter reaches 15")
-    row = await e2e.client.hub.tracking.get_instance("@counter@k1")
+    row = await e2e.client.service.hub.tracking.get_instance("@counter@k1")
     assert row is not None and row.name == "@counter@k1" and row.runtime_status.value == "Running"
     assert row.custom_status == '{"entityExists":true}'
     state = SchedulerState.from_json(row.input)
     assert state.exists and state.state == "15" and state.queue == []
-    history = await e2e.client.hub.tracking.load_history("@counter@k1")
+    history = await e2e.client.service.hub.tracking.load_history("@counter@k1")
     assert [e.event_type.name for e in history.events] == [
         "OrchestratorStarted",
         "ExecutionStarted",
         "OrchestratorCompleted",
     ]
     assert history.events[1].input == row.input and history.execution_id == row.execution_id
-    keys = await e2e.client.hub.tracking.history_row_keys("@counter@k1")
+    keys = await e2e.client.service.hub.tracking.history_row_keys("@counter@k1")
     assert sorted(keys) == ["0000000000000000", "0000000000000001", "0000000000000002", "sentinel"]
     page = await e2e.client.query_orchestrations()
     assert all(not s.instance_id.startswith("@") for s in page.items)
@@ -81,7 +81,7 @@ async def test_a_large_state_goes_to_a_blob_and_reads_back(e2e: E2E) -> None:
         return meta is not None and meta.state == big
 
     await wait_for(stored, 60, 0.2, message="the large state is readable")
-    row = await e2e.client.hub.tracking.get_instance(str(s))
+    row = await e2e.client.service.hub.tracking.get_instance(str(s))
     assert row is not None and row.input is not None and row.input.startswith("http")
     iid = await e2e.client.schedule_new_orchestration("read_store", input="big")
     state = await e2e.client.wait_for_orchestration_completion(iid, timeout=60)

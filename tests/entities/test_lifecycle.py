@@ -40,7 +40,7 @@ async def test_deleted_entity_is_gone_and_cleaning_removes_its_rows_after_the_wi
         return await e2e.client.get_entity(c) is None
 
     await wait_for(gone, 60, 0.2, message="the counter is deleted")
-    row = await e2e.client.hub.tracking.get_instance(str(c))
+    row = await e2e.client.service.hub.tracking.get_instance(str(c))
     assert row is not None and row.custom_status == "{}"  # rows stay until cleaned (entities.md 1.3)
     page = await e2e.client.query_entities(name="counter", include_deleted=True)
     assert [m.entity_id for m in page.items] == [c] and not page.items[0].exists
@@ -48,7 +48,7 @@ async def test_deleted_entity_is_gone_and_cleaning_removes_its_rows_after_the_wi
 
     within = await e2e.client.clean_entity_storage()  # the window is 30 minutes: too young to clean
     assert within.empty_entities_removed == 0
-    assert await e2e.client.hub.tracking.get_instance(str(c)) is not None
+    assert await e2e.client.service.hub.tracking.get_instance(str(c)) is not None
 
     short = e2e.settings.with_overrides(entity_message_reorder_window=timedelta(seconds=1))
     async with TaskHubClient(short) as cleaner:
@@ -57,8 +57,8 @@ async def test_deleted_entity_is_gone_and_cleaning_removes_its_rows_after_the_wi
             return (await cleaner.clean_entity_storage()).empty_entities_removed
 
         assert await wait_for(cleaned, 30, 0.5, message="the empty entity is cleaned") == 1
-    assert await e2e.client.hub.tracking.get_instance(str(c)) is None
-    assert await e2e.client.hub.tracking.history_row_keys(str(c)) == []
+    assert await e2e.client.service.hub.tracking.get_instance(str(c)) is None
+    assert await e2e.client.service.hub.tracking.history_row_keys(str(c)) == []
 
 
 async def test_clean_releases_a_lock_whose_holder_is_gone(e2e: E2E) -> None:
@@ -74,7 +74,7 @@ async def test_clean_releases_a_lock_whose_holder_is_gone(e2e: E2E) -> None:
     await e2e.client.signal_entity(a, "deposit", input=5)
 
     async def locked() -> object:
-        row = await e2e.client.hub.tracking.get_instance(str(a))
+        row = await e2e.client.service.hub.tracking.get_instance(str(a))
         return row is not None and '"lockedBy":"ghost"' in row.custom_status
 
     await wait_for(locked, 60, 0.2, message="the entity is locked by ghost")

@@ -71,7 +71,7 @@ async def test_sigkill_mid_batch_then_restart_loses_nothing_and_applies_nothing_
     fleet.app = APP
     rng = random.Random()
     async with TaskHubClient(settings_of(env)) as client:
-        hub = client.hub
+        hub = client.service.hub
         fleet.start("w1")
         await wait_ownership(hub, lambda v: settled(v, {"w1"}), 60)
 
@@ -120,7 +120,7 @@ async def test_death_between_the_history_write_and_the_deletes_applies_nothing_t
     fleet.app = APP
     counter = EntityId("counter", "fault")
     async with TaskHubClient(settings_of(env)) as client:
-        hub = client.hub
+        hub = client.service.hub
         victim = fleet.start("w1", extra_env={FAULT_ENV: "before_delete"})
         await wait_ownership(hub, lambda v: settled(v, {"w1"}), 60)
         for _ in range(12):

@@ -101,7 +101,7 @@ async def test_approval_by_send_event_uri_and_terminate_then_purge(api: Api):
     async with api.session.get(other["statusQueryGetUri"]) as r:
         assert r.status == 404
     assert await api.client.get_orchestration_state(other["id"]) is None
-    assert await api.client.hub.tracking.history_row_keys(other["id"]) == []
+    assert await api.client.service.hub.tracking.history_row_keys(other["id"]) == []
 
 
 async def test_history_projection_in_status(api: Api):

@@ -130,7 +130,7 @@ async def test_an_unknown_task_hub_is_404_and_creates_nothing(api: Api) -> None:
             assert ghost in (await r.json())["Message"]
     async with api.session.get(f"{api.base}/dashboard/?taskHub={ghost}") as r:
         assert r.status == 404 and ghost in await r.text()
-    storage = api.client.hub.storage
+    storage = api.client.service.hub.storage
     assert await storage.list_tables(ghost) == []
     assert all(not q.lower().startswith(ghost.lower()) for q in await storage.list_queues(""))
 
@@ -162,7 +162,7 @@ async def test_open_hub_clients_are_bounded_and_closed(settings) -> None:
     names = [settings.hub_name + s for s in ("A", "B", "C")]
     for name in names:
         async with TaskHubClient(settings.with_overrides(hub_name=name)) as c:
-            await c.hub.create_if_not_exists()
+            await c.service.hub.create_if_not_exists()
     closed: list[str] = []
 
     class Tracked(TaskHubClient):

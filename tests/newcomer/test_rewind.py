@@ -16,7 +16,7 @@ pytestmark = pytest.mark.app(app)
 
 
 async def history_rows(e2e, instance_id: str) -> list[dict]:
-    hub = e2e.client.hub
+    hub = e2e.client.service.hub
     flt = f"PartitionKey eq '{escape_partition_key(instance_id)}'"
     rows = [r async for r in hub.storage.query(hub.names.history_table, flt)]
     return sorted((r for r in rows if r["RowKey"] != "sentinel"), key=lambda r: r["RowKey"])

@@ -70,7 +70,7 @@ async def _one_step(
     instance_id = f"fault-{step}"
     spec = {"x": 4, "sleep": TIMER_SECONDS}
     async with TaskHubClient(settings_of(env)) as client:
-        hub = client.hub
+        hub = client.service.hub
         fleet.start("w1")
         await wait_ownership(hub, lambda v: settled(v, {"w1"}), 60)
         await client.schedule_new_orchestration("staged", input=spec, instance_id=instance_id)
@@ -135,7 +135,7 @@ async def _completing_episode(
     fleet = fleets(env, name="completing-episode")
     instance_id = "fault-completing"
     async with TaskHubClient(settings_of(env)) as client:
-        hub = client.hub
+        hub = client.service.hub
         faulty = fleet.start("f1", extra_env={FAULT_ENV: step})
         await wait_ownership(hub, lambda v: settled(v, {"f1"}), 60)
         await client.schedule_new_orchestration("instant", input=21, instance_id=instance_id)

@@ -62,7 +62,7 @@ def _events(fleet: Fleet, name: str) -> list[LogLine]:
 async def _check_outputs(client: TaskHubClient, work: list[tuple[str, str, Any]]) -> list[str]:
     problems = []
     for instance_id, name, value in work:
-        row = await client.hub.tracking.get_instance(instance_id)
+        row = await client.service.hub.tracking.get_instance(instance_id)
         if row is None or row.runtime_status is not OrchestrationStatus.COMPLETED:
             problems.append(f"{instance_id}: {getattr(row, 'runtime_status', None)}")
         elif output_of(row) != expected(name, value):
@@ -81,7 +81,7 @@ async def test_failed_calls_in_an_episode_and_a_completion_cost_seconds(
         fleet.start("w1", extra_env={STORAGE_FAULT_ENV: faults})
         async with TaskHubClient(settings_of(env)) as client:
             await client.schedule_new_orchestration("two_steps", input=5, instance_id="faulty")
-            rows = await wait_terminal(client.hub, "faulty", ["faulty"], timeout=180)
+            rows = await wait_terminal(client.service.hub, "faulty", ["faulty"], timeout=180)
         assert rows["faulty"].runtime_status is OrchestrationStatus.COMPLETED, fleet.tail()
         assert output_of(rows["faulty"]) == 7
         injected = _events(fleet, "storage.fault_injected")
@@ -125,7 +125,7 @@ async def test_sigkill_while_three_second_activities_run_default_settings(
     work = [(f"kill3-{i:02d}", "slow_fan", 3) for i in range(24)]
     try:
         async with TaskHubClient(settings_of(env)) as client:
-            hub = client.hub
+            hub = client.service.hub
             fleet.start("w1")
             await wait_ownership(hub, lambda v: settled(v, {"w1"}), 60)
             fleet.start("w2")
@@ -198,7 +198,7 @@ async def test_storage_frozen_for_45_s_mid_run(
     try:
         async with TaskHubClient(settings_of(env)) as client:
             fleet.start("w1")
-            await wait_ownership(client.hub, lambda v: settled(v, {"w1"}), 60)
+            await wait_ownership(client.service.hub, lambda v: settled(v, {"w1"}), 60)
             await start_all(client, work)
             deadline = time.monotonic() + 60
             while len(journal_entries(tmp_path / "journal.txt")) < 10 and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -207,7 +207,7 @@ async def test_storage_frozen_for_45_s_mid_run(
             await asyncio.sleep(45)
             os.kill(own_azurite.pid, signal.SIGCONT)
             t_back = time.monotonic()
-            await wait_terminal(client.hub, "frz-", [w[0] for w in work], timeout=15)
+            await wait_terminal(client.service.hub, "frz-", [w[0] for w in work], timeout=15)
             back_to_done = time.monotonic() - t_back
             problems = await _check_outputs(client, work)
         figures["all_done_after_storage_returned_s"] = round(back_to_done, 1)
@@ -228,8 +228,8 @@ async def _checkpoint_gaps(client: TaskHubClient, instance_id: str) -> float:
     stamps = sorted(
         [
             r.timestamp
-            async for r in client.hub.storage.query(
-                client.hub.tracking.history_table, f"PartitionKey eq '{pk}'", select=["RowKey", "Timestamp"]
+            async for r in client.service.hub.storage.query(
+                client.service.hub.tracking.history_table, f"PartitionKey eq '{pk}'", select=["RowKey", "Timestamp"]
             )
             if r.timestamp is not None
         ]
@@ -252,7 +252,7 @@ async def test_fan_out_of_5000_three_times_without_a_pause(
                 instance_id = f"fan5k-{run}"
                 t0 = time.monotonic()
                 await client.schedule_new_orchestration("big_fan", input=FAN_OUT, instance_id=instance_id)
-                rows = await wait_terminal(client.hub, instance_id, [instance_id], timeout=500)
+                rows = await wait_terminal(client.service.hub, instance_id, [instance_id], timeout=500)
                 figures[f"run_{run}_s"] = round(time.monotonic() - t0, 1)
                 assert output_of(rows[instance_id]) == expected("big_fan", FAN_OUT), fleet.tail()
                 gap = await _checkpoint_gaps(client, instance_id)

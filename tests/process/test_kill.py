@@ -77,7 +77,7 @@ async def test_sigkill_one_of_three_workers_under_load(
     t_start = time.monotonic()
 
     async with TaskHubClient(settings) as client:
-        hub = client.hub
+        hub = client.service.hub
         fleet.start("w1")
         await wait_ownership(hub, lambda v: settled(v, {"w1"}), 30)
         fleet.start("w2")

@@ -57,9 +57,9 @@ async def test_scrape_sees_the_backlog_of_a_fan_out_rise_and_fall(
     backlog: list[float] = []
     try:
         async with TaskHubClient(settings) as client, aiohttp.ClientSession() as http:
-            await client.hub.create_if_not_exists()
+            await client.service.hub.create_if_not_exists()
             fleet.start("w1", extra_env={"TASKHUB_METRICS_PORT": str(port)})
-            await wait_ownership(client.hub, lambda v: settled(v, {"w1"}), 60)
+            await wait_ownership(client.service.hub, lambda v: settled(v, {"w1"}), 60)
             instance_id = await client.schedule_new_orchestration("fan_out", input=WIDTH)
             deadline = time.monotonic() + 60
             done = False

@@ -87,7 +87,7 @@ async def test_garbage_and_a_worker_killing_activity_end_in_the_poison_queue(
     deaths: list[tuple[str, int | None]] = []
     supervisor: asyncio.Task[None] | None = None
     async with TaskHubClient(settings) as client:
-        hub = client.hub
+        hub = client.service.hub
         names = hub.names
         garbage_queue = names.control_queue(0)
         try:

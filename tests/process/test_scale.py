@@ -77,7 +77,7 @@ async def test_workers_join_and_leave_while_orchestrations_run(
     t_start = time.monotonic()
 
     async with TaskHubClient(settings) as client:
-        hub = client.hub
+        hub = client.service.hub
         fleet.start("w1")
         first, _ = await wait_ownership(hub, lambda v: settled(v, {"w1"}) and owned_counts(v)["w1"] == 4, 30)
         # a steady stream of new orchestrations while the fleet grows and shrinks

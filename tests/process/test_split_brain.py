@@ -149,7 +149,7 @@ async def test_two_runners_one_checkpoint_wins_then_a_worker_completes_once(
     settings = settings_of(env)
     instance_id = "split-in-process"
     async with TaskHubClient(settings) as client:
-        hub = client.hub
+        hub = client.service.hub
         queue = hub.names.control_queue_for(instance_id)
         await client.schedule_new_orchestration("chain", input=3, instance_id=instance_id)
 
@@ -221,7 +221,7 @@ async def test_frozen_worker_loses_its_queue_mid_episode_and_its_checkpoint_is_r
     fleet = fleets(env)
     instance_id = "split-two-processes"
     async with TaskHubClient(settings) as client:
-        hub = client.hub
+        hub = client.service.hub
         (queue,) = hub.names.control_queues
         stale = fleet.start("w1", extra_env={STALL_ENV: f"{freeze_seconds}:{marker}"})
         await wait_ownership(hub, lambda v: settled(v, {"w1"}), 30)

@@ -98,7 +98,7 @@ async def _exit_time(fleet: Fleet, worker_id: str, timeout: float) -> float:
 async def _complete(env: dict[str, str], ids: dict[str, Any], timeout: float = 120) -> list[str]:
     """Problems with the instances (all must complete with their expected output)."""
     async with TaskHubClient(settings_of(env)) as client:
-        rows = await wait_terminal(client.hub, "", list(ids), timeout)
+        rows = await wait_terminal(client.service.hub, "", list(ids), timeout)
     problems = []
     for iid, spec in ids.items():
         row = rows[iid]
@@ -126,7 +126,7 @@ async def test_storage_gone_then_sigterm_exits_within_the_grace_and_a_second_sig
             envs[label], fleets[label] = env, Fleet(env, tmp_path / label)
             fleets[label].start("w1")
             async with TaskHubClient(settings_of(env)) as client:
-                await wait_ownership(client.hub, lambda v: settled(v, {"w1"}), 60)
+                await wait_ownership(client.service.hub, lambda v: settled(v, {"w1"}), 60)
                 ids[label] = {
                     await client.schedule_new_orchestration("sleepers", input=spec, instance_id=f"{label}-{i}"): spec
                     for i in range(2)
@@ -175,7 +175,7 @@ async def test_sigterm_lets_a_running_activity_finish_and_record_its_result(
     try:
         fleet.start("w1")
         async with TaskHubClient(settings_of(env)) as client:
-            await wait_ownership(client.hub, lambda v: settled(v, {"w1"}), 60)
+            await wait_ownership(client.service.hub, lambda v: settled(v, {"w1"}), 60)
             iid = await client.schedule_new_orchestration("sleepers", input=spec, instance_id="sleepy")
             await _activities_started(journal, 1)
             sent = time.time()
@@ -184,7 +184,7 @@ async def test_sigterm_lets_a_running_activity_finish_and_record_its_result(
             lines = [line for line in fleet.logs() if line.event == "worker.stopped"]
             assert lines and lines[0].fields["activities_finished"] == "True", fleet.tail()
             # its result was sent and its work item deleted before the exit
-            assert await client.hub.storage.queue_length(client.hub.names.work_item_queue) == 0
+            assert await client.service.hub.storage.queue_length(client.service.hub.names.work_item_queue) == 0
             fleet.start("w1")
             state = await client.wait_for_orchestration_completion(iid, timeout=90)
         assert state is not None and state.output == expected_output("sleepers", spec), fleet.tail()

@@ -101,7 +101,7 @@ async def test_one_trace_across_client_and_two_workers_with_a_kill(
     files = {w: tmp_path / f"spans-{w}.jsonl" for w in ("w1", "w2")}
     try:
         async with TaskHubClient(settings) as client:
-            hub = client.hub
+            hub = client.service.hub
             await hub.create_if_not_exists()
             for w in ("w1", "w2"):
                 fleet.start(w, extra_env={SPANS_ENV: str(files[w]), SLOW_ENV: "4"})

@@ -103,7 +103,7 @@ async def test_a_new_version_beside_the_old_one(
                 await client.schedule_new_orchestration("versioned", input=1, instance_id=target, version="2.0")
             assert await _completed(client, target) == {"version": "2.0", "child": "2.0", "doubled": 2}
             assert _checkpointed_by(fleet, target) == {"v2"}
-            row = await client.hub.tracking.get_instance(target)
+            row = await client.service.hub.tracking.get_instance(target)
             assert row is not None and row.version == "2.0"
 
             await client.schedule_new_orchestration("versioned", input=2, instance_id="old-on-v2")
@@ -114,7 +114,7 @@ async def test_a_new_version_beside_the_old_one(
             else:
                 assert (await _completed(client, "old-on-v2"))["version"] == "1.0"
                 assert _checkpointed_by(fleet, "old-on-v2") == {"v2"}
-            assert await client.hub.poison.list() == []
+            assert await client.service.hub.poison.list() == []
             if failure == "Reject":
                 assert _rejections(fleet, "new") > 2  # more than poisonMessageThreshold, and no poison
     finally:

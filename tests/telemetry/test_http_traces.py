@@ -36,9 +36,9 @@ async def test_incoming_traceparent_parents_the_start(settings: Settings, span_e
     assert span.parent is not None and f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
     assert span.attributes["durabletask.task.instance_id"] == "traced-http"
     async with TaskHubClient(settings) as client:
-        queue = client.hub.names.control_queue_for("traced-http")
-        messages = await client.hub.storage.peek_messages(queue, max_messages=32)
-        starts = [await client.hub.queues.decode(m) for m in messages]
+        queue = client.service.hub.names.control_queue_for("traced-http")
+        messages = await client.service.hub.storage.peek_messages(queue, max_messages=32)
+        starts = [await client.service.hub.queues.decode(m) for m in messages]
     events = [m.event for m in starts if isinstance(m.event, ExecutionStartedEvent)]
     assert len(events) == 1 and events[0].parent_trace_context is not None
     carried = parse_traceparent(events[0].parent_trace_context.trace_parent)

@@ -4,7 +4,7 @@ every instance of a hub, with a timeline of each instance's history and the heal
 Pure page parts: ``markup`` (escaping, times, JSON), ``filters`` (the list's query-string state and
 paging), ``folding`` (history rows, "waiting on"), ``timeline`` (the SVG), ``layout``, ``list_page``,
 ``instance_page``, ``other_pages``, ``entities_page``. On the request side: ``handlers`` (the reading
-pages, through the client and :mod:`taskhub.hub.health`), ``action_handlers`` (the forms) and
+pages, through the client and its service's ``admin``), ``action_handlers`` (the forms) and
 ``entity_handlers``, ``actions`` (what the buttons do, bulk jobs) and ``security`` (key cookie,
 CSRF, read-only, Content-Security-Policy). ``static/`` holds the one CSS file, the small script and the icon.
 """

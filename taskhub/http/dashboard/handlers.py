@@ -1,5 +1,5 @@
-"""The dashboard's reading handlers: read the hub through the client (and ``taskhub.hub.health`` for
-queues and leases) and hand plain values to the page renderers; the shared frame, error pages and error
+"""The dashboard's reading handlers: read the hub through the client (and its service's ``admin`` for
+queues, leases and fast history reads) and hand plain values to the page renderers; the shared frame, error pages and error
 middleware. The forms (actions, start, bulk jobs) are ``action_handlers``; the entities view is
 ``entity_handlers``."""
 
@@ -37,8 +37,6 @@ from taskhub.http.dashboard.other_pages import (
     render_health,
 )
 from taskhub.http.dashboard.security import CSRF_KEY, see_other
-from taskhub.hub.health import list_hubs, queued_for_instance, read_health
-from taskhub.hub.history_view import load_history_for_view
 
 __all__ = ["Dashboard", "SCAN_CAP", "html_response"]
 
@@ -103,7 +101,7 @@ class Dashboard:
         at, hubs = self._hubs
         if time.monotonic() - at > _HUBS_TTL:
             try:
-                hubs = await list_hubs(client.hub.storage)
+                hubs = await client.service.admin.list_hubs()
             except StorageError as err:
                 log.warning("dashboard.list_hubs_failed error=%s", err)
                 hubs = []
@@ -220,7 +218,7 @@ class Dashboard:
             raise ValueError(f"hpage {raw_page!r} is not a page number")
         view.page = int(raw_page)
         if not state.runtime_status.is_terminal:
-            view.queue, view.queue_depth, view.queued = await queued_for_instance(client.hub, iid)
+            view.queue, view.queue_depth, view.queued = await client.service.admin.queued_for(iid)
         raw = request.query.get("refresh")  # default: every 5 s while it runs; ?refresh=0 stops it
         refresh = (
             ListFilter.parse({"refresh": raw}, []).refresh
@@ -240,7 +238,7 @@ class Dashboard:
         if cached is not None and cached[0] == stamp:
             self._histories.move_to_end(key)
             return cached[1]
-        events = (await load_history_for_view(client.hub.tracking, state.instance_id)).events
+        events = await client.service.admin.history_for_view(state.instance_id)
         if state.runtime_status.is_terminal:
             self._histories[key] = (stamp, events)
             while len(self._histories) > _HISTORY_CACHE:
@@ -266,4 +264,4 @@ class Dashboard:
     async def health(self, request: web.Request) -> web.Response:
         client = await self._client(request)
         frame = await self.frame(request, client)
-        return html_response(render_health(frame, await read_health(client.hub)))
+        return html_response(render_health(frame, await client.service.admin.health()))

@@ -22,7 +22,7 @@ from taskhub.http.dashboard.payloads import SDK_NOTE, decode_once
 from taskhub.http.dashboard.timeline import render_svg
 
 if TYPE_CHECKING:
-    from taskhub.hub.health import QueuedMessage
+    from taskhub.client.service import QueuedMessage
 
 __all__ = ["InstanceView", "render_instance", "HISTORY_PAGE", "ACTION_LABELS", "allowed_actions"]
 

@@ -11,7 +11,7 @@ from taskhub.http.dashboard.layout import PREFIX, Frame, hidden_inputs, layout, 
 from taskhub.http.dashboard.markup import Safe, fmt_duration, join, path_segment, t
 
 if TYPE_CHECKING:
-    from taskhub.hub.health import HubHealth, QueueHealth
+    from taskhub.client.service import HubHealth, QueueHealth
 
 __all__ = ["render_health", "render_confirm", "render_bulk_confirm", "render_start", "Job", "render_job"]
 
