@@ -131,6 +131,35 @@ def test_the_worker_core_reaches_storage_only_through_the_backend_seam() -> None
     assert offenders == {}
 
 
+# The front doors: the client, `taskhub serve` (HTTP API, dashboard) and the CLI reach storage only through
+# the client's backend seam (taskhub.client.service); its implementations are registered by name there.
+FRONT_DOORS = ("taskhub.client", "taskhub.http", "taskhub.cli")
+CLIENT_STORAGE_ROOM = ("azure", "taskhub.storage", "taskhub.hub")
+
+
+def test_the_front_doors_reach_storage_only_through_the_client_seam() -> None:
+    offenders = {}
+    for name, path in MODULES.items():
+        if any(name == d or name.startswith(d + ".") for d in FRONT_DOORS):
+            bad = sorted(
+                m
+                for m in _imports(path, with_type_checking=True)
+                if any(m == f or m.startswith(f + ".") for f in CLIENT_STORAGE_ROOM)
+            )
+            if bad:
+                offenders[name] = bad
+    assert offenders == {}
+
+
+def test_every_registered_client_service_names_a_module_outside_the_front_doors() -> None:
+    from taskhub.client.service import SERVICES
+
+    for provider, target in SERVICES.items():
+        module = target.partition(":")[0]
+        assert module in MODULES, f"{provider}: {module} is not a module of this checkout"
+        assert not any(module.startswith(d + ".") for d in FRONT_DOORS), f"{provider}: {module}"
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     cycles: list[list[str]] = []
     state: dict[str, int] = {}

@@ -8,5 +8,6 @@ the hub's other processes on this machine); ``tracking`` (History and Instances 
 sentinel ETag), ``rewind`` (DF's in-place history edit of a failed instance), ``payloads`` (large
 messages and columns as blobs), ``poison`` (the ``{h}-poison`` queue) and ``leases`` (the pure
 partition lease planner); ``health`` (queue depths and ages), read by ``scale`` (the target-based
-worker count, ``taskhub scale`` and ``GET /scale``) and ``backlog`` (the queue gauges of ``/metrics``).
+worker count, ``taskhub scale`` and ``GET /scale``) and ``backlog`` (the queue gauges of ``/metrics``);
+``service`` (``AzureStorageService``: the client's backend seam, ``taskhub.client.service``, on these).
 """
