@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from taskhub.client.service import HubHealth, QueuedMessage
+from taskhub.client.service import HubHealth, OrchestrationServiceClient, QueuedMessage
 from taskhub.config.settings import Settings
 from taskhub.errors import StorageError
 from taskhub.format.history import (
@@ -204,3 +204,9 @@ class AzureStorageService:
             tracking.delete_history(instance_id), self.hub.payloads.delete_instance_blobs(instance_id)
         )
         await tracking.delete_instance(instance_id)
+
+
+if TYPE_CHECKING:  # mypy holds the implementation against the seam (it is registered by name only)
+
+    def _fits(settings: Settings) -> OrchestrationServiceClient:
+        return AzureStorageService(settings)
