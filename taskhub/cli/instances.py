@@ -63,14 +63,13 @@ hold one yet)."""
 
 
 async def _worker_seen(client: TaskHubClient) -> bool:
-    """True when some worker holds (has renewed within the lease interval) an intent or ownership lease
-    on one of the hub's control queues; looks again for up to WORKER_GRACE_S."""
+    """True when some worker serves the hub now (``HubAdmin.worker_seen``); looks again for up to
+    WORKER_GRACE_S."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WORKER_GRACE_S
     while True:
-        for p in await client.service.admin.partition_owners():
-            if "leased" in (p["ownership"]["leaseState"], p["intent"]["leaseState"]):  # type: ignore[index]
-                return True
+        if await client.service.admin.worker_seen():
+            return True
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(0.5)

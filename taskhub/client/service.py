@@ -111,6 +111,10 @@ class HubAdmin(Protocol):
         """Per control queue: who owns it and who intends to (``taskhub get-partitions``)."""
         ...
 
+    async def worker_seen(self) -> bool:
+        """True when some worker serves the hub now (``taskhub start-new`` warns when none does)."""
+        ...
+
     async def scale_status(self) -> dict[str, Any]:
         """The scale signal as KEDA's JSON (``targetWorkerCount``); LookupError when the hub has no queues."""
         ...

@@ -72,6 +72,14 @@ class AzureStorageHubAdmin:
     async def partition_owners(self) -> list[dict[str, object]]:
         return await self.hub.partitions()
 
+    async def worker_seen(self) -> bool:
+        """Some worker holds (has renewed within the lease interval) an intent or ownership lease on one
+        of the hub's control queues (a lease blob, or a live Partitions row)."""
+        for p in await self.hub.partitions():
+            if "leased" in (p["ownership"]["leaseState"], p["intent"]["leaseState"]):  # type: ignore[index]
+                return True
+        return False
+
     async def scale_status(self) -> dict[str, Any]:
         return (await read_scale_status(self.hub)).to_json()
 
