@@ -56,6 +56,8 @@ class Wakeups:
         self._path: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.enabled = local_wakeup_enabled() and hasattr(socket, "AF_UNIX")
+        self.received = 0
+        """Wake-ups received from the hub's other processes on this machine so far."""
 
     def poke(self, queue: str) -> None:
         """Tell the other listening processes of this hub that ``queue`` has a message (best effort)."""
@@ -112,6 +114,7 @@ class Wakeups:
                 return
             except OSError:
                 return
+            self.received += 1
             with contextlib.suppress(Exception):
                 self._on_wake(data.decode("utf-8", "replace"))
 
@@ -159,6 +162,11 @@ class QueueWakeups:
         a visible send does, for a sender that sent with ``wake=False`` and is now ready for them)."""
         self.wake(queue)
         self.peers.poke(queue)
+
+    @property
+    def received(self) -> int:
+        """Wake-ups this process received from the hub's other processes on this machine."""
+        return self._peers.received if self._peers is not None else 0
 
     @property
     def peers(self) -> Wakeups:

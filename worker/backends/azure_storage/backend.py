@@ -24,7 +24,7 @@ from worker.backends.azure_storage.listener import ControlQueueListener
 from worker.backends.azure_storage.partitions import LeaseBlobPartitionManager
 from worker.backends.azure_storage.table_partitions import TablePartitionManager
 from worker.backends.azure_storage.work_items import AzureOrchestrationItems
-from worker.backends.base import Intake, PartitionEvents, PartitionManager
+from worker.backends.base import FastPaths, Intake, PartitionEvents, PartitionManager
 
 __all__ = ["AzureStorageBackend", "RECREATE_EVERY_S", "CLOSE_TIMEOUT"]
 
@@ -100,3 +100,14 @@ class AzureStorageBackend:
 
     def listener(self, queue: str, intake: Intake, *, worker_id: str) -> ControlQueueListener:
         return ControlQueueListener(self.hub, queue, intake, worker_id=worker_id)
+
+    def fast_paths(self) -> FastPaths:
+        queues, rows = self.hub.queues, self.orchestrations.rows
+        activities = queues.local.by_queue.get(self.hub.names.work_item_queue, 0)
+        return FastPaths(
+            local_activities=activities,
+            local_results=queues.local.deliveries - activities,
+            rows_deferred=rows.deferred,
+            rows_coalesced=rows.coalesced,
+            wakeups_received=queues.wakeups.received,
+        )
