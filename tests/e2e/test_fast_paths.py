@@ -81,11 +81,14 @@ class FastPath:
     taken: tuple[str, ...]
     """The fields of ``FastPaths`` that count it."""
     env: str | None = None
-    """The environment switch (``0`` turns it off); None: host.json (``extendedSessionsEnabled``)."""
+    """The environment switch (``0`` turns it off), if it has one."""
+    setting: str | None = None
+    """The ``Settings`` field (host.json) that turns it off with False and leaves it on with its
+    default, if it has one."""
 
 
 PATHS = (
-    FastPath("extended sessions", ("sessions_resumed",)),
+    FastPath("extended sessions", ("sessions_resumed",), setting="extended_sessions_enabled"),
     FastPath("local dispatch", ("local_activities", "local_results"), LOCAL_DISPATCH_ENV),
     FastPath("quiet rows", ("rows_deferred",), COALESCE_ROWS_ENV),
     FastPath("local wake-ups", ("wakeups_received",), LOCAL_WAKEUP_ENV),
@@ -173,11 +176,13 @@ async def test_fast_path_on_and_off(
 ) -> None:
     """``alone``: this path on and the others off; otherwise this path off and the others on."""
     on = {p.name: (p is path) == alone for p in PATHS}
+    overrides: dict[str, Any] = {}
     for p in PATHS:
         if p.env is not None:
             monkeypatch.setenv(p.env, "1" if on[p.name] else "0")
-    sessions = None if on["extended sessions"] else False  # None: the default, on
-    w = await e2e.start_worker(app, e2e.settings.with_overrides(extended_sessions_enabled=sessions))
+        if p.setting is not None and not on[p.name]:
+            overrides[p.setting] = False
+    w = await e2e.start_worker(app, e2e.settings.with_overrides(**overrides))
     watch_worker(w)
 
     iid = await _run_workload(e2e, w)
