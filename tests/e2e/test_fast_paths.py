@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from taskhub.client.async_client import TaskHubClient
+from taskhub.config.settings import Settings
 from taskhub.format.history import EventType, OrchestrationStatus
 from taskhub.hub.wakeup import LOCAL_WAKEUP_ENV
 from taskhub.model.app import App
@@ -29,7 +31,6 @@ from taskhub.telemetry.prometheus import render
 from tests.e2e.conftest import E2E
 from tests.format_check import check_hub_format
 from tests.helpers import wait_for
-from worker import Worker
 from worker.backends.azure_storage.instance_rows import COALESCE_ROWS_ENV
 from worker.backends.base import FastPaths
 from worker.pipeline.polling import LOCAL_DISPATCH_ENV
@@ -117,16 +118,19 @@ def _metric(text: str, path: str) -> float | None:
     return None
 
 
-async def _run_workload(e2e: E2E, w: Worker) -> str:
-    iid = await e2e.client.schedule_new_orchestration("workload", input=10)
+async def _run_workload(settings: Settings) -> str:
+    """Start, raise the event once the orchestration waits for it, and check what it returned. The
+    client is made here, once the switches are set, as a client of an app that has them would be."""
+    async with TaskHubClient(settings) as client:
+        iid = await client.schedule_new_orchestration("workload", input=10)
 
-    async def waiting() -> bool:
-        state = await e2e.client.get_orchestration_state(iid)
-        return state is not None and state.custom_status == "waiting for go"
+        async def waiting() -> bool:
+            state = await client.get_orchestration_state(iid)
+            return state is not None and state.custom_status == "waiting for go"
 
-    await wait_for(waiting, 30, 0.1, message="the orchestration waits for its event")
-    await e2e.client.raise_orchestration_event(iid, "go", data="now")
-    state = await e2e.client.wait_for_orchestration_completion(iid, timeout=30)
+        await wait_for(waiting, 30, 0.1, message="the orchestration waits for its event")
+        await client.raise_orchestration_event(iid, "go", data="now")
+        state = await client.wait_for_orchestration_completion(iid, timeout=30)
     assert state.runtime_status is OrchestrationStatus.COMPLETED, state.failure_details
     assert state.output == EXPECTED
     assert state.custom_status == "waiting for go"
@@ -185,7 +189,7 @@ async def test_fast_path_on_and_off(
     w = await e2e.start_worker(app, e2e.settings.with_overrides(**overrides))
     watch_worker(w)
 
-    iid = await _run_workload(e2e, w)
+    iid = await _run_workload(e2e.settings)
     await prometheus.collect()
     text, taken = render(prometheus), w.fast_paths
     await e2e.stop_workers()
