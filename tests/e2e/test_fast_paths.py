@@ -6,7 +6,11 @@ and an entity call. It runs once with each fast path alone on (the others off) a
 off (the others on, as by default). Every run checks what a user would: the output, the custom status,
 the stored history (the order of the steps, and the DTFx format checker over the whole hub); and
 whether each path was taken, read where a user reads it: ``Worker.fast_paths`` and the
-``taskhub_fast_path_total`` metric. A path that is off must show 0, one that is on more than 0.
+``taskhub_fast_path_total`` metric. A path that is off must show 0, one that is on more than 0. The
+worker's storage calls (``taskhub_storage_calls_total``) confirm two of them independently: work items
+sent held for this process (local dispatch) and fewer Instances-row writes than episodes (quiet rows).
+
+A new fast path joins with one row of ``PATHS``: its switch and the ``FastPaths`` fields that count it.
 """
 
 from __future__ import annotations
