@@ -98,7 +98,7 @@ PATHS = (
     FastPath("quiet rows", ("rows_deferred",), COALESCE_ROWS_ENV),
     FastPath("local wake-ups", ("wakeups_received",), LOCAL_WAKEUP_ENV),
 )
-ALWAYS_ZERO_WHEN_OFF = {"quiet rows": ("rows_coalesced",)}
+ALSO_ZERO_WHEN_OFF = {"quiet rows": ("rows_coalesced",)}
 """Counted by the path but not always taken when on (a merge is replaced only by a step within 1 s)."""
 
 CASES = [
@@ -156,7 +156,7 @@ async def _check_history(e2e: E2E, iid: str) -> None:
 def _check_counts(on: dict[str, bool], taken: FastPaths) -> None:
     """A path that is on was taken; one that is off was not, not even once."""
     for p in PATHS:
-        for field in p.taken + ALWAYS_ZERO_WHEN_OFF.get(p.name, ()):
+        for field in p.taken + ALSO_ZERO_WHEN_OFF.get(p.name, ()):
             count = getattr(taken, field)
             if on[p.name] and field in p.taken:
                 assert count > 0, f"{p.name} is on but {field} = 0 ({taken})"
