@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import os
@@ -31,7 +32,7 @@ from typing import Any
 from taskhub.config.settings import Settings
 from taskhub.errors import ConfigurationError
 from taskhub.model.app import App
-from worker.backends.base import Backend, Listener, PartitionEvents
+from worker.backends.base import Backend, FastPaths, Listener, PartitionEvents
 from worker.executors.base import Executor
 from worker.pipeline.activities import ActivityRunner
 from worker.pipeline.entities import EntityRunner
@@ -222,6 +223,13 @@ class Worker:
             await stop.wait()
         finally:
             await self.stop()
+
+    @property
+    def fast_paths(self) -> FastPaths:
+        """How often each fast path was taken since this worker started (README "Performance"); also
+        ``taskhub_fast_path_total`` in the metrics."""
+        resumed = self.orchestrations.cache.resumed
+        return dataclasses.replace(self.backend.fast_paths(), sessions_resumed=resumed)
 
     # -- partitions ---------------------------------------------------------------------------------
 

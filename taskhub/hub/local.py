@@ -20,6 +20,8 @@ class LocalDispatch:
         self._consumers: dict[str, LocalConsumer] = {}
         self.deliveries = 0
         """Messages handed to a local consumer (no receive) so far."""
+        self.by_queue: dict[str, int] = {}
+        """:attr:`deliveries` by queue (the work-item queue: activities; control queues: their results)."""
 
     def subscribe(self, queue: str, consumer: LocalConsumer) -> Callable[[], None]:
         """Deliver ``send(queue, ..., local=True)`` messages to ``consumer``; returns an unsubscribe function."""
@@ -41,6 +43,11 @@ class LocalDispatch:
         consumer = self._consumers.get(queue)
         if consumer is None or inbound.data is None or not consumer.reserve(inbound.data):
             return False
-        self.deliveries += 1
+        self.counted(queue)
         consumer.take(inbound)
         return True
+
+    def counted(self, queue: str) -> None:
+        """One more message handed to the local consumer of ``queue``."""
+        self.deliveries += 1
+        self.by_queue[queue] = self.by_queue.get(queue, 0) + 1

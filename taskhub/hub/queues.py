@@ -154,7 +154,7 @@ class HubQueues:
                 consumer.release()
                 raise
             self.held.hold(raw, consumer.visibility)
-            self.local.deliveries += 1
+            self.local.counted(queue)
             consumer.take(Inbound(raw, md))
             return Sent(queue, blob)
         await self.storage.send_message(queue, body, visibility_timeout=delay)

@@ -48,14 +48,16 @@ def wake_directory(hub_key: str) -> Path:
 class Wakeups:
     """Sends wake-ups to the other processes of a hub on this machine, and receives them."""
 
-    def __init__(self, hub_key: str, on_wake: Callable[[str], None]) -> None:
+    def __init__(self, hub_key: str, on_wake: Callable[[str], None], *, enabled: bool | None = None) -> None:
         self.directory = wake_directory(hub_key)
         self._on_wake = on_wake
         self._out: socket.socket | None = None
         self._in: socket.socket | None = None
         self._path: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.enabled = local_wakeup_enabled() and hasattr(socket, "AF_UNIX")
+        self.enabled = (local_wakeup_enabled() if enabled is None else enabled) and hasattr(socket, "AF_UNIX")
+        self.received = 0
+        """Wake-ups received from the hub's other processes on this machine so far."""
 
     def poke(self, queue: str) -> None:
         """Tell the other listening processes of this hub that ``queue`` has a message (best effort)."""
@@ -112,6 +114,7 @@ class Wakeups:
                 return
             except OSError:
                 return
+            self.received += 1
             with contextlib.suppress(Exception):
                 self._on_wake(data.decode("utf-8", "replace"))
 
@@ -140,6 +143,8 @@ class QueueWakeups:
         self._hub_key = hub_key
         self._callbacks: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._peers: Wakeups | None = None
+        self._enabled = local_wakeup_enabled()
+        """Read when the hub is opened (``TASKHUB_LOCAL_WAKEUP``), not at the first send or receive."""
 
     @property
     def listening(self) -> bool:
@@ -161,10 +166,15 @@ class QueueWakeups:
         self.peers.poke(queue)
 
     @property
+    def received(self) -> int:
+        """Wake-ups this process received from the hub's other processes on this machine."""
+        return self._peers.received if self._peers is not None else 0
+
+    @property
     def peers(self) -> Wakeups:
         """Wake-ups to and from the other processes of this hub on this machine."""
         if self._peers is None:
-            self._peers = Wakeups(self._hub_key(), self.wake)
+            self._peers = Wakeups(self._hub_key(), self.wake, enabled=self._enabled)
         return self._peers
 
     def close(self) -> None:

@@ -78,8 +78,17 @@ INSTRUMENTS: dict[str, Instrument] = {
         Instrument(
             "taskhub_sessions_in_memory", "gauge", "Orchestration sessions (histories) kept in memory"
         ),
+        Instrument(
+            "taskhub_fast_path_total",
+            "counter",
+            "Times a fast path was taken, by path (session_resumed, local_activity, local_result, "
+            "row_deferred, row_coalesced, wakeup_received; worker only)",
+        ),
     )
 }
+
+OBSERVED = frozenset({"taskhub_storage_calls_total", "taskhub_fast_path_total"})
+"""Counters read from the runtime's own counts at collection time (not added to as they happen)."""
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Histogram bucket upper bounds, in seconds (``+Inf`` is implied)."""
@@ -177,7 +186,7 @@ class _OtelMirror:
     def __init__(self, meter: Any) -> None:
         self._inst: dict[str, Any] = {}
         for i in INSTRUMENTS.values():
-            if i.kind == "counter" and i.name != "taskhub_storage_calls_total":
+            if i.kind == "counter" and i.name not in OBSERVED:
                 self._inst[i.name] = meter.create_counter(i.name, unit=i.unit, description=i.help)
             elif i.kind == "histogram":
                 self._inst[i.name] = meter.create_histogram(i.name, unit=i.unit or "s", description=i.help)
@@ -185,7 +194,7 @@ class _OtelMirror:
                 meter.create_observable_gauge(
                     i.name, callbacks=[_observer(i.name)], unit=i.unit, description=i.help
                 )
-            else:  # the storage call count is read from the storage layer's counter at collection time
+            else:  # read from the runtime's counters at collection time (OBSERVED)
                 meter.create_observable_counter(
                     i.name, callbacks=[_observer(i.name)], unit=i.unit, description=i.help
                 )

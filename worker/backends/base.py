@@ -43,6 +43,7 @@ __all__ = [
     "Backend",
     "PartitionManager",
     "PartitionEvents",
+    "FastPaths",
 ]
 
 
@@ -267,6 +268,42 @@ class Backend(Protocol):
     def listener(self, queue: str, intake: Intake, *, worker_id: str) -> Listener:
         """A fetch loop for ``queue``: each instance's messages of a batch go to ``intake.submit``."""
         ...
+
+    def fast_paths(self) -> FastPaths:
+        """How often this backend's fast paths were taken so far (``sessions_resumed`` is the worker's)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FastPaths:
+    """How often each fast path (README "Performance") was taken by one worker since it started:
+    ``Worker.fast_paths``, and ``taskhub_fast_path_total`` in the metrics. A switched-off path stays 0."""
+
+    sessions_resumed: int = 0
+    """Episodes that carried on in memory instead of replaying the history (extended sessions)."""
+    local_activities: int = 0
+    """Work items this process sent and ran itself, with no receive (local dispatch)."""
+    local_results: int = 0
+    """Activity results handed to this process's own session of their orchestration, with no receive
+    (local dispatch)."""
+    rows_deferred: int = 0
+    """Quiet Instances-row merges that waited instead of being written at once (quiet Instances rows)."""
+    rows_coalesced: int = 0
+    """Waiting merges replaced by a later one: Instances-row writes saved (quiet Instances rows)."""
+    wakeups_received: int = 0
+    """Wake-ups received from the hub's other processes on this machine: each ends a poll wait at once
+    (local wake-ups)."""
+
+    def as_labels(self) -> dict[str, int]:
+        """By the ``path`` label of ``taskhub_fast_path_total``."""
+        return {
+            "session_resumed": self.sessions_resumed,
+            "local_activity": self.local_activities,
+            "local_result": self.local_results,
+            "row_deferred": self.rows_deferred,
+            "row_coalesced": self.rows_coalesced,
+            "wakeup_received": self.wakeups_received,
+        }
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Metrics for a running :class:`~worker.host.Worker`: turn them on, read its gauges at each scrape
-(partitions owned, sessions in memory, the hub's backlog) and serve ``GET /metrics``
+(partitions owned, sessions in memory, fast paths taken, the hub's backlog) and serve ``GET /metrics``
 (``taskhub worker --metrics-port``, ``taskhub func start --metrics``).
 
 The instruments and the text format live in :mod:`taskhub.telemetry`.
@@ -27,6 +27,8 @@ def watch_worker(worker: Worker) -> m.Metrics:
     async def collect(into: m.Metrics) -> None:
         into.set("taskhub_partitions_owned", float(len(worker.owned_queues)))
         into.set("taskhub_sessions_in_memory", float(worker.orchestrations.sessions_in_memory))
+        for path, times in worker.fast_paths.as_labels().items():
+            into.set("taskhub_fast_path_total", float(times), path=path)
         hub = getattr(worker.backend, "hub", None)  # the backlog is read from an Azure Storage hub only
         if isinstance(hub, TaskHub):
             await backlog(into, hub)

@@ -24,7 +24,8 @@ from worker.backends.azure_storage.listener import ControlQueueListener
 from worker.backends.azure_storage.partitions import LeaseBlobPartitionManager
 from worker.backends.azure_storage.table_partitions import TablePartitionManager
 from worker.backends.azure_storage.work_items import AzureOrchestrationItems
-from worker.backends.base import Intake, PartitionEvents, PartitionManager
+from worker.backends.base import FastPaths, Intake, PartitionEvents, PartitionManager
+from worker.pipeline.polling import local_dispatch_enabled
 
 __all__ = ["AzureStorageBackend", "RECREATE_EVERY_S", "CLOSE_TIMEOUT"]
 
@@ -45,6 +46,8 @@ class AzureStorageBackend:
         in_progress = CheckpointsInProgress()
         self.orchestrations = AzureOrchestrationItems(self.hub, in_progress)
         self.activities = AzureActivityItems(self.hub, in_progress)
+        self.local_dispatch = local_dispatch_enabled()
+        """``TASKHUB_LOCAL_DISPATCH`` as it was when the worker was made (its listeners start later)."""
         self._recreated: Callable[[], None] | None = None
         self._recreating: asyncio.Task[None] | None = None
         self._recreated_at = -RECREATE_EVERY_S
@@ -99,4 +102,15 @@ class AzureStorageBackend:
         return LeaseBlobPartitionManager(self.hub, worker_id, events)
 
     def listener(self, queue: str, intake: Intake, *, worker_id: str) -> ControlQueueListener:
-        return ControlQueueListener(self.hub, queue, intake, worker_id=worker_id)
+        return ControlQueueListener(self.hub, queue, intake, worker_id=worker_id, local=self.local_dispatch)
+
+    def fast_paths(self) -> FastPaths:
+        queues, rows = self.hub.queues, self.orchestrations.rows
+        activities = queues.local.by_queue.get(self.hub.names.work_item_queue, 0)
+        return FastPaths(
+            local_activities=activities,
+            local_results=queues.local.deliveries - activities,
+            rows_deferred=rows.deferred,
+            rows_coalesced=rows.coalesced,
+            wakeups_received=queues.wakeups.received,
+        )

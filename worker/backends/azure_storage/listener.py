@@ -40,7 +40,9 @@ async def set_aside(hub: TaskHub, m: Inbound) -> None:
 class ControlQueueListener:
     """Dequeues one control queue while this worker owns it."""
 
-    def __init__(self, hub: TaskHub, queue: str, intake: Intake, *, worker_id: str) -> None:
+    def __init__(
+        self, hub: TaskHub, queue: str, intake: Intake, *, worker_id: str, local: bool | None = None
+    ) -> None:
         self.hub = hub
         self.queue = queue
         self.intake = intake
@@ -59,7 +61,7 @@ class ControlQueueListener:
                 queue,
                 LocalConsumer(int(self.visibility.total_seconds()), self._reserve, self._take, lambda: None),
             )
-            if local_dispatch_enabled()
+            if (local_dispatch_enabled() if local is None else local)
             else (lambda: None)
         )
         self._task: asyncio.Task[None] | None = None
