@@ -48,6 +48,15 @@ def fan(ctx: Any, n: int) -> Any:
     return [first, *rest, timer is None]
 
 
+@app.orchestrator
+def again(ctx: Any, n: int) -> Any:
+    x = yield ctx.call_activity("inc", input=n)
+    if n < 2:
+        ctx.continue_as_new(n + 1)
+        return None
+    return x
+
+
 def inc(value: int) -> int:
     return value + 1
 
@@ -170,6 +179,22 @@ async def test_a_timer_ends_the_group() -> None:
     group = await _group("fan", 3, GroupCommitConfig(max_events=1000, max_ms=60_000), Runner())
     assert group.steps == 3  # start, after the first activity, after the fan-out: then it waits on a timer
     assert [o.kind for o in group.episode.outbound] == ["timer"]
+
+
+async def test_a_step_that_continues_as_new_commits_the_new_execution_alone() -> None:
+    group = await _group("again", 0, GroupCommitConfig(max_events=1000, max_ms=60_000), Runner())
+    assert group.steps == 2  # it does not carry on past a continue-as-new
+    episode = group.episode
+    assert episode.continued_as_new and episode.new_execution_id == episode.execution_id
+    # the new execution's history from its start (written from RowKey 0), not the old one's steps
+    assert [type(e).__name__ for e in episode.history] == [
+        "OrchestratorStartedEvent",
+        "ExecutionStartedEvent",
+        "TaskScheduledEvent",
+        "OrchestratorCompletedEvent",
+    ]
+    assert episode.started.input == "1"
+    assert [o.kind for o in episode.outbound] == ["activity"]
 
 
 def test_merging_one_episode_is_that_episode() -> None:

@@ -49,6 +49,7 @@ from taskhub.format.history import (
     utcnow,
 )
 from worker.engine.episode import Episode, EpisodeBuilder
+from worker.telemetry import traces
 
 __all__ = [
     "GroupCommitConfig",
@@ -131,6 +132,8 @@ class Group:
     running: list[tuple[OrchestrationInstance, TaskScheduledEvent, asyncio.Future[HistoryEvent]]] = field(
         default_factory=list
     )
+    taken_in: list[HistoryEvent] = field(default_factory=list)
+    """The outcomes of the activities run in memory that its later steps took in (for the trace spans)."""
 
 
 def _runnable(episode: Episode) -> bool:
@@ -158,27 +161,31 @@ async def run_group(
     deadline = began + config.max_ms / 1000
     episodes = [first]
     events = len(first.history)
+    taken_in: list[HistoryEvent] = []
     while _runnable(last := episodes[-1]) and events < config.max_events and time.monotonic() < deadline:
+        traces.stamp_outbound(last)  # the activities' spans are children of the context it stamps
         runs = _start(last, activities)
         if len(runs) < len(last.outbound):  # not all can run here now: commit, keep the started ones
-            return Group(merge_episodes(episodes), len(episodes), runs)
+            return Group(merge_episodes(episodes), len(episodes), runs, taken_in)
         futures = [run for _, _, run in runs]
         _done, pending = await asyncio.wait(futures, timeout=max(deadline - time.monotonic(), 0.0))
         if pending or any(f.exception() is not None for f in futures):
-            return Group(merge_episodes(episodes), len(episodes), [r for r in runs if _adoptable(r[2])])
+            return Group(merge_episodes(episodes), len(episodes), [r for r in runs if _adoptable(r[2])], taken_in)
+        outcomes = [f.result() for f in futures]
         history = [*past, *(e for episode in episodes for e in episode.history)]
         builder = EpisodeBuilder(
             instance_id=first.instance_id,
             past_events=history,
-            incoming_events=[f.result() for f in futures],
+            incoming_events=outcomes,
             now=utcnow(),
             new_guid=lambda: uuid.uuid4().hex,
         )
         episodes.append(await decide(builder, last.session if sessions else None))
+        taken_in.extend(outcomes)
         events += len(episodes[-1].history)
         if step_observer is not None:
             step_observer(len(episodes))
-    return Group(merge_episodes(episodes), len(episodes))
+    return Group(merge_episodes(episodes), len(episodes), taken_in=taken_in)
 
 
 def _start(
@@ -199,13 +206,15 @@ def _adoptable(run: asyncio.Future[HistoryEvent]) -> bool:
 
 
 def merge_episodes(episodes: Sequence[Episode]) -> Episode:
-    """One episode that commits what ``episodes`` (consecutive, of one execution) decided: their events
-    in order, the last one's messages (the earlier ones' activities ran in memory, their outcomes are in
-    the later episodes), status and custom status: what the last step-by-step commit would write."""
+    """One episode that commits what ``episodes`` (consecutive) decided: their events in order, the last
+    one's messages (the earlier ones' activities ran in memory, their outcomes are in the later
+    episodes), status and custom status: what the last step-by-step commit would write. When the last
+    one continued as new, it alone: its new execution's history replaces the old one's, as it would
+    after step-by-step commits, and the old execution's earlier steps sent nothing but activities."""
     if len(episodes) == 1:
         return episodes[0]
-    return replace(
-        episodes[-1],
-        history=[event for episode in episodes for event in episode.history],
-        discarded=[d for episode in episodes for d in episode.discarded],
-    )
+    last = episodes[-1]
+    discarded = [d for episode in episodes for d in episode.discarded]
+    if last.continued_as_new:  # a new execution, written from RowKey 0: the old one's steps are gone
+        return replace(last, discarded=discarded)
+    return replace(last, history=[event for episode in episodes for event in episode.history], discarded=discarded)

@@ -190,9 +190,8 @@ class OrchestrationRunner:
             self.groups += 1
             self.grouped_steps += group.steps
         self._remember(instance_id, loaded.index, episode, committed)
-        record.episode_done(
-            started, instance_id, episode, [m.event for m in t.run], loaded.history.events, ended, group.steps
-        )
+        incoming = [*(m.event for m in t.run), *group.taken_in]
+        record.episode_done(started, instance_id, episode, incoming, loaded.history.events, ended, group.steps)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
             "steps=%d worker_id=%s",
