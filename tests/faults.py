@@ -9,7 +9,9 @@
   then a ``ServiceResponseError`` as azure-core raises it).
 * :func:`exit_at` is a checkpoint step observer
   (``worker.backends.azure_storage.checkpoint.step_observer``) that ends the
-  process with :data:`FAULT_EXIT_CODE` at one step of its first checkpoint that reaches it.
+  process with :data:`FAULT_EXIT_CODE` at one step of its first checkpoint that reaches it; its step
+  ``in_group`` is a group-commit step observer (``worker.pipeline.group_commit.step_observer``) that
+  ends it after the first step a group decided in memory, before anything of the group is committed.
 * :func:`install_from_env` installs both from :data:`STORAGE_FAULT_ENV` and :data:`CHECKPOINT_FAULT_ENV`;
   worker processes get them through ``python -m tests.process.fault_worker`` (the ``taskhub`` command
   with the faults of its environment installed).
@@ -31,6 +33,7 @@ from azure.core.exceptions import HttpResponseError, ServiceResponseError
 
 from taskhub.storage import Storage
 from worker.backends.azure_storage import checkpoint
+from worker.pipeline import group_commit
 
 __all__ = [
     "CHECKPOINT_FAULT_ENV",
@@ -39,13 +42,16 @@ __all__ = [
     "STORAGE_FAULT_ENV",
     "StorageFaults",
     "exit_at",
+    "exit_in_group",
+    "IN_GROUP",
     "install_from_env",
 ]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FAULT_ENV = "TASKHUB_TEST_FAULT"
-"""A checkpoint step (after_outbound, after_history, after_instance, before_delete): exit there."""
+"""A checkpoint step (after_outbound, after_history, after_instance, before_delete) or ``in_group``: exit there."""
+IN_GROUP = "in_group"
 STORAGE_FAULT_ENV = "TASKHUB_TEST_STORAGE_FAULT"
 """A :class:`StorageFaults` plan."""
 FAULT_EXIT_CODE = 86
@@ -90,7 +96,7 @@ class StorageFaults:
 def exit_at(step: str) -> Callable[[checkpoint.CheckpointStep], None]:
     """A checkpoint step observer that ends this process at once (no cleanup, like a crash) at ``step``."""
     if step not in STEPS:
-        raise ValueError(f"bad checkpoint fault {step!r}: expected one of {', '.join(STEPS)}")
+        raise ValueError(f"bad checkpoint fault {step!r}: expected one of {', '.join(STEPS)}, or {IN_GROUP}")
 
     def observe(reached: checkpoint.CheckpointStep) -> None:
         if reached == step:
@@ -106,5 +112,13 @@ def install_from_env(environ: Mapping[str, str]) -> None:
     if plan:
         Storage.interceptor = StorageFaults(plan)
     step = environ.get(CHECKPOINT_FAULT_ENV)
-    if step:
+    if step == IN_GROUP:
+        group_commit.step_observer = exit_in_group
+    elif step:
         checkpoint.step_observer = exit_at(step)
+
+
+def exit_in_group(steps: int) -> None:
+    """A group-commit step observer that ends this process at once after the first step decided in memory."""
+    log.error("checkpoint.fault_injected step=%s steps=%d pid=%d", IN_GROUP, steps, os.getpid())
+    os._exit(FAULT_EXIT_CODE)

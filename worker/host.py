@@ -114,6 +114,7 @@ class Worker:
         self.activities = ActivityRunner(
             self.backend.activities, self.executor, self.worker_id, settings=self.settings
         )
+        self.orchestrations.in_memory = self.activities  # group commits run their activities there
         events = PartitionEvents(
             start_listening=self._start_listening,
             stop_listening=self._stop_listening,

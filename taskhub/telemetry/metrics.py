@@ -53,6 +53,11 @@ INSTRUMENTS: dict[str, Instrument] = {
         ),
         Instrument("taskhub_episodes_total", "counter", "Orchestration episodes checkpointed, by result"),
         Instrument(
+            "taskhub_episodes_in_memory_total",
+            "counter",
+            "Orchestration episodes decided in memory by a group commit and committed with a later one",
+        ),
+        Instrument(
             "taskhub_episode_duration_seconds",
             "histogram",
             "Time of one episode: load, replay, checkpoint",

@@ -56,6 +56,15 @@ def _journal(ctx: ActivityContext) -> None:
 
 
 @app.orchestrator
+def steps(ctx: OrchestrationContext, n: int):  # type: ignore[no-untyped-def]
+    """``n`` steps of ``add_one``: after the first, a group commit runs them in memory."""
+    x = 0
+    for _ in range(n):
+        x = yield ctx.call_activity(add_one, input=x)
+    return x
+
+
+@app.orchestrator
 def chain(ctx: OrchestrationContext, x: int):  # type: ignore[no-untyped-def]
     x = yield ctx.call_activity(add_one, input=x)
     x = yield ctx.call_activity(double, input=x)
@@ -229,6 +238,8 @@ def expected_output(name: str, value: Any) -> Any:
     """The output an orchestration of ``name`` started with ``value`` must complete with."""
     if name == "chain":
         return _chain(value)
+    if name == "steps":
+        return value
     if name in ("fan", "fan_slow"):
         return {"items": value, "total": sum(i * i for i in range(1, value + 1))}
     if name == "parent":

@@ -638,11 +638,14 @@ def check_logs(
         executions.setdefault(c.fields.get("instance_id", ""), set()).add(c.fields.get("execution_id"))
     found["instances_run_in_more_than_one_execution"] = sorted(i for i, e in executions.items() if len(e) > 1)
     if facts is not None:
-        per_execution = Counter(
-            (c.fields.get("instance_id", ""), c.fields.get("execution_id")) for c in checkpoints(lines)
-        )
+        # episodes logged: a group commit's checkpoint line says how many it held (steps=)
+        per_execution: Counter[tuple[str, str | None]] = Counter()
+        for c in checkpoints(lines):
+            per_execution[(c.fields.get("instance_id", ""), c.fields.get("execution_id"))] += int(
+                c.fields.get("steps") or 1
+            )
         found["more_checkpoints_than_episodes"] = [
-            f"{i}: {n} checkpoints logged, {facts[i].episodes} episodes in history"
+            f"{i}: {n} episodes logged as checkpointed, {facts[i].episodes} episodes in history"
             for (i, e), n in per_execution.items()
             if i in facts and e == facts[i].execution_id and n > facts[i].episodes
         ]

@@ -7,6 +7,12 @@ Instances row, (4) before deleting the consumed messages. Each step gets its own
 side by side (each waits out the 1-minute control-queue visibility timeout of the message the dead
 worker held).
 
+A sixth hub kills the worker *inside a group commit* (``worker.pipeline.group_commit``): after the
+first step it decided in memory, before anything of the group was committed. Its orchestration is a
+chain of ``add_one`` steps: the first call goes through the queue, the next ones run in memory. A new
+fleet completes it with the right output; the activity that ran in memory runs again (counted), and
+the history holds each step once.
+
 A fifth hub kills the worker after the history of the episode that *completes* its orchestration:
 the history is finished but the Instances row is not, and no later checkpoint would write it; the new
 fleet repairs the row from the history when it discards the redelivered message.
@@ -34,7 +40,7 @@ import pytest
 
 from taskhub.client.async_client import TaskHubClient
 from taskhub.format.history import EventType, OrchestrationStatus
-from tests.faults import FAULT_EXIT_CODE
+from tests.faults import FAULT_EXIT_CODE, IN_GROUP
 from tests.helpers import wait_for
 from tests.process.apps import expected_output
 from tests.process.harness import (
@@ -164,6 +170,49 @@ async def _completing_episode(
     }
 
 
+GROUP_STEPS = 12
+
+
+async def _inside_group(
+    connection_string: str, hub_name: str, fleets: Callable[..., Fleet], tmp_path: Path
+) -> dict[str, Any]:
+    journal = tmp_path / "journal-in-group.txt"
+    env = hub_env(connection_string, hub_name, journal=journal)
+    fleet = fleets(env, name=IN_GROUP)
+    instance_id = "fault-in-group"
+    async with TaskHubClient(settings_of(env)) as client:
+        hub = client.hub
+        faulty = fleet.start("f1", extra_env={FAULT_ENV: IN_GROUP})
+        await wait_ownership(hub, lambda v: settled(v, {"f1"}), 60)
+        await client.schedule_new_orchestration("steps", input=GROUP_STEPS, instance_id=instance_id)
+        assert await fleet.wait_exit(faulty, 60) == FAULT_EXIT_CODE, fleet.tail()
+        fault_lines = [line for line in fleet.logs() if line.event == "checkpoint.fault_injected"]
+        history_at_fault = [e.event_type.name for e in await client.get_orchestration_history(instance_id)]
+        t_fault = time.monotonic()
+        for n in range(FLEET_SIZE):
+            fleet.start(f"r{n + 1}")
+        rows = await wait_terminal(hub, instance_id, [instance_id], timeout=150)
+        recovered = time.monotonic() - t_fault
+        await wait_queue_empty(hub, hub.names.work_item_queue, 90)
+        facts = await check_instance(hub, instance_id, rows[instance_id])
+        logs = check_logs(fleet, hub.names, {instance_id: facts})
+        history = [e.event_type.name for e in await client.get_orchestration_history(instance_id)]
+    runs = activity_runs(journal)
+    return {
+        "fault": [(line.fields.get("step"), line.fields.get("steps")) for line in fault_lines],
+        "history_at_fault": history_at_fault,
+        "status": rows[instance_id].runtime_status,
+        "output": output_of(rows[instance_id]),
+        "problems": facts.problems,
+        "completions": facts.completed,
+        "activities_run_twice": {f"task {task}": n for (_, task), n in sorted(duplicates(runs).items())},
+        "activity_runs": sum(runs.values()),
+        "recovered_after_fault_s": round(recovered, 1),
+        "history": history,
+        "logs": logs,
+    }
+
+
 @pytest.mark.timeout(300)
 async def test_kill_at_each_checkpoint_step_then_restart(
     azurite_connection_string: str,
@@ -173,12 +222,13 @@ async def test_kill_at_each_checkpoint_step_then_restart(
     tmp_path: Path,
 ) -> None:
     t0 = time.monotonic()
-    *results, completing = await asyncio.gather(
+    *results, completing, grouped = await asyncio.gather(
         *(
             _one_step(step, azurite_connection_string, f"{hub_name}s{i}", fleets, tmp_path)
             for i, step in enumerate(STEPS)
         ),
         _completing_episode(azurite_connection_string, f"{hub_name}c", fleets, tmp_path),
+        _inside_group(azurite_connection_string, f"{hub_name}g", fleets, tmp_path),
     )
     for r in results:
         figures[r["step"]] = {
@@ -193,7 +243,27 @@ async def test_kill_at_each_checkpoint_step_then_restart(
         "rows_repaired": completing["repaired"],
         "recovered_after_fault_s": completing["recovered_after_fault_s"],
     }
+    figures[IN_GROUP] = {
+        "activities_run_twice": grouped["activities_run_twice"],
+        "activity_runs": grouped["activity_runs"],
+        "recovered_after_fault_s": grouped["recovered_after_fault_s"],
+    }
     figures["total_s"] = round(time.monotonic() - t0, 1)
+
+    # inside a group: the first step was committed (its activity went through the queue), the second
+    # was decided in memory and lost with the process; the new fleet runs everything from there, once
+    assert grouped["fault"] == [(IN_GROUP, "2")], grouped
+    assert grouped["history_at_fault"].count("TaskScheduled") == 1, grouped
+    assert grouped["status"] is OrchestrationStatus.COMPLETED, grouped
+    assert grouped["output"] == expected_output("steps", GROUP_STEPS), grouped
+    assert grouped["problems"] == [] and grouped["completions"] == 1, grouped
+    assert grouped["history"].count("TaskScheduled") == GROUP_STEPS, grouped
+    assert grouped["history"].count("TaskCompleted") == GROUP_STEPS, grouped
+    # the step that ran in memory before the kill ran again; nothing else did
+    assert grouped["activities_run_twice"] == {"task 1": 2}, grouped
+    assert grouped["activity_runs"] == GROUP_STEPS + 1, grouped
+    assert grouped["logs"]["overlaps"] == [] and grouped["logs"]["more_checkpoints_than_episodes"] == [], grouped
+    assert grouped["logs"]["episodes_not_logged"] == {}, grouped
 
     # the completing episode: history committed, Instances row behind, repaired by the new fleet
     assert completing["instances_at_fault"] is OrchestrationStatus.PENDING, completing

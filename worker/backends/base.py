@@ -204,12 +204,12 @@ class ActivityWorkItems(Protocol):
         self,
         *,
         wake: Callable[[], None],
-        reserve: Callable[[str], bool] | None,
+        reserve: Callable[[TaskScheduledEvent, OrchestrationInstance], bool] | None,
         take: Callable[[WorkMessage], None],
         release: Callable[[], None],
     ) -> Callable[[], None]:
         """Be told when work items may be waiting (``wake``) and, with ``reserve``, take the ones this
-        process sends itself without a fetch (local dispatch: ``reserve(activity name)`` keeps room and
+        process sends itself without a fetch (local dispatch: ``reserve(event, instance)`` keeps room and
         says yes, ``take`` gets the held item, ``release`` gives the room back). Returns the unsubscribe."""
         ...
 

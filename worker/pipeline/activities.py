@@ -40,10 +40,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from taskhub.config.settings import Settings
 from taskhub.format.history import (
     HistoryEvent,
+    OrchestrationInstance,
     TaskScheduledEvent,
 )
 from worker.backends.base import ActivityWorkItems, WorkMessage
@@ -54,6 +56,14 @@ from worker.telemetry import record
 __all__ = ["ActivityRunner"]
 
 log = logging.getLogger(__name__)
+
+AdoptKey = tuple[str, str, int]
+"""(instance id, execution id, task id): the work item an activity started in memory stands for."""
+
+
+def _key(instance: OrchestrationInstance, event: TaskScheduledEvent) -> AdoptKey:
+    return (instance.instance_id or "", instance.execution_id or "", event.event_id)
+
 
 class ActivityRunner:
     """Dequeues work items and runs activities until stopped."""
@@ -67,7 +77,7 @@ class ActivityRunner:
         self.max_concurrent = settings.max_concurrent_activity_functions
         self.backoff = Backoff(settings.storage.max_queue_polling_interval)
         self._slots = asyncio.Semaphore(self.max_concurrent)
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.started_count = 0
@@ -76,7 +86,11 @@ class ActivityRunner:
         self._local = local_dispatch_enabled()
         self._proven: set[str] = set()
         """Activities that have finished at least once in this process (only they run locally)."""
-        """Slots kept for work items being sent locally (local dispatch, ``HubQueues.on_local``)."""
+        self._adoptable: dict[AdoptKey, asyncio.Future[HistoryEvent]] = {}
+        """Runs started in memory by a group commit (``worker.pipeline.group_commit``) whose work items
+        were committed while they ran: the work item takes the run's result instead of running again."""
+        self.in_memory_count = 0
+        """Activities run in memory by group commits (no work item written for them)."""
         self._unsubscribe = items.subscribe(
             wake=self.backoff.wake,
             reserve=self._reserve if self._local else None,
@@ -118,13 +132,56 @@ class ActivityRunner:
     def _free(self) -> int:
         return self.max_concurrent - len(self._running) - self._reserved
 
-    def _reserve(self, name: str) -> bool:
+    def _reserve(self, event: TaskScheduledEvent, instance: OrchestrationInstance) -> bool:
         """Local dispatch: take this work item here (an activity that has finished here before, and
-        room for one more; the room is kept until taken or released)?"""
-        if self._stop.is_set() or self._free() <= 0 or name not in self._proven:
+        room for one more; the room is kept until taken or released)? The work item of a run started in
+        memory is always taken: its run holds the room."""
+        if self._stop.is_set():
+            return False
+        if _key(instance, event) not in self._adoptable and (
+            self._free() <= 0 or (event.name or "") not in self._proven
+        ):
             return False
         self._reserved += 1
         return True
+
+    # -- group commit: activities run in memory (``worker.pipeline.group_commit``) --------------------
+
+    def start_in_memory(
+        self, instance: OrchestrationInstance, event: TaskScheduledEvent
+    ) -> asyncio.Future[HistoryEvent] | None:
+        """Run an activity now, before any work item for it exists, when local dispatch would have run
+        it here (it has finished here before, and there is room); None otherwise. Its outcome
+        (``TaskCompleted`` or ``TaskFailed``) is the future's result."""
+        if not self._local or self._stop.is_set() or self._free() <= 0 or (event.name or "") not in self._proven:
+            return None
+        work = ActivityWork(instance.instance_id or "", event, instance.execution_id)
+        task = asyncio.create_task(self._run_in_memory(work))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def _run_in_memory(self, work: ActivityWork) -> HistoryEvent:
+        started = time.perf_counter()
+        outcome = await self.executor.run_activity(work)
+        if outcome.ran:
+            self.started_count += 1
+            self.in_memory_count += 1
+        record.activity_done(work.event, work.instance_id, started, outcome.event)
+        return outcome.event
+
+    def adopt(
+        self, instance: OrchestrationInstance, event: TaskScheduledEvent, run: asyncio.Future[HistoryEvent], ttl: float
+    ) -> None:
+        """The work item of ``run`` is being committed: when this process takes it (within ``ttl`` s),
+        it completes with ``run``'s outcome instead of running the activity again."""
+        key = _key(instance, event)
+        self._adoptable[key] = run
+        asyncio.get_running_loop().call_later(ttl, self._forget_adoptable, key, run)
+
+    def _forget_adoptable(self, key: AdoptKey, run: asyncio.Future[HistoryEvent]) -> None:
+        if self._adoptable.get(key) is run:
+            del self._adoptable[key]
 
     def _take(self, m: WorkMessage) -> None:
         self._reserved -= 1
@@ -220,9 +277,13 @@ class ActivityRunner:
             else:
                 # not before this process's checkpoint that scheduled it is complete (see the module docstring)
                 await self.items.settled(m.instance.instance_id or "")
-                started = time.perf_counter()
-                result = await self.execute(m, event)
-                record.activity_done(event, m.instance.instance_id or "", started, result)
+                adopted = self._adoptable.pop(_key(m.instance, event), None)
+                if adopted is not None:  # it ran in memory while its group committed: its outcome
+                    result = await adopted
+                else:
+                    started = time.perf_counter()
+                    result = await self.execute(m, event)
+                    record.activity_done(event, m.instance.instance_id or "", started, result)
         except LeaveForLater as later:  # the executor found nobody to run it now: back, not counted
             await self.items.reject([m])
             log.info("activity.left_for_later id=%s name=%s reason=%s", m.message_id, event.name, later)

@@ -49,6 +49,10 @@ class Decision:
     since: float = field(default_factory=time.monotonic)
     sent: bool = False
     """Its checkpoint failed with messages to send (some may be out): only then is it repeated."""
+    group: object | None = None
+    """When the failed attempt was a group commit of several steps (``worker.pipeline.group_commit``):
+    the merged episode it tried to commit. Its retry commits that episode again as it is (its
+    activities ran in memory; deciding again would run them again and might send other messages)."""
     _next: int = 0
 
     def new_guid(self) -> str:
@@ -92,7 +96,9 @@ class EpisodeMemo:
             and old.events == events
             and messages[: len(old.messages)] == old.messages
         ):
-            decision = Decision(etag, events, messages, old.now, list(old.guids), old.since, sent=True)
+            decision = Decision(
+                etag, events, messages, old.now, list(old.guids), old.since, sent=True, group=old.group
+            )
             repeated = True
         else:
             decision = Decision(etag, events, messages, now())
@@ -117,10 +123,12 @@ class EpisodeMemo:
             return ()
         return old.messages
 
-    def failed(self, instance_id: str, decision: Decision) -> None:
-        """The attempt's checkpoint failed after it may have sent messages: its retry repeats it."""
+    def failed(self, instance_id: str, decision: Decision, group: object | None = None) -> None:
+        """The attempt's checkpoint failed after it may have sent messages: its retry repeats it (and
+        commits ``group``, the merged episode of a group commit, as it is)."""
         if self._by_instance.get(instance_id) is decision:
             decision.sent = True
+            decision.group = group
 
     def done(self, instance_id: str) -> None:
         """The attempt's checkpoint succeeded: nothing to repeat."""

@@ -7,7 +7,8 @@ pipeline (runtime.md 7.3, 7.4):
 2. **admit**: the version check (``worker.pipeline.versions``: reject, fail or run), then poison what
    was taken too often (``worker.pipeline.workitem``);
 3. **triage**: run / discard / defer (``worker.pipeline.triage``);
-4. **decide**: the episode, by the executor (``worker.executors``) and the engine (``worker.engine.episode``);
+4. **decide**: the episode, by the executor (``worker.executors``) and the engine (``worker.engine.episode``),
+   carried on in memory over the activities this process runs at once (``worker.pipeline.group_commit``);
 5. **commit**: through the backend, in order (``worker.backends.base.OrchestrationWorkItems.commit``).
 """
 
@@ -35,6 +36,7 @@ from worker.engine.history_index import HistoryIndex
 from worker.engine.version_failure import failed_episode
 from worker.executors.base import LeaveForLater, OrchestrationExecutor, RemoteOrchestrations
 from worker.pipeline.episode_memo import Decision, EpisodeMemo
+from worker.pipeline.group_commit import Group, GroupCommitConfig, InMemoryActivities, run_group
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.triage import Triage, triage
 from worker.pipeline.versions import work_item_version
@@ -44,6 +46,20 @@ from worker.telemetry import record, traces
 __all__ = ["OrchestrationRunner"]
 
 log = logging.getLogger(__name__)
+
+
+ADOPT_TTL_S = 60.0
+"""How long a run started in memory waits for its committed work item to be taken here (then the work
+item, if it comes at all, runs the activity again)."""
+
+
+@dataclass(frozen=True)
+class _FailedGroup:
+    """A group whose commit failed: what it tried to commit, and the ids of the messages it consumed."""
+
+    episode: Episode
+    messages: tuple[str, ...]
+    steps: int
 
 
 @dataclass
@@ -77,6 +93,13 @@ class OrchestrationRunner:
         self.remote: RemoteOrchestrations | None = None
         """Decides the episodes of orchestrators the app does not have, in another process (the sidecar's
         connected SDK workers, ``worker.sidecar.remote``); None: such an episode fails as unknown."""
+        self.group_commit = GroupCommitConfig.from_env()
+        self.in_memory: InMemoryActivities | None = None
+        """Runs activities for group commits (the worker's ``ActivityRunner``); None: no group commit."""
+        self.groups = 0
+        """Commits that held more than one step (``worker.pipeline.group_commit``)."""
+        self.grouped_steps = 0
+        """The steps those commits held."""
         v = settings.versioning
         log.info(
             "orchestration.versioning worker_id=%s version=%s match=%s failure=%s",
@@ -127,34 +150,54 @@ class OrchestrationRunner:
         decision = self._begin(instance_id, loaded, t)
         traces.before_episode([m.event for m in t.run], decision.now)
         try:
-            episode = await self._decide(instance_id, loaded, t, admission, decision)
+            group = await self._decide_group(instance_id, loaded, t, admission, decision)
         except LeaveForLater as later:  # a remote executor found nobody to run it: back, not counted
             self.memo.done(instance_id)  # nothing was decided
             await self._reject(instance_id, [*t.run, *(m for m, _ in t.discard)], str(later))
             return
+        await self._commit(instance_id, loaded, t, decision, group, started)
+
+    async def _commit(
+        self, instance_id: str, loaded: _Loaded, t: Triage, decision: Decision, group: Group, started: float
+    ) -> None:
+        episode = group.episode
+        consumed = [*t.run, *(m for m, _ in t.discard)]
+        if isinstance(decision.group, _FailedGroup):  # its retry: the same messages, the others after it
+            retried = set(decision.group.messages)
+            later = [m for m in t.run if m.message_id not in retried]
+            consumed = [m for m in consumed if not any(m is x for x in later)]
+            await asyncio.gather(*(self.items.defer(m, delay=0, counted=False) for m in later))
         ended = traces.stamp_outbound(episode)
+        if self.in_memory is not None:
+            for instance, event, run in group.running:  # before the commit sends their work items
+                self.in_memory.adopt(instance, event, run, ADOPT_TTL_S)
         try:
             committed = await self.items.commit(
                 instance_id,
                 loaded=loaded.history,
                 episode=episode,
-                consumed=[*t.run, *(m for m, _ in t.discard)],
+                consumed=consumed,
                 episodes_before=loaded.index.episodes,
                 coalesce=True,
             )
         except Exception:
-            if episode.outbound:  # its messages may be out: the retry must decide the same
-                self.memo.failed(instance_id, decision)
+            if episode.outbound or group.steps > 1:  # its messages may be out: the retry must decide the same
+                failed = _FailedGroup(episode, tuple(m.message_id for m in t.run), group.steps) if group.steps > 1 else None
+                self.memo.failed(instance_id, decision, failed)
             raise
         self.memo.done(instance_id)
+        if group.steps > 1:
+            self.groups += 1
+            self.grouped_steps += group.steps
         self._remember(instance_id, loaded.index, episode, committed)
-        record.episode_done(started, instance_id, episode, [m.event for m in t.run], loaded.history.events, ended)
+        incoming = [*(m.event for m in t.run), *group.taken_in]
+        record.episode_done(started, instance_id, episode, incoming, loaded.history.events, ended, group.steps)
         log.info(
             "orchestration.checkpoint instance_id=%s execution_id=%s status=%s first_row=%d events=%d outbound=%d "
-            "worker_id=%s",
+            "steps=%d worker_id=%s",
             instance_id, committed.execution_id, episode.runtime_status.value,
             len(committed.history) - len(episode.history), len(episode.history), len(episode.outbound),
-            self.worker_id,
+            group.steps, self.worker_id,
         )  # fmt: skip
 
     async def _load(self, instance_id: str, messages: Sequence[WorkMessage]) -> _Loaded:
@@ -258,6 +301,40 @@ class OrchestrationRunner:
         # not counted toward poison: a long wait for the failed attempt's messages is not these messages' fault
         await asyncio.gather(*(self.items.defer(m, delay=1, counted=False) for m in batch))
         return True
+
+    async def _decide_group(
+        self, instance_id: str, loaded: _Loaded, t: Triage, admission: Admission, decision: Decision
+    ) -> Group:
+        """The episode, carried on in memory as a group commit when it may be (``group_commit``); a
+        failed group's retry gets the episode that group tried to commit."""
+        if isinstance(decision.group, _FailedGroup):
+            log.info("orchestration.repeat_group instance_id=%s (commits its failed group again)", instance_id)
+            return Group(decision.group.episode, decision.group.steps)
+        episode = await self._decide(instance_id, loaded, t, admission, decision)
+        if self.in_memory is None or not self._may_group(loaded, t, admission, decision):
+            return Group(episode, 1)
+        return await run_group(
+            episode,
+            past=loaded.history.events,
+            decide=self._decide_next,
+            activities=self.in_memory,
+            config=self.group_commit,
+            sessions=self.cache.sessions,
+        )
+
+    def _may_group(self, loaded: _Loaded, t: Triage, admission: Admission, decision: Decision) -> bool:
+        """Group commits are for first attempts (see ``group_commit``) of this process's own orchestrators."""
+        if not self.group_commit.enabled or admission.verdict != "run" or decision.sent:
+            return False
+        if any(m.dequeue_count > 1 for m in t.run):
+            return False
+        incoming = [m.event for m in t.run]
+        return self.remote is None or not self.remote.handles(loaded.history.events, incoming)
+
+    async def _decide_next(self, builder: EpisodeBuilder, session: object | None) -> Episode:
+        if session is not None:
+            self.cache.resumed += 1
+        return await decide_episode(self.executor.decide, builder, session)
 
     async def _decide(
         self, instance_id: str, loaded: _Loaded, t: Triage, admission: Admission, decision: Decision

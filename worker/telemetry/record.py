@@ -28,14 +28,19 @@ def episode_done(
     incoming: Sequence[HistoryEvent],
     past: Sequence[HistoryEvent],
     ended: TraceContext | None = None,
+    steps: int = 1,
 ) -> None:
-    """One orchestration episode checkpointed (``started``: ``time.perf_counter()`` at its start)."""
+    """One orchestration checkpoint of ``steps`` episodes (more than one: a group commit, whose earlier
+    episodes left the orchestration running); ``started``: ``time.perf_counter()`` at its start."""
     if spans.enabled():
         traces.after_checkpoint(instance_id, episode, incoming, past, ended)
     if m.current() is None:
         return
     status = episode.runtime_status.value
     m.count("taskhub_episodes_total", status=status)
+    if steps > 1:
+        m.count("taskhub_episodes_total", steps - 1, status="Running")
+        m.count("taskhub_episodes_in_memory_total", steps - 1)
     m.observe("taskhub_episode_duration_seconds", time.perf_counter() - started)
     if status == "Failed":
         m.count("taskhub_failures_total", kind="orchestration")

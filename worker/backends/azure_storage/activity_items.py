@@ -10,7 +10,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from taskhub.format.history import FailureDetails, HistoryEvent, TaskFailedEvent, TaskScheduledEvent
+from taskhub.format.history import (
+    FailureDetails,
+    HistoryEvent,
+    OrchestrationInstance,
+    TaskFailedEvent,
+    TaskScheduledEvent,
+)
 from taskhub.format.messages import MessageData
 from taskhub.hub.lifecycle import TaskHub
 from taskhub.hub.queues import Inbound, LocalConsumer, held_visibility
@@ -143,7 +149,7 @@ class AzureActivityItems:
         self,
         *,
         wake: Callable[[], None],
-        reserve: Callable[[str], bool] | None,
+        reserve: Callable[[TaskScheduledEvent, OrchestrationInstance], bool] | None,
         take: Callable[[WorkMessage], None],
         release: Callable[[], None],
     ) -> Callable[[], None]:
@@ -153,8 +159,10 @@ class AzureActivityItems:
             return unsubscribe
 
         def reserve_data(data: MessageData) -> bool:
-            event = data.task_message.event if data.task_message is not None else None
-            return isinstance(event, TaskScheduledEvent) and reserve(event.name or "")
+            message = data.task_message
+            if message is None or not isinstance(message.event, TaskScheduledEvent):
+                return False
+            return reserve(message.event, message.orchestration_instance)
 
         consumer = LocalConsumer(int(self.visibility.total_seconds()), reserve_data, take, release)
         unlocal = queues.local.subscribe(self.queue, consumer)
