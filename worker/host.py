@@ -229,8 +229,13 @@ class Worker:
     def fast_paths(self) -> FastPaths:
         """How often each fast path was taken since this worker started (README "Performance"); also
         ``taskhub_fast_path_total`` in the metrics."""
-        resumed = self.orchestrations.cache.resumed
-        return dataclasses.replace(self.backend.fast_paths(), sessions_resumed=resumed)
+        o = self.orchestrations
+        return dataclasses.replace(
+            self.backend.fast_paths(),
+            sessions_resumed=o.cache.resumed,
+            group_steps=o.grouped_steps - o.groups,
+            group_activities=self.activities.in_memory_count,
+        )
 
     # -- partitions ---------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Each fast path of README "Performance", on and off, end to end on a real worker.
 
 One workload covers them all: a chain of activities (local dispatch, quiet Instances rows, resumed
-sessions), a small fan-out, a custom status, an external event raised by the client (a local wake-up)
+sessions, group commit; its last step also signals an entity, so that step's episode is not grouped
+and local dispatch runs its activity), a small fan-out, a custom status, an external event raised by the client (a local wake-up)
 and an entity call. It runs once with each fast path alone on (the others off) and once with it alone
 off (the others on, as by default). Every run checks what a user would: the output, the custom status,
 the stored history (the order of the steps, and the DTFx format checker over the whole hub); and
@@ -10,7 +11,8 @@ whether each path was taken, read where a user reads it: ``Worker.fast_paths`` a
 worker's storage calls (``taskhub_storage_calls_total``) confirm two of them independently: work items
 sent held for this process (local dispatch) and fewer Instances-row writes than episodes (quiet rows).
 
-A new fast path joins with one row of ``PATHS``: its switch and the ``FastPaths`` fields that count it.
+A new fast path joins with one row of ``PATHS``: its switch and the ``FastPaths`` fields that count it
+(and the paths it builds on: group commit runs only with local dispatch).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tests.format_check import check_hub_format
 from tests.helpers import wait_for
 from worker.backends.azure_storage.instance_rows import COALESCE_ROWS_ENV
 from worker.backends.base import FastPaths
+from worker.pipeline.group_commit import GROUP_COMMIT_ENV
 from worker.pipeline.polling import LOCAL_DISPATCH_ENV
 from worker.telemetry.serve import watch_worker
 
@@ -68,7 +71,9 @@ def tally(ctx: EntityContext, amount: Any) -> Any:
 @app.orchestrator
 def workload(ctx: OrchestrationContext, start: int):  # type: ignore[no-untyped-def]
     x = start
-    for _ in range(CHAIN):
+    for i in range(CHAIN):
+        if i == CHAIN - 1:  # a step that also sends a message: no group commit, local dispatch may run it
+            ctx.signal_entity(EntityId("tally", ctx.instance_id), "add", input=0)
         x = yield ctx.call_activity(step, input=x)
     fanned = yield when_all([ctx.call_activity(double, input=x + i) for i in range(FAN_OUT)])
     ctx.set_custom_status("waiting for go")
@@ -90,6 +95,8 @@ class FastPath:
     setting: str | None = None
     """The ``Settings`` field (host.json) that turns it off with False and leaves it on with its
     default, if it has one."""
+    requires: tuple[str, ...] = ()
+    """Paths it builds on: on with it when it runs alone, and it is not taken while they are off."""
 
 
 PATHS = (
@@ -97,6 +104,7 @@ PATHS = (
     FastPath("local dispatch", ("local_activities", "local_results"), LOCAL_DISPATCH_ENV),
     FastPath("quiet rows", ("rows_deferred",), COALESCE_ROWS_ENV),
     FastPath("local wake-ups", ("wakeups_received",), LOCAL_WAKEUP_ENV),
+    FastPath("group commit", ("group_steps", "group_activities"), GROUP_COMMIT_ENV, requires=("local dispatch",)),
 )
 ALSO_ZERO_WHEN_OFF = {"quiet rows": ("rows_coalesced",)}
 """Counted by the path but not always taken when on (a merge is replaced only by a step within 1 s)."""
@@ -147,7 +155,10 @@ async def _check_history(e2e: E2E, iid: str) -> None:
     chain = [("step", str(10 + i)) for i in range(CHAIN)]
     assert scheduled == chain + [("double", str(10 + CHAIN + i)) for i in range(FAN_OUT)]
     completed = [e.task_scheduled_id for e in history if e.event_type is EventType.TaskCompleted]
-    assert sorted(completed) == list(range(CHAIN + FAN_OUT))  # each once: no duplicate recorded
+    ids = [e.event_id for e in history if e.event_type is EventType.TaskScheduled]
+    assert sorted(completed) == ids and len(ids) == CHAIN + FAN_OUT  # each once: no duplicate recorded
+    sent = [e.name for e in history if e.event_type is EventType.EventSent]
+    assert len(sent) == 2, sent  # the signal and the entity call
     raised = [e.name for e in history if e.event_type is EventType.EventRaised]
     assert raised.count("go") == 1 and len(raised) == 2  # the event, and the entity's response
     assert sum(e.event_type is EventType.ExecutionCompleted for e in history) == 1
@@ -169,7 +180,9 @@ def _check_storage_calls(on: dict[str, bool], values: dict[str, dict[Any, float]
     of the fast-path counters: a work item sent hidden and held for this process only with local
     dispatch, and fewer Instances-row writes than orchestration episodes only with quiet rows."""
     calls = {dict(labels)["op"]: n for labels, n in values["taskhub_storage_calls_total"].items()}
-    episodes = sum(values["taskhub_episodes_total"].values())
+    # a group commit writes one Instances row for the episodes it commits together
+    in_memory = sum(values.get("taskhub_episodes_in_memory_total", {}).values())
+    episodes = sum(values["taskhub_episodes_total"].values()) - in_memory
     batches = sum(values["taskhub_entity_batches_total"].values())
     assert (calls.get("send_message_held", 0) > 0) == on["local dispatch"], calls
     row_writes = calls.get("upsert_entity", 0)  # the Instances merges (orchestration and entity)
@@ -185,11 +198,16 @@ async def test_fast_path_on_and_off(
 ) -> None:
     """``alone``: this path on and the others off; otherwise this path off and the others on."""
     on = {p.name: (p is path) == alone for p in PATHS}
+    if alone:
+        on.update(dict.fromkeys(path.requires, True))
+    switched = dict(on)  # what the switches say; ``on``: what may be taken
+    for p in PATHS:
+        on[p.name] = switched[p.name] and all(switched[r] for r in p.requires)
     overrides: dict[str, Any] = {}
     for p in PATHS:
         if p.env is not None:
-            monkeypatch.setenv(p.env, "1" if on[p.name] else "0")
-        if p.setting is not None and not on[p.name]:
+            monkeypatch.setenv(p.env, "1" if switched[p.name] else "0")
+        if p.setting is not None and not switched[p.name]:
             overrides[p.setting] = False
     w = await e2e.start_worker(app, e2e.settings.with_overrides(**overrides))
     watch_worker(w)
@@ -199,7 +217,7 @@ async def test_fast_path_on_and_off(
     text, taken = render(prometheus), w.fast_paths
     await e2e.stop_workers()
     await _check_history(e2e, iid)
-    report = await check_hub_format(e2e.client.hub)
+    report = await check_hub_format(e2e.client.service.hub)
     assert report.history_rows > 0 and report.instances >= 2  # the orchestration and the entity
 
     _check_counts(on, taken)

@@ -181,7 +181,7 @@ async def _inside_group(
     fleet = fleets(env, name=IN_GROUP)
     instance_id = "fault-in-group"
     async with TaskHubClient(settings_of(env)) as client:
-        hub = client.hub
+        hub = client.service.hub
         faulty = fleet.start("f1", extra_env={FAULT_ENV: IN_GROUP})
         await wait_ownership(hub, lambda v: settled(v, {"f1"}), 60)
         await client.schedule_new_orchestration("steps", input=GROUP_STEPS, instance_id=instance_id)

@@ -293,6 +293,10 @@ class FastPaths:
     wakeups_received: int = 0
     """Wake-ups received from the hub's other processes on this machine: each ends a poll wait at once
     (local wake-ups)."""
+    group_steps: int = 0
+    """Episodes decided in memory and committed with a later one of the same orchestration (group commit)."""
+    group_activities: int = 0
+    """Activities run in memory by group commits, with no work item written (group commit)."""
 
     def as_labels(self) -> dict[str, int]:
         """By the ``path`` label of ``taskhub_fast_path_total``."""
@@ -303,6 +307,8 @@ class FastPaths:
             "row_deferred": self.rows_deferred,
             "row_coalesced": self.rows_coalesced,
             "wakeup_received": self.wakeups_received,
+            "group_step": self.group_steps,
+            "group_activity": self.group_activities,
         }
 
 
