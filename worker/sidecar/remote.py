@@ -70,11 +70,12 @@ class RemoteExecutor:
         custom: str | None = None
         continued = False
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            shown = to_sdk([*before, *new])  # once: an event's view depends only on the events before it
             request = pb.OrchestratorRequest(
                 instanceId=instance_id,
                 executionId=string_value(_execution_id(before, new)),
-                pastEvents=to_sdk(before),
-                newEvents=to_sdk([*before, *new])[len(before) :],
+                pastEvents=shown[: len(before)],
+                newEvents=shown[len(before) :],
             )
             response = await self.dispatcher.run("orchestrator", _name(before, new), request)
             r = round_of(instance_id, before, new, response)
@@ -101,9 +102,12 @@ class RemoteExecutor:
     # -- activities -------------------------------------------------------------------------------
 
     async def run_activity(self, work: ActivityWork) -> ActivityOutcome:
-        """``ran`` is False: the activity ran in another process, not this one (local dispatch never
-        takes it as one of this process's proven activities)."""
-        return ActivityOutcome(await self._activity(work), ran=False)
+        """``ran`` is True: the SDK ran the function and answered, and its crash could not take this process
+        down, so the activity is proven here. Its next work items are then dispatched locally (no receive,
+        no polling delay) and their results handed straight into the orchestration's session rather than
+        sent through the control queue, as for an in-process activity (``worker.pipeline.activities``).
+        A worker that disconnects or gives no answer still sends the work item back to its queue."""
+        return ActivityOutcome(await self._activity(work), ran=True)
 
     async def _activity(self, work: ActivityWork) -> HistoryEvent:
         event = work.event
