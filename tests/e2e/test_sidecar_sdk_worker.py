@@ -230,6 +230,10 @@ async def test_sdk_activity_results_after_the_first_skip_the_control_queue(e2e: 
     # are dispatched locally and handed straight into the orchestration's session, as in-process ones
     assert calls["send_message"] - sent == 1
     assert sdk.sidecar.worker.activities.started_count == 5
+    # each episode's history was translated for the SDK once per event, not again at every episode
+    # (6 episodes, 2 + 4 events more each: reused 2 + 6 + 10 + 14 + 18 when the session kept them all)
+    remote = sdk.sidecar.worker.orchestrations.remote
+    assert remote.shown.reused >= 2 + 6 + 10 + 14 + 18  # type: ignore[union-attr]
 
 
 async def test_fan_out_fan_in(e2e: E2E, sdk: Sdk) -> None:

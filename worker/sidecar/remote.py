@@ -31,9 +31,10 @@ from worker.engine.episode import MAX_CONTINUE_AS_NEW_PER_EPISODE, Episode, Outb
 from worker.entities.batch import Outcome, StartOrchestration
 from worker.executors.base import ActivityOutcome, ActivityWork, EntityWork, Executor
 from worker.host import Worker
-from worker.sidecar.decisions import admit, episode_of, next_execution, round_of, to_sdk
+from worker.sidecar.decisions import admit, episode_of, next_execution, round_of
 from worker.sidecar.history import trace_to_proto
 from worker.sidecar.proto import failure_from_proto, moment, pb, string_value, text
+from worker.sidecar.shown import ShownHistories
 from worker.sidecar.stream import Dispatcher
 
 __all__ = ["RemoteExecutor", "WithRemote", "RemoteOperationError", "RemoteBatchError"]
@@ -45,6 +46,8 @@ class RemoteExecutor:
     def __init__(self, dispatcher: Dispatcher, app: App) -> None:
         self.dispatcher = dispatcher
         self.app = app
+        self.shown = ShownHistories()
+        """The translated histories of the instances in progress, reused from episode to episode."""
 
     def attach(self, worker: Worker) -> None:
         """Plug into a worker's pipeline: its activities and entity batches through ``WithRemote`` (the
@@ -70,7 +73,8 @@ class RemoteExecutor:
         custom: str | None = None
         continued = False
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
-            shown = to_sdk([*before, *new])  # once: an event's view depends only on the events before it
+            # once: an event's view depends only on the events before it
+            shown = self.shown.to_sdk(instance_id, [*before, *new])
             request = pb.OrchestratorRequest(
                 instanceId=instance_id,
                 executionId=string_value(_execution_id(before, new)),
@@ -83,6 +87,8 @@ class RemoteExecutor:
                 custom = r.result.custom_status
             c = r.result.completion
             if c is None or c.status is not OrchestrationStatus.CONTINUED_AS_NEW:
+                if c is not None:  # it ended: no next episode to translate for
+                    self.shown.forget(instance_id)
                 break
             old, new = next_execution(instance_id, r, now, _guid)
             outbound.extend(old)
