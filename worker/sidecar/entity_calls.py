@@ -160,7 +160,7 @@ def entity_view(events: Sequence[HistoryEvent]) -> dict[int, pb.HistoryEvent]:
                 "requestId": request.id,
                 "operation": request.op or "",
                 "input": string_value(request.input),
-                "targetInstanceId": string_value(e.instance_id),  # type: ignore[attr-defined]
+                "targetInstanceId": string_value(e.instance_id if isinstance(e, EventSentEvent) else None),
             }
             if request.signal:
                 signaled = pb.EntityOperationSignaledEvent(
