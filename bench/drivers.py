@@ -19,6 +19,7 @@ from typing import Any
 from bench.common import HOST_JSON, REPO, THROUGHPUT_SETTINGS, Run, say
 from bench.procs import (
     MemorySampler,
+    SdkWorkerProcess,
     WorkerProcess,
     child_env,
     cpu_seconds,
@@ -159,7 +160,7 @@ async def verify(client: TaskHubClient, name: str, result: dict[str, Any], n: in
         "W3": n * (n - 1) // 2,
         "C1": n * (n - 1) // 2,
         "C2": n * (n - 1) // 2,
-    }[name.split("x")[0]]  # W1x2, W1x4: W1 on more worker processes
+    }[name.split("x")[0].removesuffix("-SDK")]  # W1x2, W1x4: W1 on more worker processes; W1-SDK: W1
     if st.output != expected:
         return f"{iid}: output {st.output!r:.80}, expected {expected!r:.80}"
     if result.get("completed") != result.get("orchestrations", 1):
@@ -182,25 +183,28 @@ async def run_workload(
     *,
     profile: bool = False,
     workers: int = 1,
+    sidecar: bool = False,
 ) -> dict[str, Any]:
+    """One workload on a hub of its own. ``sidecar``: the worker process is a ``taskhub sidecar`` and the
+    functions run on a durabletask-python worker connected to it (``bench.sdk_worker``); the figures
+    named ``worker`` are then the sidecar's, ``sdk_worker`` the SDK worker's."""
     env = child_env(run.conn, hub, THROUGHPUT_SETTINGS)
     settings = settings_for(env, None)
     if workers > 1:
         fleet = await start_fleet(run, env, hub, workers, settings.storage.partition_count)
     else:
-        fleet = [await WorkerProcess.start(env, None, run.run_dir / f"worker-{hub}.log")]
+        fleet = [await WorkerProcess.start(env, None, run.run_dir / f"worker-{hub}.log", sidecar=sidecar)]
     worker = fleet[0]
+    sdk: SdkWorkerProcess | None = None
     try:
+        if sidecar:
+            address = f"127.0.0.1:{worker.ready['port']}"
+            sdk = await SdkWorkerProcess.connect(env, address, run.run_dir / f"worker-{hub}-sdk.log")
         async with TaskHubClient(settings) as client:
             await client.service.hub.create_if_not_exists()  # not part of the workload (the worker made it)
             before_w = await fleet_snapshot(fleet)
             before_c = dict(client.service.hub.storage.calls)
-            cpu0 = (
-                session_cpu_seconds(run.azurite_pid),
-                sum(cpu_seconds(w.pid) for w in fleet),
-                sum(os.times()[:2]),
-                system_busy_seconds(),
-            )
+            cpu0 = _cpu(run, fleet, sdk)
             if profile:
                 await worker.request("profile_start")
             with MemorySampler(worker.pid) as mem:
@@ -213,22 +217,20 @@ async def run_workload(
                 prof = await worker.request("profile_stop", path=str(path))
             after_w = await fleet_snapshot(fleet)
             after_c = dict(client.service.hub.storage.calls)
-            cpu1 = (
-                session_cpu_seconds(run.azurite_pid),
-                sum(cpu_seconds(w.pid) for w in fleet),
-                sum(os.times()[:2]),
-                system_busy_seconds(),
-            )
+            cpu1 = _cpu(run, fleet, sdk)
             problem = await verify(client, name, result, n)
+        if sdk is not None:
+            await sdk.stop()
         final = (await asyncio.gather(*(w.stop() for w in fleet)))[0]
     except BaseException:
-        await asyncio.gather(*(w.kill() for w in fleet))
+        await asyncio.gather(*(w.kill() for w in [*fleet, *([sdk] if sdk else [])]))
         raise
     w_calls = calls_delta(after_w["calls"], before_w["calls"])
     c_calls = calls_delta(after_c, before_c)
     activities = result["activities"]
     total = sum(w_calls.values()) + sum(c_calls.values())
     ran = after_w["activities_started"] - before_w["activities_started"]
+    used = {k: cpu1[k] - cpu0[k] for k in cpu0}
     result.update(
         {
             "hub": hub,
@@ -245,16 +247,25 @@ async def run_workload(
                 "client_by_op": c_calls,
             },
             "cpu_utilisation": {  # CPU seconds / wall seconds while the workload ran (1.0 = one core)
-                "azurite": round((cpu1[0] - cpu0[0]) / wall, 2),
-                "worker": round((cpu1[1] - cpu0[1]) / wall, 2),
-                "bench_client": round((cpu1[2] - cpu0[2]) / wall, 2),
+                "azurite": round(used["azurite"] / wall, 2),
+                "worker": round(used["worker"] / wall, 2),
+                **({"sdk_worker": round(used["sdk_worker"] / wall, 2)} if sdk else {}),
+                "bench_client": round(used["bench_client"] / wall, 2),
                 # everything else on the machine (other users' tests skew the figures when this is high)
                 "other_processes": round(
-                    max(0.0, (cpu1[3] - cpu0[3]) - sum(cpu1[i] - cpu0[i] for i in range(3))) / wall, 2
+                    max(0.0, used["system"] - sum(v for k, v in used.items() if k != "system")) / wall, 2
                 ),
                 "loadavg_1min_after": os.getloadavg()[0],
             },
-            "worker_cpu_s_per_100_activities": round((cpu1[1] - cpu0[1]) * 100 / activities, 3),
+            "worker_cpu_s_per_100_activities": round(used["worker"] * 100 / activities, 3),
+            **(
+                {
+                    "sidecar": True,
+                    "sdk_worker_cpu_s_per_100_activities": round(used["sdk_worker"] * 100 / activities, 3),
+                }
+                if sdk
+                else {}
+            ),
             "worker_memory_mb": {
                 "max_vmrss_sampled": round(mem.max_rss_kb / 1024, 1),
                 "samples": mem.samples,
@@ -270,6 +281,17 @@ async def run_workload(
     if prof is not None:
         result["profile"] = prof
     return result
+
+
+def _cpu(run: Run, fleet: list[WorkerProcess], sdk: SdkWorkerProcess | None) -> dict[str, float]:
+    """CPU seconds so far: Azurite, the worker processes, the SDK worker, this process, the machine."""
+    return {
+        "azurite": session_cpu_seconds(run.azurite_pid),
+        "worker": sum(cpu_seconds(w.pid) for w in fleet),
+        "sdk_worker": cpu_seconds(sdk.pid) if sdk else 0.0,
+        "bench_client": sum(os.times()[:2]),
+        "system": system_busy_seconds(),
+    }
 
 
 async def start_fleet(

@@ -147,8 +147,10 @@ class WorkerProcess:
         log_path: Path,
         *,
         ready_timeout: float | None = None,
+        sidecar: bool = False,
     ) -> WorkerProcess:
-        args = [sys.executable, "-m", "bench.worker_proc"]
+        """``sidecar``: the process serves as a ``taskhub sidecar`` (its ready line names the ``port``)."""
+        args = [sys.executable, "-m", "bench.worker_proc", *(["--sidecar"] if sidecar else [])]
         if ready_timeout is not None:
             args += ["--ready-timeout", str(ready_timeout)]
         if host_json:
@@ -211,6 +213,38 @@ class WorkerProcess:
                 self.proc.kill()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.proc.wait(), 10)
+
+
+class SdkWorkerProcess(WorkerProcess):
+    """``python -m bench.sdk_worker HOST:PORT``: the durabletask-python worker of the sidecar workloads."""
+
+    @classmethod
+    async def connect(cls, env: dict[str, str], address: str, log_path: Path) -> SdkWorkerProcess:
+        log = open_log(log_path)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.sdk_worker",
+                address,
+                cwd=str(REPO),
+                env=env,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        finally:
+            log.close()
+        self = cls(proc, log_path)
+        try:
+            self.ready = await self._read(90)
+        except BaseException:
+            await self.kill()
+            raise
+        if self.ready.get("event") != "ready":
+            await self.kill()
+            raise RuntimeError(f"the SDK worker did not start: {self.ready}; see {log_path}")
+        return self
 
 
 class MemorySampler:

@@ -19,6 +19,9 @@ from bench.common import (
     say,
 )
 
+SDK_NAMES = ("W1-SDK", "W2-SDK", "W3-SDK")
+"""W1-W3 with their functions on a durabletask-python worker through a ``taskhub sidecar``."""
+
 
 def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
     verdicts = []
@@ -164,8 +167,11 @@ def print_table(results: dict[str, Any]) -> None:
         "C2": "C2 fan-out/in (cost growth)",
         "W1x2": "W1 on 2 worker processes",
         "W1x4": "W1 on 4 worker processes",
+        "W1-SDK": "W1 through the sidecar (Python SDK)",
+        "W2-SDK": "W2 through the sidecar (Python SDK)",
+        "W3-SDK": "W3 through the sidecar (Python SDK)",
     }
-    for name in ("W1", "W1x2", "W1x4", "W2", "W3", "E1", "E2", "C1", "C2", "W5"):
+    for name in ("W1", "W1x2", "W1x4", "W2", "W3", *SDK_NAMES, "E1", "E2", "C1", "C2", "W5"):
         r = results["workloads"].get(name)
         if r is None:
             continue
@@ -181,7 +187,10 @@ def print_table(results: dict[str, Any]) -> None:
             "W3": f"W3 fan-out/in of {r.get('activities')}",
             "C1": f"C1 {r.get('activities')} sequential activities",
             "C2": f"C2 fan-out/in of {r.get('activities')}",
-        }.get(name, labels[name])
+        }.get(name.removesuffix("-SDK"), labels[name])
+        if name in SDK_NAMES:  # the in-process label, through the sidecar
+            label = label.replace(name.removesuffix("-SDK"), name, 1).replace("sequential activities", "seq.")
+            label += " via sidecar"
         per = r["storage_calls"]["per_activity"] if "storage_calls" in r else None
         target = ""
         if name in TARGETS:
@@ -191,6 +200,8 @@ def print_table(results: dict[str, Any]) -> None:
             vc = verdict.get(name + ".calls")
             if vc:
                 target += f"; calls<=10 {'PASS' if vc['pass'] else 'MISS'}"
+        elif name in SDK_NAMES:
+            target = "reported (Python SDK via sidecar)"
         elif name in ("W5", "E1", "E2", "C1", "C2", "W1x2", "W1x4"):
             target = "reported" if name == "W5" else "reported (calls per operation)"
         ratio = r["figure"] / f if name != "W5" else float("nan")
@@ -227,6 +238,7 @@ def print_table(results: dict[str, Any]) -> None:
             f"C1 cost growth: first {c1['window']} activities {c1['first_100_per_s']:.1f}/s, last "
             f"{c1['window']} {c1['last_100_per_s']:.1f}/s, ratio {c1['growth_ratio']:.3f} (issue 13: >= 0.95)"
         )
+    _print_sidecar_notes(results["workloads"])
     for name in ("W1", "W2", "W3", "C1", "C2"):
         r = results["workloads"].get(name)
         if r and "worker_cpu_s_per_100_activities" in r:
@@ -235,7 +247,7 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{name} worker CPU {r['worker_cpu_s_per_100_activities']:.3f} s per 100 activities; peak memory "
                 f"VmHWM {m['vmhwm']} MB"
             )
-    for name in ("W1", "W2", "W3", "C1", "C2"):
+    for name in ("W1", "W2", "W3", *SDK_NAMES, "C1", "C2"):
         r = results["workloads"].get(name)
         if r and "storage_calls" in r:
             sc, cpu = r["storage_calls"], r["cpu_utilisation"]
@@ -244,12 +256,17 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{k} {v / r['activities']:.2f}" for k, v in list(sc["client_by_op"].items())[:4]
             )
             say(
-                f"{name} per activity: worker {sc['worker_per_activity']:.2f} [{ops}]; client "
+                f"{name} per activity: {'sidecar' if r.get('sidecar') else 'worker'} {sc['worker_per_activity']:.2f} [{ops}]; client "
                 f"{sc['client'] / r['activities']:.2f} [{cops}]"
             )
             say(
-                f"{name} CPU (cores busy): azurite {cpu['azurite']}, worker {cpu['worker']}, "
-                f"bench client {cpu['bench_client']}, other processes {cpu['other_processes']}"
+                f"{name} CPU (cores busy): azurite {cpu['azurite']}, "
+                + (
+                    f"sidecar {cpu['worker']}, SDK worker {cpu['sdk_worker']}, "
+                    if "sdk_worker" in cpu
+                    else f"worker {cpu['worker']}, "
+                )
+                + f"bench client {cpu['bench_client']}, other processes {cpu['other_processes']}"
                 + (
                     "  << the machine was busy with other work: figures are low"
                     if cpu["other_processes"] > 0.3
@@ -262,6 +279,28 @@ def print_table(results: dict[str, Any]) -> None:
         say(f"  {'PASS' if v['pass'] else 'MISS'}  {v['target']}: {v['actual']}")
     if misses:
         say(f"{len(misses)} target(s) missed.")
+
+
+def _print_sidecar_notes(work: dict[str, Any]) -> None:
+    """Per sidecar workload: its rate beside the in-process one, and the CPU of both processes."""
+    for name in SDK_NAMES:
+        r, base = work.get(name), work.get(name.removesuffix("-SDK"))
+        if not r or "figure" not in r:
+            continue
+        beside = (
+            f"; in-process {base['figure']:.2f} (sidecar / in-process {r['figure'] / base['figure']:.2f})"
+            if base and base.get("figure")
+            else ""
+        )
+        say(
+            f"{name}: {r['figure']:.2f} {r['unit']}{beside}; CPU s per 100 activities: sidecar "
+            f"{r['worker_cpu_s_per_100_activities']:.3f}, SDK worker {r['sdk_worker_cpu_s_per_100_activities']:.3f}"
+            + (
+                f" (in-process worker {base['worker_cpu_s_per_100_activities']:.3f})"
+                if base and "figure" in base
+                else ""
+            )
+        )
 
 
 def print_profile(name: str, prof: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -115,16 +116,26 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
             ("E2", "BenchE2", e2, counts.e2),
             ("C1", "BenchC1", c1, counts.c1),
             ("C2", "BenchC2", c2, counts.c2),
+            # W1-W3 again, their functions on a durabletask-python worker through a taskhub sidecar
+            ("W1-SDK", "BenchW1Sdk", w1, counts.w1),
+            ("W2-SDK", "BenchW2Sdk", w2, counts.w2),
+            ("W3-SDK", "BenchW3Sdk", w3, counts.w3),
         ]
         for name, hub, fn, n in plan:
             if ns.only and name not in ns.only:
+                continue
+            sidecar = name.endswith("-SDK")
+            if sidecar and ns.skip_sidecar:
+                results["workloads"][name] = {"skipped": ns.skip_sidecar}
                 continue
             runs: list[dict[str, Any]] = []
             for rep in range(ns.repeat if name.startswith("W") else 1):  # E1, E2, C1, C2 once
                 say(f"bench: {name} (n={n}){f' run {rep + 1}/{ns.repeat}' if ns.repeat > 1 else ''} ...")
                 await wait_quiet(ns.quiet_wait)
                 try:
-                    r = await run_workload(run, name, hub + (f"R{rep + 1}" if rep else ""), fn, n)
+                    r = await run_workload(
+                        run, name, hub + (f"R{rep + 1}" if rep else ""), fn, n, sidecar=sidecar
+                    )
                     runs.append(r)
                     say(
                         f"  {name}: {r['figure']:.2f} {r['unit']} in {r['elapsed_s']:.2f} s, "
@@ -195,7 +206,9 @@ async def run_all(ns: argparse.Namespace, counts: Counts, out: Path) -> dict[str
                         f"bench: {name} missed a target: running it again under cProfile (worker event loop) ..."
                     )
                     try:
-                        r = await run_workload(run, name, hub + "Prof", fn, n, profile=True)
+                        r = await run_workload(
+                            run, name, hub + "Prof", fn, n, profile=True, sidecar=name.endswith("-SDK")
+                        )
                         results["profiles"] = results.get("profiles", {})
                         results["profiles"][name] = {
                             "note": "separate run with cProfile on (slower; figures not used)",
@@ -232,7 +245,8 @@ def _mem_total_mb() -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m bench", description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)"
+        prog="python -m bench",
+        description="Task hub benchmark on a fresh Azurite (on disk, in a temporary directory)",
     )
     p.add_argument("--quick", action="store_true", help="smaller counts (a smoke run); W5 once")
     p.add_argument("--out", type=Path, help="result JSON (default bench/results/<timestamp>.json)")
@@ -262,9 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-profile", action="store_true", help="do not re-run missed workloads under cProfile")
     p.add_argument(
+        "--skip-sidecar",
+        action="store_const",
+        const="--skip-sidecar",
+        help="skip W1-SDK, W2-SDK, W3-SDK (W1-W3 on a durabletask-python worker through a taskhub sidecar)",
+    )
+    p.add_argument(
         "--only",
         type=lambda s: {x.strip().upper() for x in s.split(",")},
-        help="comma-separated subset of W1,W2,W3,E1,E2,C1,C2,W5 (the floor always runs)",
+        help="comma-separated subset of W1,W2,W3,E1,E2,C1,C2,W1-SDK,W2-SDK,W3-SDK,W1X2,W1X4,W5 "
+        "(the floor always runs)",
     )
     p.add_argument(
         "--scale",
@@ -279,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         "worker_cpu_s_per_100_activities with a run without it (python -m bench.telemetry: the hooks alone)",
     )
     ns = p.parse_args(argv)
+    if not ns.skip_sidecar and importlib.util.find_spec("durabletask") is None:
+        ns.skip_sidecar = "the durabletask package is not installed (pip install 'taskhub-durable[sidecar]')"
     if ns.telemetry:
         os.environ[TELEMETRY_ENV] = "1"  # the worker processes inherit it (bench.procs.child_env)
     if ns.scale is None:

@@ -11,6 +11,11 @@ host.json when given), and answers one JSON command per stdin line with one JSON
 
 The first line it writes is ``{"event": "ready", ...}`` once it owns every control queue. SIGTERM also
 stops it gracefully (writing the final snapshot to ``--calls-out`` when given).
+
+``--sidecar``: the process is a ``taskhub sidecar`` instead (``worker.sidecar.server.Sidecar`` on a free
+loopback port, named ``port`` in the ready line) with no functions of its own: the orchestrations and
+activities run on the SDK worker that connects to it (``bench.sdk_worker``); the snapshot and the profile
+are those of the sidecar's worker and event loop.
 """
 
 from __future__ import annotations
@@ -128,9 +133,18 @@ def reply(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-async def serve(host_json: str | None, calls_out: str | None, ready_timeout: float) -> None:
+async def serve(
+    host_json: str | None, calls_out: str | None, ready_timeout: float, sidecar: bool = False
+) -> None:
     settings = Settings.load(host_json)
-    worker = Worker(app, settings)
+    side: Any = None
+    if sidecar:
+        from worker.sidecar.server import Sidecar
+
+        side = Sidecar(settings, port=0)
+        worker = side.worker
+    else:
+        worker = Worker(app, settings)
     if os.environ.get(TELEMETRY_ENV):  # `python -m bench --telemetry`: traces and metrics on
         configure()
         watch_worker(worker)
@@ -139,7 +153,7 @@ async def serve(host_json: str | None, calls_out: str | None, ready_timeout: flo
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await worker.start()
+    await (side.start() if side else worker.start())
     deadline = loop.time() + ready_timeout
     while len(worker.owned_queues) < settings.storage.partition_count and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
@@ -154,6 +168,7 @@ async def serve(host_json: str | None, calls_out: str | None, ready_timeout: flo
             "max_queue_polling_interval_s": settings.storage.max_queue_polling_interval.total_seconds(),
             "max_concurrent_activity_functions": settings.max_concurrent_activity_functions,
             "max_concurrent_orchestrator_functions": settings.max_concurrent_orchestrator_functions,
+            **({"port": side.port} if side else {}),
         }
     )
 
@@ -188,7 +203,7 @@ async def serve(host_json: str | None, calls_out: str | None, ready_timeout: flo
                 reply({"ok": False, "error": f"unknown command {name!r}"})
     finally:
         stop_wait.cancel()
-        await worker.stop()
+        await (side.stop() if side else worker.stop())
         final = driven.snapshot()
         if calls_out:
             write_json(calls_out, final)
@@ -200,12 +215,15 @@ def main() -> int:
     p.add_argument("--host-json", help="host.json to read (default: none, settings from the environment)")
     p.add_argument("--calls-out", help="write the final snapshot (storage calls by method) here on exit")
     p.add_argument("--ready-timeout", type=float, default=60.0)
+    p.add_argument(
+        "--sidecar", action="store_true", help="serve as a taskhub sidecar (bench.sdk_worker connects)"
+    )
     ns = p.parse_args()
     level = os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING").upper()  # INFO shows defers and abandons
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(serve(ns.host_json, ns.calls_out, ns.ready_timeout))
+    asyncio.run(serve(ns.host_json, ns.calls_out, ns.ready_timeout, ns.sidecar))
     return 0
 
 

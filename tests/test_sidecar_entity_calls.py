@@ -120,3 +120,34 @@ def test_the_sdk_sees_its_own_entity_events() -> None:
     assert shown[1].entityOperationFailed.failureDetails.errorMessage == "no"
     assert list(shown[2].entityLockRequested.lockSet) == ["@tally@k"]
     assert shown[3].entityLockGranted.criticalSectionId == "cs"
+
+
+def test_an_event_looks_the_same_to_the_sdk_whatever_follows_it() -> None:
+    """The remote executor converts past and new events in one pass and splits the result: that is only
+    right when an event's view depends on the events before it, never on those after."""
+    from worker.sidecar.decisions import to_sdk
+
+    sorter = sorter_of([])
+    call = entity_send(_call(1, "r1"), "orch", "e1", sorter, NOW)
+    lock_action = _message(
+        2, entityLockRequested=pb.EntityLockRequestedEvent(criticalSectionId="cs", lockSet=["@tally@k"])
+    )
+    lock = entity_send(lock_action, "orch", "e1", sorter, NOW)
+    events: list[HistoryEvent] = [
+        OrchestratorStartedEvent(timestamp=NOW),
+        EventSentEvent(
+            event_id=1, instance_id=call.instance_id, name=call.name, input=call.input, timestamp=NOW
+        ),
+        EventRaisedEvent(name="r1", input=ResponseMessage(result="7").to_json(), timestamp=NOW),
+        EventSentEvent(
+            event_id=2, instance_id=lock.instance_id, name=lock.name, input=lock.input, timestamp=NOW
+        ),
+        EventRaisedEvent(
+            name="cs", input=ResponseMessage(result="Lock Acquisition Completed").to_json(), timestamp=NOW
+        ),
+        EventRaisedEvent(name="other", input="1", timestamp=NOW),
+    ]
+    whole = to_sdk(events)
+    assert whole[2].HasField("entityOperationCompleted") and whole[4].HasField("entityLockGranted")
+    for k in range(len(events) + 1):
+        assert to_sdk(events[:k]) == whole[:k], f"the first {k} events look different once more follow"

@@ -6,6 +6,7 @@ activity. Both workers send work-item filters, so each gets only its own functio
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +35,9 @@ def js_sdk() -> Path:
     # lock, so two test processes never install at once: one running `npm ci` while the other starts
     # a Node.js worker was how a clean clone's CI run lost the module.
     subprocess.run([str(REPO_ROOT / "scripts" / "js-sdk")], check=True, timeout=300)
-    assert (JS / "node_modules" / "@microsoft" / "durabletask-js").is_dir(), "scripts/js-sdk installed nothing"
+    assert (JS / "node_modules" / "@microsoft" / "durabletask-js").is_dir(), (
+        "scripts/js-sdk installed nothing"
+    )
     return JS
 
 
@@ -51,36 +54,41 @@ def py_calls_js_entity(ctx: task.OrchestrationContext, amount: int) -> Iterator[
 
 
 @pytest.fixture
-async def both(e2e: E2E, js_sdk: Path) -> AsyncIterator[dt.TaskHubGrpcClient]:
-    async with Sidecar(e2e.settings, port=0) as sidecar:
-        address = f"localhost:{sidecar.port}"
-        py = TaskHubGrpcWorker(host_address=address)
-        py.add_orchestrator(py_calls_js)
-        py.add_orchestrator(py_calls_js_entity)
-        py.add_activity(hello)
-        py.use_work_item_filters()
-        py.start()
-        node = await asyncio.to_thread(
-            subprocess.Popen,
-            ["node", str(js_sdk / "worker.js"), address],
-            cwd=js_sdk,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        client = dt.TaskHubGrpcClient(host_address=address)
+async def sidecar(e2e: E2E) -> AsyncIterator[Sidecar]:
+    async with Sidecar(e2e.settings, port=0) as s:
+        yield s
+
+
+@pytest.fixture
+async def both(sidecar: Sidecar, js_sdk: Path) -> AsyncIterator[dt.TaskHubGrpcClient]:
+    address = f"localhost:{sidecar.port}"
+    py = TaskHubGrpcWorker(host_address=address)
+    py.add_orchestrator(py_calls_js)
+    py.add_orchestrator(py_calls_js_entity)
+    py.add_activity(hello)
+    py.use_work_item_filters()
+    py.start()
+    node = await asyncio.to_thread(
+        subprocess.Popen,
+        ["node", str(js_sdk / "worker.js"), address],
+        cwd=js_sdk,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = dt.TaskHubGrpcClient(host_address=address)
+    try:
+        yield client
+    finally:
+        client.close()
+        node.terminate()
         try:
-            yield client
-        finally:
-            client.close()
-            node.terminate()
-            try:
-                out, _ = await asyncio.to_thread(node.communicate, timeout=30)
-            except subprocess.TimeoutExpired:
-                node.kill()
-                out, _ = node.communicate()
-            print(out[-3000:])
-            await asyncio.to_thread(py.stop)
+            out, _ = await asyncio.to_thread(node.communicate, timeout=30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            out, _ = node.communicate()
+        print(out[-3000:])
+        await asyncio.to_thread(py.stop)
 
 
 async def test_a_javascript_orchestration_calls_javascript_and_python_activities(
@@ -154,3 +162,60 @@ async def test_a_javascript_entity_signalled_by_the_client_and_called_from_pytho
     assert done.get_output() == 7
     meta = await asyncio.to_thread(both.get_entity, counter)
     assert meta is not None and meta.get_state(int) == 7
+
+
+async def test_a_javascript_activity_is_retried_by_its_retry_policy(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    done = await _run(both, "js_retries", {"key": "r1", "attempts": 3}, instance_id="js-r1")
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == "ok after 3"
+    kinds = await e2e.event_types("js-r1")
+    assert (
+        kinds.count("TaskFailed") == 2 and kinds.count("TimerFired") == 2
+    )  # two retries, a timer before each
+    short = await _run(both, "js_retries", {"key": "r2", "attempts": 2})
+    assert short.runtime_status is dt.OrchestrationStatus.FAILED
+    assert "attempt 2 of r2 fails" in short.failure_details.message
+
+
+async def test_a_javascript_orchestration_signals_calls_and_locks_entities(
+    e2e: E2E, both: dt.TaskHubGrpcClient
+) -> None:
+    done = await _run(both, "js_uses_entities", "k")
+    assert done.runtime_status is dt.OrchestrationStatus.COMPLETED, done.failure_details
+    assert done.get_output() == 7  # the signal's 3 before the call's 4
+    runs = await asyncio.gather(*(_run(both, "js_transfer", 5, instance_id=f"js-t{i}") for i in range(3)))
+    assert all(r.runtime_status is dt.OrchestrationStatus.COMPLETED for r in runs), [
+        r.failure_details for r in runs
+    ]
+    outputs = [r.get_output() for r in runs]
+    assert sorted(o["have"] for o in outputs) == [-15, -10, -5]  # one critical section at a time
+    assert all(o["inside"] for o in outputs)
+    to, from_ = await e2e.client.get_entity("@js_counter@to"), await e2e.client.get_entity("@js_counter@from")
+    assert to is not None and to.state == 15
+    assert from_ is not None and from_.state == -15 and from_.locked_by is None  # released
+
+
+async def test_the_javascript_client_starts_waits_raises_suspends_and_terminates(
+    e2e: E2E, sidecar: Sidecar, both: dt.TaskHubGrpcClient, js_sdk: Path
+) -> None:
+    run = await asyncio.create_subprocess_exec(
+        "node",
+        str(js_sdk / "client.js"),
+        f"localhost:{sidecar.port}",
+        "jsc",
+        cwd=js_sdk,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(run.communicate(), 90)
+    assert run.returncode == 0, err.decode()[-3000:]
+    seen = json.loads(out.decode().strip().splitlines()[-1])  # the last line: what it saw
+    assert seen["approve"] == {"id": "jsc-approve", "status": "COMPLETED", "output": {"by": "javascript"}}
+    assert seen["suspended"] == "SUSPENDED"
+    assert seen["stop"] == {"id": "jsc-stop", "status": "TERMINATED", "output": "stopped by javascript"}
+    assert seen["entity"] == 5 and seen["missing"] is None
+    assert "EventRaised" in await e2e.event_types("jsc-approve")
+    kinds = await e2e.event_types("jsc-stop")
+    assert "ExecutionSuspended" in kinds and "ExecutionResumed" in kinds and "ExecutionTerminated" in kinds

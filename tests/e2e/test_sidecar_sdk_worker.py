@@ -62,6 +62,13 @@ def chain(ctx: task.OrchestrationContext, _: Any) -> Iterator[task.Task[Any]]:
     return [a, b]
 
 
+def steps(ctx: task.OrchestrationContext, n: int) -> Iterator[task.Task[Any]]:
+    out = []
+    for i in range(n):
+        out.append((yield ctx.call_activity(hello, input=str(i))))
+    return out
+
+
 def fan(ctx: task.OrchestrationContext, n: int) -> Iterator[task.Task[Any]]:
     results = yield task.when_all([ctx.call_activity(hello, input=str(i)) for i in range(n)])
     return results
@@ -153,6 +160,7 @@ ORCHESTRATORS = [
     transfer,
     uses_entities,
     chain,
+    steps,
     fan,
     timer_then_hello,
     approval,
@@ -210,6 +218,22 @@ async def test_chaining_and_custom_status(e2e: E2E, sdk: Sdk) -> None:
     kinds = await e2e.event_types(done.instance_id)
     assert kinds.count("TaskScheduled") == 2 and kinds.count("TaskCompleted") == 2
     assert kinds[-2:] == ["ExecutionCompleted", "OrchestratorCompleted"]
+
+
+async def test_sdk_activity_results_after_the_first_skip_the_control_queue(e2e: E2E, sdk: Sdk) -> None:
+    calls = sdk.sidecar.worker.backend.hub.storage.calls  # type: ignore[attr-defined]
+    sent = calls["send_message"]
+    done = await sdk.run(steps, 5)
+    assert done.runtime_status is COMPLETED, done.failure_details
+    assert done.get_output() == [f"Hello {i}!" for i in range(5)]
+    # the first result goes through the control queue; the SDK worker ran it and answered, so the rest
+    # are dispatched locally and handed straight into the orchestration's session, as in-process ones
+    assert calls["send_message"] - sent == 1
+    assert sdk.sidecar.worker.activities.started_count == 5
+    # each episode's history was translated for the SDK once per event, not again at every episode
+    # (6 episodes, 2 + 4 events more each: reused 2 + 6 + 10 + 14 + 18 when the session kept them all)
+    remote = sdk.sidecar.worker.orchestrations.remote
+    assert remote.shown.reused >= 2 + 6 + 10 + 14 + 18  # type: ignore[union-attr]
 
 
 async def test_fan_out_fan_in(e2e: E2E, sdk: Sdk) -> None:

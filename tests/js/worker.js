@@ -1,6 +1,13 @@
 // A durabletask-js worker for the sidecar tests: `node worker.js HOST:PORT` runs until SIGTERM.
 // Its functions are named js_*; js_chain also calls the Python worker's activity "hello" by name.
-const { TaskHubGrpcWorker, TaskEntity, whenAll, whenAny } = require("@microsoft/durabletask-js");
+const {
+  EntityInstanceId,
+  RetryPolicy,
+  TaskHubGrpcWorker,
+  TaskEntity,
+  whenAll,
+  whenAny,
+} = require("@microsoft/durabletask-js");
 
 // an entity: "add" adds to its number and returns it, "get" returns it
 class JsCounter extends TaskEntity {
@@ -52,10 +59,49 @@ const js_counts = async function* (ctx, n) {
   return n;
 };
 
+// fails the first two attempts of each key (attempts counted in this process), then succeeds
+const attempts = new Map();
+const js_flaky = async (_ctx, key) => {
+  const n = (attempts.get(key) || 0) + 1;
+  attempts.set(key, n);
+  if (n < 3) throw new Error(`attempt ${n} of ${key} fails`);
+  return `ok after ${n}`;
+};
+
+// js_flaky with a retry policy of `attempts` attempts, 0.5 s apart
+const js_retries = async function* (ctx, { key, attempts }) {
+  const retry = new RetryPolicy({ maxNumberOfAttempts: attempts, firstRetryIntervalInMilliseconds: 500 });
+  return yield ctx.callActivity(js_flaky, key, { retry });
+};
+
+// signals then calls counter `key` (the signal is processed first: one sender, in order)
+const js_uses_entities = async function* (ctx, key) {
+  const counter = new EntityInstanceId("js_counter", key);
+  ctx.entities.signalEntity(counter, "add", 3);
+  return yield ctx.entities.callEntity(counter, "add", 4);
+};
+
+// moves `amount` from counter "from" to counter "to" inside a critical section; the "from" balance after
+const js_transfer = async function* (ctx, amount) {
+  const from = new EntityInstanceId("js_counter", "from");
+  const to = new EntityInstanceId("js_counter", "to");
+  const lock = yield ctx.entities.lockEntities(to, from);
+  try {
+    const inside = ctx.entities.isInCriticalSection().inSection;
+    const have = yield ctx.entities.callEntity(from, "add", -amount);
+    yield ctx.entities.callEntity(to, "add", amount);
+    return { have, inside };
+  } finally {
+    lock.release();
+  }
+};
+
 async function main() {
   const worker = new TaskHubGrpcWorker({ hostAddress: process.argv[2], workItemFilters: "auto" });
-  for (const o of [js_chain, js_fan, js_approval, js_parent, js_counts]) worker.addOrchestrator(o);
+  for (const o of [js_chain, js_fan, js_approval, js_parent, js_counts, js_retries, js_uses_entities, js_transfer])
+    worker.addOrchestrator(o);
   worker.addActivity(js_hello);
+  worker.addActivity(js_flaky);
   worker.addNamedEntity("js_counter", () => new JsCounter());
   await worker.start();
   process.stdout.write("started\n");

@@ -84,8 +84,12 @@ _COMPLETIONS = (
 )
 
 
-def to_sdk(events: Sequence[HistoryEvent]) -> list[pb.HistoryEvent]:
-    """The protocol's history of ``events`` with the SDK's own action ids (see the module docstring)."""
+def to_sdk(
+    events: Sequence[HistoryEvent], proto: Callable[[HistoryEvent], pb.HistoryEvent] = to_proto
+) -> list[pb.HistoryEvent]:
+    """The protocol's history of ``events`` with the SDK's own action ids (see the module docstring).
+    ``proto`` translates one event (``to_proto``, or a memo of it: the message it returns is never
+    changed here)."""
     ids: dict[int, int] = {}
     for e in events:
         if isinstance(e, TaskScheduledEvent | SubOrchestrationInstanceCreatedEvent) and SDK_ID_TAG in (
@@ -98,15 +102,23 @@ def to_sdk(events: Sequence[HistoryEvent]) -> list[pb.HistoryEvent]:
         if i in entity_messages:
             shown.append(entity_messages[i])
             continue
-        message = to_proto(e)
+        message = proto(e)
         if e.event_id in ids and isinstance(e, _DECISIONS):
+            message = _copy(message)
             message.eventId = ids[e.event_id]
             kind = message.WhichOneof("eventType") or ""
             del getattr(message, kind).tags[SDK_ID_TAG]
         elif isinstance(e, _COMPLETIONS) and e.task_scheduled_id in ids:
+            message = _copy(message)
             getattr(message, message.WhichOneof("eventType") or "").taskScheduledId = ids[e.task_scheduled_id]
         shown.append(message)
     return shown
+
+
+def _copy(message: pb.HistoryEvent) -> pb.HistoryEvent:
+    out = pb.HistoryEvent()
+    out.CopyFrom(message)
+    return out
 
 
 def admit(

@@ -128,6 +128,8 @@ def entity_view(events: Sequence[HistoryEvent]) -> dict[int, pb.HistoryEvent]:
     calls: set[str] = set()
     locks: set[str] = set()
     for i, e in enumerate(events):
+        if not isinstance(e, EventSentEvent | EventRaisedEvent):
+            continue  # most of a history: nothing of entities (and its timestamp not converted for nothing)
         request = _request_of(e)
         ts = timestamp(e.timestamp)
         if request is not None and request.lockset is not None:
@@ -158,7 +160,7 @@ def entity_view(events: Sequence[HistoryEvent]) -> dict[int, pb.HistoryEvent]:
                 "requestId": request.id,
                 "operation": request.op or "",
                 "input": string_value(request.input),
-                "targetInstanceId": string_value(e.instance_id),  # type: ignore[attr-defined]
+                "targetInstanceId": string_value(e.instance_id if isinstance(e, EventSentEvent) else None),
             }
             if request.signal:
                 signaled = pb.EntityOperationSignaledEvent(

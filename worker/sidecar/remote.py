@@ -31,9 +31,10 @@ from worker.engine.episode import MAX_CONTINUE_AS_NEW_PER_EPISODE, Episode, Outb
 from worker.entities.batch import Outcome, StartOrchestration
 from worker.executors.base import ActivityOutcome, ActivityWork, EntityWork, Executor
 from worker.host import Worker
-from worker.sidecar.decisions import admit, episode_of, next_execution, round_of, to_sdk
+from worker.sidecar.decisions import admit, episode_of, next_execution, round_of
 from worker.sidecar.history import trace_to_proto
 from worker.sidecar.proto import failure_from_proto, moment, pb, string_value, text
+from worker.sidecar.shown import ShownHistories
 from worker.sidecar.stream import Dispatcher
 
 __all__ = ["RemoteExecutor", "WithRemote", "RemoteOperationError", "RemoteBatchError"]
@@ -45,6 +46,8 @@ class RemoteExecutor:
     def __init__(self, dispatcher: Dispatcher, app: App) -> None:
         self.dispatcher = dispatcher
         self.app = app
+        self.shown = ShownHistories()
+        """The translated histories of the instances in progress, reused from episode to episode."""
 
     def attach(self, worker: Worker) -> None:
         """Plug into a worker's pipeline: its activities and entity batches through ``WithRemote`` (the
@@ -70,11 +73,13 @@ class RemoteExecutor:
         custom: str | None = None
         continued = False
         for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
+            # once: an event's view depends only on the events before it
+            shown = self.shown.to_sdk(instance_id, [*before, *new])
             request = pb.OrchestratorRequest(
                 instanceId=instance_id,
                 executionId=string_value(_execution_id(before, new)),
-                pastEvents=to_sdk(before),
-                newEvents=to_sdk([*before, *new])[len(before) :],
+                pastEvents=shown[: len(before)],
+                newEvents=shown[len(before) :],
             )
             response = await self.dispatcher.run("orchestrator", _name(before, new), request)
             r = round_of(instance_id, before, new, response)
@@ -82,6 +87,8 @@ class RemoteExecutor:
                 custom = r.result.custom_status
             c = r.result.completion
             if c is None or c.status is not OrchestrationStatus.CONTINUED_AS_NEW:
+                if c is not None:  # it ended: no next episode to translate for
+                    self.shown.forget(instance_id)
                 break
             old, new = next_execution(instance_id, r, now, _guid)
             outbound.extend(old)
@@ -101,9 +108,12 @@ class RemoteExecutor:
     # -- activities -------------------------------------------------------------------------------
 
     async def run_activity(self, work: ActivityWork) -> ActivityOutcome:
-        """``ran`` is False: the activity ran in another process, not this one (local dispatch never
-        takes it as one of this process's proven activities)."""
-        return ActivityOutcome(await self._activity(work), ran=False)
+        """``ran`` is True: the SDK ran the function and answered, and its crash could not take this process
+        down, so the activity is proven here. Its next work items are then dispatched locally (no receive,
+        no polling delay) and their results handed straight into the orchestration's session rather than
+        sent through the control queue, as for an in-process activity (``worker.pipeline.activities``).
+        A worker that disconnects or gives no answer still sends the work item back to its queue."""
+        return ActivityOutcome(await self._activity(work), ran=True)
 
     async def _activity(self, work: ActivityWork) -> HistoryEvent:
         event = work.event
