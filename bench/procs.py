@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.common import ENV_PREFIX, REPO, say
 from bench.worker_proc import proc_status
@@ -127,6 +127,9 @@ def open_log(path: Path) -> Any:
     return open(path, "ab")  # handed to the child process, closed by the caller
 
 
+_P = TypeVar("_P", bound="WorkerProcess")
+
+
 class WorkerProcess:
     """``python -m bench.worker_proc`` and its JSON-lines protocol."""
 
@@ -140,21 +143,8 @@ class WorkerProcess:
         return self.proc.pid
 
     @classmethod
-    async def start(
-        cls,
-        env: dict[str, str],
-        host_json: Path | None,
-        log_path: Path,
-        *,
-        ready_timeout: float | None = None,
-        sidecar: bool = False,
-    ) -> WorkerProcess:
-        """``sidecar``: the process serves as a ``taskhub sidecar`` (its ready line names the ``port``)."""
-        args = [sys.executable, "-m", "bench.worker_proc", *(["--sidecar"] if sidecar else [])]
-        if ready_timeout is not None:
-            args += ["--ready-timeout", str(ready_timeout)]
-        if host_json:
-            args += ["--host-json", str(host_json)]
+    async def _spawn(cls: type[_P], args: list[str], env: dict[str, str], log_path: Path, what: str) -> _P:
+        """Start ``args`` and wait for its ready line (killed if it does not come, or is not ``ready``)."""
         log = open_log(log_path)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -175,7 +165,26 @@ class WorkerProcess:
             raise
         if self.ready.get("event") != "ready":
             await self.kill()
-            raise RuntimeError(f"worker did not start: {self.ready}; see {log_path}")
+            raise RuntimeError(f"{what} did not start: {self.ready}; see {log_path}")
+        return self
+
+    @classmethod
+    async def start(
+        cls,
+        env: dict[str, str],
+        host_json: Path | None,
+        log_path: Path,
+        *,
+        ready_timeout: float | None = None,
+        sidecar: bool = False,
+    ) -> WorkerProcess:
+        """``sidecar``: the process serves as a ``taskhub sidecar`` (its ready line names the ``port``)."""
+        args = [sys.executable, "-m", "bench.worker_proc", *(["--sidecar"] if sidecar else [])]
+        if ready_timeout is not None:
+            args += ["--ready-timeout", str(ready_timeout)]
+        if host_json:
+            args += ["--host-json", str(host_json)]
+        self = await cls._spawn(args, env, log_path, "worker")
         if ready_timeout is None and len(self.ready["owned_queues"]) < self.ready["partition_count"]:
             say(
                 f"  warning: worker owns {self.ready['owned_queues']} of {self.ready['partition_count']} queues"
@@ -220,31 +229,7 @@ class SdkWorkerProcess(WorkerProcess):
 
     @classmethod
     async def connect(cls, env: dict[str, str], address: str, log_path: Path) -> SdkWorkerProcess:
-        log = open_log(log_path)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.sdk_worker",
-                address,
-                cwd=str(REPO),
-                env=env,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        finally:
-            log.close()
-        self = cls(proc, log_path)
-        try:
-            self.ready = await self._read(90)
-        except BaseException:
-            await self.kill()
-            raise
-        if self.ready.get("event") != "ready":
-            await self.kill()
-            raise RuntimeError(f"the SDK worker did not start: {self.ready}; see {log_path}")
-        return self
+        return await cls._spawn([sys.executable, "-m", "bench.sdk_worker", address], env, log_path, "the SDK worker")
 
 
 class MemorySampler:
