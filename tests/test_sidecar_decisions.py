@@ -1,4 +1,5 @@
-"""An SDK's OrchestratorResponse as this engine's episode, purely: decision rows, messages, completion,
+"""An SDK's OrchestratorResponse as this engine's ``Decisions``, and the episode the engine builds from them
+(``EpisodeBuilder``, as for an in-process orchestrator), purely: decision rows, messages, completion,
 continue-as-new, failures of bad actions, and action ids an SDK reuses (durabletask-python retries)."""
 
 from __future__ import annotations
@@ -18,15 +19,9 @@ from taskhub.format.history import (
     TimerCreatedEvent,
     TimerFiredEvent,
 )
-from worker.sidecar.decisions import (
-    REUSED_ID_BASE,
-    SDK_ID_TAG,
-    admit,
-    episode_of,
-    next_execution,
-    round_of,
-    to_sdk,
-)
+from worker.engine.decisions import Decisions
+from worker.engine.episode import Episode, EpisodeBuilder
+from worker.sidecar.decisions import REUSED_ID_BASE, SDK_ID_TAG, decisions_of, to_sdk
 from worker.sidecar.proto import pb, string_value, timestamp
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -41,6 +36,20 @@ START = ExecutionStartedEvent(
 
 def _guid() -> str:
     return "f" * 32
+
+
+def _episode(
+    past: list[HistoryEvent], incoming: list[HistoryEvent], *responses: pb.OrchestratorResponse
+) -> tuple[Episode, list[Decisions]]:
+    """The episode the engine builds when the SDK answers ``responses``, one per execution it decides."""
+    builder = EpisodeBuilder(instance_id="i1", past_events=past, incoming_events=incoming, now=NOW, new_guid=_guid)
+    answers = iter(responses)
+    decided: list[Decisions] = []
+    while True:
+        work = builder.work()
+        decided.append(decisions_of("i1", work.past, work.new, next(answers)))
+        if not builder.apply(decided[-1]):
+            return builder.episode(), decided
 
 
 def _response(*actions: pb.OrchestratorAction, custom: str | None = None) -> pb.OrchestratorResponse:
@@ -63,15 +72,13 @@ def _complete(i: int, status: int, result: str | None = None, **kw: object) -> p
 
 
 def test_new_actions_become_decision_rows_and_messages() -> None:
-    new, discarded = admit([], [START], NOW)
     timer = pb.OrchestratorAction(
         id=2, createTimer=pb.CreateTimerAction(fireAt=timestamp(NOW + timedelta(minutes=5)))
     )
     sub = pb.OrchestratorAction(
         id=3, createSubOrchestration=pb.CreateSubOrchestrationAction(name="child", input=string_value("2"))
     )
-    r = round_of("i1", [], new, _response(_task(1), timer, sub, custom='"busy"'))
-    episode = episode_of("i1", new, r, now=NOW, new_guid=_guid, discarded=discarded)
+    episode, _ = _episode([], [START], _response(_task(1), timer, sub, custom='"busy"'))
     kinds = [type(e).__name__ for e in episode.history]
     assert kinds == [
         "OrchestratorStartedEvent",
@@ -92,43 +99,41 @@ def test_new_actions_become_decision_rows_and_messages() -> None:
 
 
 def test_completion_failure_and_a_bad_action() -> None:
-    new, _ = admit([], [START], NOW)
-    done = round_of("i1", [], new, _response(_complete(1, pb.ORCHESTRATION_STATUS_COMPLETED, '"ok"')))
-    episode = episode_of("i1", new, done, now=NOW, new_guid=_guid)
+    episode, _ = _episode([], [START], _response(_complete(1, pb.ORCHESTRATION_STATUS_COMPLETED, '"ok"')))
     assert episode.runtime_status is OrchestrationStatus.COMPLETED and episode.output == '"ok"'
     assert episode.history[-2].event_id == 1
 
     details = pb.TaskFailureDetails(errorType="ValueError", errorMessage="nope")
-    failed = round_of(
-        "i1", [], new, _response(_complete(1, pb.ORCHESTRATION_STATUS_FAILED, failureDetails=details))
+    failed, _ = _episode(
+        [], [START], _response(_complete(1, pb.ORCHESTRATION_STATUS_FAILED, failureDetails=details))
     )
-    assert failed.result.completion is not None and failed.result.completion.failure_details is not None
-    assert failed.result.completion.failure_details.message == "nope"
+    assert failed.runtime_status is OrchestrationStatus.FAILED
+    assert failed.failure_details is not None and failed.failure_details.message == "nope"
 
     rewind = pb.OrchestratorAction(id=1, rewindOrchestration=pb.RewindOrchestrationAction())
-    bad = round_of("i1", [], new, _response(rewind))
-    assert bad.result.completion is not None and bad.result.completion.status is OrchestrationStatus.FAILED
-    details_ = bad.result.completion.failure_details
-    assert details_ is not None and "rewindOrchestration" in details_.message
+    bad, _ = _episode([], [START], _response(rewind))
+    assert bad.runtime_status is OrchestrationStatus.FAILED
+    assert bad.failure_details is not None and "rewindOrchestration" in bad.failure_details.message
 
 
 def test_continue_as_new_starts_the_next_execution_with_carried_events() -> None:
-    new, _ = admit([], [START], NOW)
     carried = pb.HistoryEvent(eventId=-1, eventRaised=pb.EventRaisedEvent(name="go", input=string_value("7")))
-    r = round_of(
-        "i1",
+    episode, decided = _episode(
         [],
-        new,
+        [START],
         _response(
             _task(1), _complete(2, pb.ORCHESTRATION_STATUS_CONTINUED_AS_NEW, "5", carryoverEvents=[carried])
         ),
+        _response(),  # the new execution, asked at once: it waits for nothing new
     )
-    old, first = next_execution("i1", r, NOW, _guid)
-    assert old == []  # the old execution's activity is dropped, as in DTFx
+    assert len(decided) == 2 and episode.continued_as_new
+    assert episode.outbound == []  # the old execution's activity is dropped, as in DTFx
+    first = episode.history[:3]
     assert [type(e) for e in first] == [OrchestratorStartedEvent, ExecutionStartedEvent, EventRaisedEvent]
     started = first[1]
     assert isinstance(started, ExecutionStartedEvent) and started.input == "5"
     assert started.orchestration_instance == OrchestrationInstance("i1", "f" * 32)
+    assert episode.runtime_status is OrchestrationStatus.RUNNING
 
 
 def test_a_reused_action_id_gets_a_free_event_id_and_the_sdk_sees_its_own() -> None:
@@ -141,9 +146,7 @@ def test_a_reused_action_id_gets_a_free_event_id_and_the_sdk_sees_its_own() -> N
         TimerCreatedEvent(event_id=2, fire_at=NOW, timestamp=NOW),
         TimerFiredEvent(timer_id=2, fire_at=NOW, timestamp=NOW),
     ]
-    new, _ = admit(past, [], NOW)
-    r = round_of("i1", past, new, _response(_task(1)))  # the retry, under the first attempt's id
-    episode = episode_of("i1", new, r, now=NOW, new_guid=_guid)
+    episode, _ = _episode(past, [], _response(_task(1)))  # the retry, under the first attempt's id
     retry = episode.history[1]
     assert isinstance(retry, TaskScheduledEvent) and retry.event_id == REUSED_ID_BASE
     assert retry.tags == {SDK_ID_TAG: "1"}

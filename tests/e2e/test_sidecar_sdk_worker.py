@@ -227,13 +227,19 @@ async def test_sdk_activity_results_after_the_first_skip_the_control_queue(e2e: 
     assert done.runtime_status is COMPLETED, done.failure_details
     assert done.get_output() == [f"Hello {i}!" for i in range(5)]
     # the first result goes through the control queue; the SDK worker ran it and answered, so the rest
-    # are dispatched locally and handed straight into the orchestration's session, as in-process ones
+    # run in memory (group commit) or are dispatched locally and handed straight into the
+    # orchestration's session, as in-process ones
     assert calls["send_message"] - sent == 1
     assert sdk.sidecar.worker.activities.started_count == 5
     # each episode's history was translated for the SDK once per event, not again at every episode
     # (6 episodes, 2 + 4 events more each: reused 2 + 6 + 10 + 14 + 18 when the session kept them all)
-    remote = sdk.sidecar.worker.orchestrations.remote
-    assert remote.shown.reused >= 2 + 6 + 10 + 14 + 18  # type: ignore[union-attr]
+    remote = sdk.sidecar.worker.orchestrations.executor.remote  # type: ignore[attr-defined]
+    assert remote.shown.reused >= 2 + 6 + 10 + 14 + 18
+    # an SDK orchestrator is decided through the executor seam like any other, so its steps after the
+    # first are group-committed (worker.pipeline.group_commit): the SDK's answers and its activities'
+    # results in memory, several steps in one checkpoint
+    assert sdk.sidecar.worker.orchestrations.groups >= 1
+    assert sdk.sidecar.worker.activities.in_memory_count >= 1
 
 
 async def test_fan_out_fan_in(e2e: E2E, sdk: Sdk) -> None:

@@ -67,7 +67,7 @@ def decision_event(action: Action, now: datetime) -> HistoryEvent:
     """The history event recording an action (storage-format.md 4.3)."""
     if isinstance(action, ScheduleTask):
         return TaskScheduledEvent(
-            event_id=action.id, name=action.name, version="", input=action.input, timestamp=now
+            event_id=action.id, name=action.name, version="", input=action.input, timestamp=now, tags=action.tags
         )
     if isinstance(action, CreateTimer):
         return TimerCreatedEvent(event_id=action.id, fire_at=action.fire_at, timestamp=now)
@@ -79,6 +79,7 @@ def decision_event(action: Action, now: datetime) -> HistoryEvent:
             instance_id=action.instance_id,
             input=action.input,
             timestamp=now,
+            tags=action.tags,
         )
     return EventSentEvent(
         event_id=action.id,

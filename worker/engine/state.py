@@ -55,6 +55,8 @@ class ScheduleTask:
     name: str
     input: str | None
     kind: Literal["activity"] = "activity"
+    tags: dict[str, str] | None = None
+    """Tags of its ``TaskScheduled`` history event (an executor's own bookkeeping), or None."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class CreateSubOrchestration:
     version: str = ""
     """The child's version (its ``ExecutionStarted.Version``)."""
     kind: Literal["sub-orchestration"] = "sub-orchestration"
+    tags: dict[str, str] | None = None
+    """Tags of its ``SubOrchestrationInstanceCreated`` history event, or None."""
 
 
 @dataclass(frozen=True)

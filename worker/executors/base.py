@@ -18,25 +18,21 @@ Implementations: ``worker.executors.app.AppExecutor`` (a ``taskhub.App`` in this
 ``worker.registry`` picks one for an app.
 
 Work the app does not have may run in another process: the sidecar's connected SDK workers
-(``worker.sidecar.remote``). Its activities and entity batches come through the same seam (an executor
-that sends them there); its orchestration episodes through ``RemoteOrchestrations``, which answers with
-the whole episode. An executor that cannot run a work item now raises ``LeaveForLater``: the pipeline
-puts the messages back, not counted toward ``poisonMessageThreshold``.
+(``worker.sidecar.remote``), through the same seam (``WithRemote``: an executor that sends there what
+the app lacks; an SDK's orchestrator answers with ``Decisions`` like any other). An executor that cannot
+run a work item now raises ``LeaveForLater``: the pipeline puts the messages back, not counted toward
+``poisonMessageThreshold``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from taskhub.format.history import HistoryEvent, TaskScheduledEvent
 from worker.engine.decisions import Decisions, OrchestrationWork
 from worker.entities.batch import EntityBatch
-
-if TYPE_CHECKING:
-    from worker.engine.episode import Episode
 
 __all__ = [
     "OrchestrationWork",
@@ -48,7 +44,6 @@ __all__ = [
     "ActivityExecutor",
     "EntityExecutor",
     "Executor",
-    "RemoteOrchestrations",
     "LeaveForLater",
 ]
 
@@ -113,19 +108,4 @@ class Executor(OrchestrationExecutor, ActivityExecutor, EntityExecutor, Protocol
 
     def close(self) -> None:
         """Let go of what the executor holds (threads, processes)."""
-        ...
-
-
-class RemoteOrchestrations(Protocol):
-    """Orchestrators that run in another process (``worker.sidecar.remote``): an episode is decided
-    there, round by round, and comes back whole."""
-
-    def handles(self, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent]) -> bool:
-        """True when the execution's orchestrator is not the app's own (it runs elsewhere)."""
-        ...
-
-    async def run_episode(
-        self, instance_id: str, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent], now: datetime
-    ) -> Episode:
-        """The episode; ``LeaveForLater`` when nobody can run it now."""
         ...

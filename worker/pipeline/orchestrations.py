@@ -34,7 +34,7 @@ from worker.backends.base import Committed, OrchestrationWorkItems, WorkMessage
 from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
 from worker.engine.history_index import HistoryIndex
 from worker.engine.version_failure import failed_episode
-from worker.executors.base import LeaveForLater, OrchestrationExecutor, RemoteOrchestrations
+from worker.executors.base import LeaveForLater, OrchestrationExecutor
 from worker.pipeline.episode_memo import Decision, EpisodeMemo
 from worker.pipeline.group_commit import Group, GroupCommitConfig, InMemoryActivities, run_group
 from worker.pipeline.instance_cache import InstanceCache
@@ -90,9 +90,6 @@ class OrchestrationRunner:
         self.settings = settings
         self.memo = EpisodeMemo()
         """A retried episode decides what its failed attempt decided (``worker.pipeline.episode_memo``)."""
-        self.remote: RemoteOrchestrations | None = None
-        """Decides the episodes of orchestrators the app does not have, in another process (the sidecar's
-        connected SDK workers, ``worker.sidecar.remote``); None: such an episode fails as unknown."""
         self.group_commit = GroupCommitConfig.from_env()
         self.in_memory: InMemoryActivities | None = None
         """Runs activities for group commits (the worker's ``ActivityRunner``); None: no group commit."""
@@ -311,7 +308,7 @@ class OrchestrationRunner:
             log.info("orchestration.repeat_group instance_id=%s (commits its failed group again)", instance_id)
             return Group(decision.group.episode, decision.group.steps)
         episode = await self._decide(instance_id, loaded, t, admission, decision)
-        if self.in_memory is None or not self._may_group(loaded, t, admission, decision):
+        if self.in_memory is None or not self._may_group(t, admission, decision):
             return Group(episode, 1)
         return await run_group(
             episode,
@@ -322,14 +319,11 @@ class OrchestrationRunner:
             sessions=self.cache.sessions,
         )
 
-    def _may_group(self, loaded: _Loaded, t: Triage, admission: Admission, decision: Decision) -> bool:
-        """Group commits are for first attempts (see ``group_commit``) of this process's own orchestrators."""
+    def _may_group(self, t: Triage, admission: Admission, decision: Decision) -> bool:
+        """Group commits are for first attempts (see ``group_commit``)."""
         if not self.group_commit.enabled or admission.verdict != "run" or decision.sent:
             return False
-        if any(m.dequeue_count > 1 for m in t.run):
-            return False
-        incoming = [m.event for m in t.run]
-        return self.remote is None or not self.remote.handles(loaded.history.events, incoming)
+        return all(m.dequeue_count <= 1 for m in t.run)
 
     async def _decide_next(self, builder: EpisodeBuilder, session: object | None) -> Episode:
         if session is not None:
@@ -343,8 +337,6 @@ class OrchestrationRunner:
         if admission.verdict == "fail":
             log.warning("orchestration.version_failed instance_id=%s reason=%s", instance_id, admission.reason)
             return failed_episode(instance_id, loaded.history.events, incoming, admission.reason, decision.now)
-        if self.remote is not None and self.remote.handles(loaded.history.events, incoming):
-            return await self.remote.run_episode(instance_id, loaded.history.events, incoming, decision.now)
         builder = EpisodeBuilder(
             instance_id=instance_id,
             past_events=loaded.history.events,

@@ -1,12 +1,11 @@
-"""A connected SDK's decisions as this engine's episode, purely (the counterpart of ``worker.engine.episode``
-for an orchestrator that runs in another process).
+"""A connected SDK's answer as this engine's ``Decisions``, purely: what crosses the executor seam for an
+orchestrator that runs in another process (``worker.sidecar.remote``).
 
 The SDK replays the history itself and answers with the actions it has not taken before, numbered by its
 own sequence; those ids become the decision events' ``EventId``s, which is how the SDK finds its tasks
-again in the next episode. ``round_of`` turns one ``OrchestratorResponse`` into a ``ReplayResult``;
-``episode_of`` builds the rows and messages exactly as ``worker.engine.episode`` does for an in-process
-orchestrator (the same helpers). A continue-as-new needs one more round trip for the new execution:
-``next_execution`` gives its first events and the messages the old one still sends.
+again in the next episode. ``decisions_of`` turns one ``OrchestratorResponse`` into ``Decisions``; the
+engine (``worker.engine.episode.EpisodeBuilder``) builds the rows and messages from them exactly as for
+an in-process orchestrator, and asks again for the new execution after a continue-as-new.
 
 An SDK may reuse an action id (durabletask-python retries an activity or sub-orchestration under the
 id of its first attempt), which the DTFx format does not allow (one EventId per decision, and a second
@@ -18,21 +17,18 @@ event keeps the SDK's id in the tag ``SDK_ID_TAG``; ``to_sdk`` shows the SDK its
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from taskhub.format.entity_state import SorterState
 from taskhub.format.history import (
     EventRaisedEvent,
     EventSentEvent,
-    ExecutionCompletedEvent,
     ExecutionResumedEvent,
     ExecutionStartedEvent,
     ExecutionSuspendedEvent,
     HistoryEvent,
     OrchestrationStatus,
-    OrchestratorCompletedEvent,
-    OrchestratorStartedEvent,
     SubOrchestrationInstanceCompletedEvent,
     SubOrchestrationInstanceCreatedEvent,
     SubOrchestrationInstanceFailedEvent,
@@ -42,11 +38,7 @@ from taskhub.format.history import (
     TimerCreatedEvent,
 )
 from taskhub.format.types import FailureDetails
-from worker.engine.decisions import Decisions as ReplayResult
-from worker.engine.episode import Episode, Outbound, _admit
-from worker.engine.outbound import decision_event as _decision_event
-from worker.engine.outbound import messages_of as _messages
-from worker.engine.outbound import next_execution as _next_execution
+from worker.engine.decisions import Decisions
 from worker.engine.state import (
     Action,
     Completion,
@@ -59,16 +51,7 @@ from worker.sidecar.entity_calls import entity_send, entity_view, sorter_of
 from worker.sidecar.history import from_proto, to_proto
 from worker.sidecar.proto import failure_from_proto, moment, pb, status_from_proto, text
 
-__all__ = [
-    "admit",
-    "round_of",
-    "episode_of",
-    "next_execution",
-    "to_sdk",
-    "Round",
-    "SDK_ID_TAG",
-    "REUSED_ID_BASE",
-]
+__all__ = ["decisions_of", "to_sdk", "SDK_ID_TAG", "REUSED_ID_BASE"]
 
 REUSED_ID_BASE = 1 << 20
 """A reused action id gets the next free EventId from here up, far above the SDK's own sequence (which
@@ -121,23 +104,6 @@ def _copy(message: pb.HistoryEvent) -> pb.HistoryEvent:
     return out
 
 
-def admit(
-    past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent], now: datetime
-) -> tuple[list[HistoryEvent], list[tuple[HistoryEvent, str]]]:
-    """The episode's new events (``OrchestratorStarted(now)`` first) and the incoming ones discarded."""
-    discarded: list[tuple[HistoryEvent, str]] = []
-    return [OrchestratorStartedEvent(timestamp=now), *_admit(past, incoming, discarded)], discarded
-
-
-@dataclass(frozen=True)
-class Round:
-    result: ReplayResult
-    carried: list[HistoryEvent]
-    """Events a continue-as-new carries into the new execution (the SDK's ``carryoverEvents``)."""
-    renumbered: dict[int, int]
-    """New EventId -> the SDK's id, for the actions that reused an id."""
-
-
 def _action(
     a: pb.OrchestratorAction, parent_execution: str, instance_id: str, sorter: SorterState, now: datetime
 ) -> Action | None:
@@ -183,51 +149,36 @@ def _is_suspended(events: Sequence[HistoryEvent]) -> bool:
     return state
 
 
-def round_of(
+def decisions_of(
     instance_id: str,
     past: Sequence[HistoryEvent],
     new: Sequence[HistoryEvent],
     response: pb.OrchestratorResponse,
-) -> Round:
-    """The ``ReplayResult`` of one SDK response to ``(past, new)``. A bad action fails the execution
-    with a message saying which (as a faulty in-process orchestrator would)."""
+) -> Decisions:
+    """The ``Decisions`` of one SDK response to the execution ``(past, new)``. An action that reuses an
+    id gets a free one, tagged with the SDK's (see the module docstring). A bad action fails the
+    execution with a message saying which (as a faulty in-process orchestrator would)."""
     started = next(e for e in [*past, *new] if isinstance(e, ExecutionStartedEvent))
     execution = (
         started.orchestration_instance.execution_id if started.orchestration_instance else None
     ) or ""
     actions: list[Action] = []
     completion: Completion | None = None
-    carried: list[HistoryEvent] = []
-    custom = text(response.customStatus, response.HasField("customStatus"))
     used = {e.event_id for e in [*past, *new] if isinstance(e, _DECISIONS)}
     sorter = sorter_of([*past, *new])
     now = new[0].timestamp if new else started.timestamp
     ceiling = max([*used, *(a.id for a in response.actions), REUSED_ID_BASE - 1])
-    renumbered: dict[int, int] = {}
     try:
         for a in response.actions:
             action = _action(a, execution, instance_id, sorter, now)
             if action is not None and action.id in used:
                 ceiling += 1
-                renumbered[ceiling] = action.id
-                action = replace(action, id=ceiling)
+                action = _reused(action, ceiling)
             if action is not None:
                 used.add(action.id)
                 actions.append(action)
             elif completion is None:
-                c = a.completeOrchestration
-                status = status_from_proto(c.orchestrationStatus)
-                details = failure_from_proto(c.failureDetails) if c.HasField("failureDetails") else None
-                result = text(c.result, c.HasField("result"))
-                carried = [replace(from_proto(e), is_played=True) for e in c.carryoverEvents]
-                completion = Completion(
-                    action_id=a.id,
-                    status=status,
-                    result=None if status is OrchestrationStatus.CONTINUED_AS_NEW else result,
-                    failure_details=details,
-                    new_input=result if status is OrchestrationStatus.CONTINUED_AS_NEW else None,
-                    carried_events=tuple(e for e in carried if isinstance(e, EventRaisedEvent)),
-                )
+                completion = _completion(a)
     except ValueError as err:
         actions = []
         completion = Completion(
@@ -237,82 +188,34 @@ def round_of(
                 error_type="taskhub.SidecarError", message=str(err), is_non_retriable=True
             ),
         )
-    result_ = ReplayResult(
+    return Decisions(
         actions=actions,
         completion=completion,
-        custom_status=custom,
+        custom_status=text(response.customStatus, response.HasField("customStatus")),
         started=started,
         is_suspended=_is_suspended([*past, *new]),
     )
-    return Round(result_, carried, renumbered)
 
 
-def next_execution(
-    instance_id: str, r: Round, now: datetime, new_guid: Callable[[], str]
-) -> tuple[list[Outbound], list[HistoryEvent]]:
-    """After a continue-as-new: the old execution's messages that still go out (to other instances) and
-    the new execution's first events."""
-    completion = r.result.completion
-    assert completion is not None
-    old = [m for m in _messages(r.result, instance_id, now, new_guid) if m.kind == "orchestrator"]
-    started = _next_execution(r.result.started, completion, instance_id, new_guid(), now)
-    return old, [OrchestratorStartedEvent(timestamp=now), started, *r.carried]
+def _reused(action: Action, free_id: int) -> Action:
+    """``action`` under ``free_id``; its decision event keeps the SDK's id as a tag."""
+    if isinstance(action, ScheduleTask | CreateSubOrchestration):
+        return replace(action, id=free_id, tags={**(action.tags or {}), SDK_ID_TAG: str(action.id)})
+    return replace(action, id=free_id)
 
 
-def _tagged(event: HistoryEvent, renumbered: dict[int, int]) -> HistoryEvent:
-    if event.event_id not in renumbered or not isinstance(
-        event, TaskScheduledEvent | SubOrchestrationInstanceCreatedEvent
-    ):
-        return event
-    return replace(event, tags={**(event.tags or {}), SDK_ID_TAG: str(renumbered[event.event_id])})
-
-
-def episode_of(
-    instance_id: str,
-    new: Sequence[HistoryEvent],
-    r: Round,
-    *,
-    now: datetime,
-    new_guid: Callable[[], str],
-    outbound_before: Sequence[Outbound] = (),
-    custom_status: str | None = None,
-    continued: bool = False,
-    discarded: Sequence[tuple[HistoryEvent, str]] = (),
-) -> Episode:
-    """The episode the checkpoint writes for the last round (see ``worker.engine.episode.run_episode``)."""
-    result = r.result
-    completion = result.completion
-    outbound = [*outbound_before, *_messages(result, instance_id, now, new_guid)]
-    history = [*new, *(_tagged(_decision_event(action, now), r.renumbered) for action in result.actions)]
-    if completion is not None:
-        history.append(
-            ExecutionCompletedEvent(
-                event_id=completion.action_id,
-                orchestration_status=completion.status,
-                result=completion.result,
-                failure_details=completion.failure_details,
-                timestamp=now,
-            )
-        )
-    history.append(OrchestratorCompletedEvent(timestamp=now))
-    instance = result.started.orchestration_instance
-    execution_id = (instance.execution_id if instance else None) or ""
-    if completion is not None:
-        status = completion.status
-    else:
-        status = OrchestrationStatus.SUSPENDED if result.is_suspended else OrchestrationStatus.RUNNING
-    return Episode(
-        instance_id=instance_id,
-        execution_id=execution_id,
-        started=result.started,
-        history=history,
-        outbound=outbound,
-        runtime_status=status,
-        custom_status=result.custom_status if result.custom_status is not None else custom_status,
-        output=completion.result if completion else None,
-        failure_details=completion.failure_details if completion else None,
-        continued_as_new=continued,
-        new_execution_id=execution_id if continued else None,
-        discarded=list(discarded),
-        session=None,
+def _completion(a: pb.OrchestratorAction) -> Completion:
+    c = a.completeOrchestration
+    status = status_from_proto(c.orchestrationStatus)
+    details = failure_from_proto(c.failureDetails) if c.HasField("failureDetails") else None
+    result = text(c.result, c.HasField("result"))
+    carried = [replace(from_proto(e), is_played=True) for e in c.carryoverEvents]
+    continued = status is OrchestrationStatus.CONTINUED_AS_NEW
+    return Completion(
+        action_id=a.id,
+        status=status,
+        result=None if continued else result,
+        failure_details=details,
+        new_input=result if continued else None,
+        carried_events=tuple(e for e in carried if isinstance(e, EventRaisedEvent)),
     )

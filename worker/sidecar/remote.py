@@ -1,12 +1,12 @@
 """The one adapter between the engine and connected SDK workers: a "remote executor".
 
-An orchestration episode whose orchestrator the local App does not have goes to a connected worker as an
-``OrchestratorRequest`` (past and new events as the protocol's ``HistoryEvent``s); its
-``CompleteOrchestratorTask`` answer becomes this engine's ``Episode`` (``worker.sidecar.decisions``), which
-the pipeline commits exactly as an in-process episode (``worker.executors.base.RemoteOrchestrations``).
-An activity or entity the App does not have goes, behind the executor seam (``Executor.run_activity``,
-``run_entity_batch``), as an ``ActivityRequest`` / ``EntityBatchRequest``; ``WithRemote`` sends there
-what the App lacks and runs the rest through the App's own executor. When no worker takes the item
+Everything goes through the executor seam (``worker.executors.base``); ``WithRemote`` sends there what
+the local App lacks and runs the rest through the App's own executor. An orchestration whose
+orchestrator the App does not have is decided (``OrchestrationExecutor.decide``) by a connected worker:
+the execution's past and new events go as an ``OrchestratorRequest`` (the protocol's ``HistoryEvent``s),
+and the ``CompleteOrchestratorTask`` answer comes back as ``Decisions`` (``worker.sidecar.decisions``),
+which the engine applies as it applies an in-process orchestrator's (``worker.engine.episode``). An
+activity or entity the App does not have goes as an ``ActivityRequest`` / ``EntityBatchRequest``. When no worker takes the item
 (``NoWorker``) or its worker disconnects (``WorkerGone``), ``LeaveForLater`` makes the pipeline give the
 messages back to their queue.
 """
@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from taskhub.format.entities import RequestMessage, stamp_of
 from taskhub.format.history import (
     ExecutionStartedEvent,
     HistoryEvent,
-    OrchestrationStatus,
     TaskCompletedEvent,
     TaskFailedEvent,
 )
 from taskhub.model.app import App
 from worker.engine.decisions import Decisions, OrchestrationWork
-from worker.engine.episode import MAX_CONTINUE_AS_NEW_PER_EPISODE, Episode, Outbound
 from worker.entities.batch import Outcome, StartOrchestration
 from worker.executors.base import ActivityOutcome, ActivityWork, EntityWork, Executor
 from worker.host import Worker
-from worker.sidecar.decisions import admit, episode_of, next_execution, round_of
+from worker.sidecar.decisions import decisions_of
 from worker.sidecar.history import trace_to_proto
 from worker.sidecar.proto import failure_from_proto, moment, pb, string_value, text
 from worker.sidecar.shown import ShownHistories
@@ -50,60 +47,34 @@ class RemoteExecutor:
         """The translated histories of the instances in progress, reused from episode to episode."""
 
     def attach(self, worker: Worker) -> None:
-        """Plug into a worker's pipeline: its activities and entity batches through ``WithRemote`` (the
-        executor seam), its orchestration episodes through ``OrchestrationRunner.remote``."""
+        """Plug into a worker's pipeline, behind the executor seam: ``WithRemote`` decides the
+        orchestrations and runs the activities and entity batches that the App lacks here."""
         both = WithRemote(worker.executor, self)
+        worker.orchestrations.executor = both
         worker.activities.executor = both
         worker.entities.executor = both
-        worker.orchestrations.remote = self
 
     # -- orchestrations ---------------------------------------------------------------------------
 
-    def handles(self, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent]) -> bool:
-        events = [*past, *incoming]
-        started = next((e for e in events if isinstance(e, ExecutionStartedEvent)), None)
-        return started is not None and self.app.get_orchestrator(started.name or "") is None
+    def handles(self, work: OrchestrationWork) -> bool:
+        """Is the execution's orchestrator one the App does not have (so a connected worker's)?"""
+        return self.app.get_orchestrator(_name(work.past, work.new)) is None
 
-    async def run_episode(
-        self, instance_id: str, past: Sequence[HistoryEvent], incoming: Sequence[HistoryEvent], now: datetime
-    ) -> Episode:
-        new, discarded = admit(past, incoming, now)
-        before: list[HistoryEvent] = list(past)
-        outbound: list[Outbound] = []
-        custom: str | None = None
-        continued = False
-        for _ in range(MAX_CONTINUE_AS_NEW_PER_EPISODE):
-            # once: an event's view depends only on the events before it
-            shown = self.shown.to_sdk(instance_id, [*before, *new])
-            request = pb.OrchestratorRequest(
-                instanceId=instance_id,
-                executionId=string_value(_execution_id(before, new)),
-                pastEvents=shown[: len(before)],
-                newEvents=shown[len(before) :],
-            )
-            response = await self.dispatcher.run("orchestrator", _name(before, new), request)
-            r = round_of(instance_id, before, new, response)
-            if r.result.custom_status is not None:
-                custom = r.result.custom_status
-            c = r.result.completion
-            if c is None or c.status is not OrchestrationStatus.CONTINUED_AS_NEW:
-                if c is not None:  # it ended: no next episode to translate for
-                    self.shown.forget(instance_id)
-                break
-            old, new = next_execution(instance_id, r, now, _guid)
-            outbound.extend(old)
-            before, continued = [], True
-        return episode_of(
-            instance_id,
-            new,
-            r,
-            now=now,
-            new_guid=_guid,
-            outbound_before=outbound,
-            custom_status=custom,
-            continued=continued,
-            discarded=discarded,
+    async def decide(self, work: OrchestrationWork) -> Decisions:
+        """One execution, decided by a connected worker (its SDK replays the whole history)."""
+        instance_id, past, new = work.instance_id, work.past, work.new
+        shown = self.shown.to_sdk(instance_id, [*past, *new])  # once: an event's view depends on those before it
+        request = pb.OrchestratorRequest(
+            instanceId=instance_id,
+            executionId=string_value(_execution_id(past, new)),
+            pastEvents=shown[: len(past)],
+            newEvents=shown[len(past) :],
         )
+        response = await self.dispatcher.run("orchestrator", _name(past, new), request)
+        decisions = decisions_of(instance_id, past, new, response)
+        if decisions.completion is not None:  # it ended or continued as new: nothing more to reuse
+            self.shown.forget(instance_id)
+        return decisions
 
     # -- activities -------------------------------------------------------------------------------
 
@@ -199,15 +170,18 @@ class RemoteExecutor:
 
 
 class WithRemote:
-    """An executor for activities and entity batches: what the app has runs through its own executor
-    (``local``), the rest on the connected workers (``remote``)."""
+    """An executor: what the app has runs through its own executor (``local``), the rest on the connected
+    workers (``remote``)."""
 
     def __init__(self, local: Executor, remote: RemoteExecutor) -> None:
         self.local = local
         self.remote = remote
         self.keeps_sessions = local.keeps_sessions
+        """The local executor's: a connected worker's decisions carry no session, so those replay."""
 
     async def decide(self, work: OrchestrationWork) -> Decisions:
+        if self.remote.handles(work):
+            return await self.remote.decide(work)
         return await self.local.decide(work)
 
     async def run_activity(self, work: ActivityWork) -> ActivityOutcome:
