@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,9 @@ import pytest
 from taskhub.format.history import EventType, OrchestrationStatus
 from taskhub.model.app import App
 from taskhub.model.context import ActivityContext, OrchestrationContext
+from taskhub.storage import Storage
 from tests.e2e.conftest import E2E
+from tests.faults import StorageFaults
 
 app = App()
 SLEEP_S = 0.005
@@ -128,3 +131,31 @@ async def test_on_and_off_store_the_same_history(
     else:  # the first call goes through the queue (never run here before); then groups
         assert checkpoints[0] == (4, 1) and len(checkpoints) < 21, checkpoints
         assert worker.orchestrations.groups >= 1 and worker.activities.in_memory_count >= 18
+
+
+RUNS: Counter[int] = Counter()
+
+
+@app.activity
+def counted(ctx: ActivityContext, value: int) -> int:
+    RUNS[value] += 1
+    return value
+
+
+@pytest.mark.app(None)
+async def test_a_group_whose_commit_fails_is_committed_again_as_it_was(
+    e2e: E2E, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The history write of the group's checkpoint fails (its messages may be out): the retry commits the
+    same episode (``orchestration.repeat_group``) instead of deciding again, so the activities that ran
+    in memory do not run again, and the history holds each step once."""
+    faults = StorageFaults("submit_batch:2:500:History")  # the 1st is step 1's; the 2nd is the group's
+    monkeypatch.setattr(Storage, "interceptor", faults)
+    RUNS.clear()
+    await e2e.start_worker(app)
+    _, types = await _run(e2e, 10, "counted")
+    assert faults.injected and faults.injected[0][0] == "submit_batch", faults.injected
+    assert any("orchestration.repeat_group" in r.getMessage() for r in logs.records)
+    assert dict(RUNS) == dict.fromkeys(range(10), 1)  # each ran once, in memory or not
+    assert types.count("TaskScheduled") == types.count("TaskCompleted") == 10
+    assert types.count("OrchestratorStarted") == 11
