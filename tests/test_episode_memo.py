@@ -60,3 +60,17 @@ def test_an_attempt_that_sent_nothing_is_not_repeated() -> None:
     first, _ = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
     again, repeated = memo.begin("i", etag="e1", events=5, messages=("m1",), now=now)
     assert not repeated and again.now != first.now
+
+
+def test_a_batch_holding_the_failed_attempts_messages_is_arranged_in_its_order() -> None:
+    """A message that waited for the retry was put back as a new queue message (inserted later), so it
+    may now sort after a message it preceded: the retry still applies the failed attempt's messages
+    first, in its order, and the others after them."""
+    memo = EpisodeMemo()
+    decision, _ = memo.begin("i", etag="e", events=3, messages=("start", "answer"), now=clock())
+    memo.failed("i", decision)
+    assert memo.arrange("i", etag="e", events=3, messages=["answer", "new", "start"]) == [2, 0, 1]
+    # not all of them here, another history, or nothing failed: as they are
+    assert memo.arrange("i", etag="e", events=3, messages=["answer", "new"]) == [0, 1]
+    assert memo.arrange("i", etag="f", events=3, messages=["answer", "start"]) == [0, 1]
+    assert memo.arrange("j", etag="e", events=3, messages=["answer", "start"]) == [0, 1]

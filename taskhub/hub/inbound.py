@@ -41,6 +41,15 @@ class Inbound:
         return self.raw.id
 
     @property
+    def identity(self) -> str:
+        """The message itself, whichever queue message carries it: its ActivityId and the sender's sequence
+        number, which a copy put back in its place (``worker.backends.azure_storage.work_items.put_back_uncounted``)
+        keeps, while its queue message id and insertion time are new."""
+        if self.data is None:
+            return self.raw.id
+        return f"{self.data.activity_id}:{self.data.sequence_number}"
+
+    @property
     def dequeue_count(self) -> int:
         return self.raw.dequeue_count
 

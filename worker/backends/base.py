@@ -64,6 +64,12 @@ class WorkMessage(Protocol):
     def message_id(self) -> str: ...
 
     @property
+    def identity(self) -> str:
+        """The message itself, the same for a copy that takes its place in the queue (``message_id`` is the
+        queue message's, new for such a copy)."""
+        ...
+
+    @property
     def dequeue_count(self) -> int:
         """How often the message has been taken (1 the first time)."""
         ...

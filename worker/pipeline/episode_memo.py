@@ -8,8 +8,11 @@ attempt's time (``OrchestratorStarted``) and its generated execution ids, it sen
 same requests: the entity's sorter drops the second copy (entities.md 2.7), a sub-orchestration's
 second start is discarded as a duplicate, a timer fires at the same time.
 
-A decision is reused only by an attempt that starts from the same history (same sentinel ETag, same
-number of events) with the same messages first, in the same order (new ones may follow): once anything
+Messages are known by their identity (``WorkMessage.identity``: ActivityId and sequence number), which
+a copy put back in a message's place keeps; the pipeline puts a batch holding all of the failed
+attempt's messages in that attempt's order first (:meth:`EpisodeMemo.arrange`). A decision is reused
+only by an attempt that starts from the same history (same sentinel ETag, same number of events) with
+the same messages first, in the same order (new ones may follow): once anything
 was committed, it is stale and forgotten; and an attempt without all of the failed one's messages would
 number its requests differently, so it decides afresh.
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 import collections
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,6 +125,21 @@ class EpisodeMemo:
         if time.monotonic() - old.since > MAX_WAIT_S:
             return ()
         return old.messages
+
+    def arrange(self, instance_id: str, *, etag: str | None, events: int, messages: Sequence[str]) -> list[int]:
+        """The order in which to apply a batch of ``messages`` (identities, in queue order): the failed
+        attempt's messages first, in its order, then the others, when this batch holds them all and
+        starts from its history; else as they are. A message put back while it waited comes again as
+        a new queue message inserted later, so it may sort after messages it preceded."""
+        keep = list(range(len(messages)))
+        old = self._by_instance.get(instance_id)
+        if old is None or not old.sent or old.etag != etag or old.events != events:
+            return keep
+        where = {m: i for i, m in enumerate(messages)}
+        if not all(m in where for m in old.messages):
+            return keep
+        first = [where[m] for m in old.messages]
+        return first + [i for i in keep if i not in set(first)]
 
     def failed(self, instance_id: str, decision: Decision, group: object | None = None) -> None:
         """The attempt's checkpoint failed after it may have sent messages: its retry repeats it (and

@@ -30,7 +30,7 @@ from taskhub.format.history import (
 from taskhub.format.rows import HistoryLoad, InstanceRow
 from taskhub.model.versioning import Admission
 from taskhub.model.versioning import admit as admit_version
-from worker.backends.base import Committed, OrchestrationWorkItems, WorkMessage
+from worker.backends.base import CommitConflict, Committed, OrchestrationWorkItems, WorkMessage
 from worker.engine.episode import Episode, EpisodeBuilder, decide_episode
 from worker.engine.history_index import HistoryIndex
 from worker.engine.version_failure import failed_episode
@@ -40,7 +40,7 @@ from worker.pipeline.group_commit import Group, GroupCommitConfig, InMemoryActiv
 from worker.pipeline.instance_cache import InstanceCache
 from worker.pipeline.triage import Triage, triage
 from worker.pipeline.versions import work_item_version
-from worker.pipeline.workitem import admit, run_or_give_back
+from worker.pipeline.workitem import RetryTogether, admit, run_or_give_back
 from worker.telemetry import record, traces
 
 __all__ = ["OrchestrationRunner"]
@@ -133,6 +133,9 @@ class OrchestrationRunner:
         if not admitted:
             return
         t = self._triage(instance_id, loaded, admitted)
+        ids = [m.identity for m in t.run]
+        order = self.memo.arrange(instance_id, etag=loaded.history.etag, events=len(loaded.history.events), messages=ids)
+        t.run = [t.run[i] for i in order]  # a failed attempt's messages first, in its order
         if await self._wait_for_failed_attempt(instance_id, loaded, t):
             return
         for m, _why in t.defer:
@@ -161,7 +164,7 @@ class OrchestrationRunner:
         consumed = [*t.run, *(m for m, _ in t.discard)]
         if isinstance(decision.group, _FailedGroup):  # its retry: the same messages, the others after it
             retried = set(decision.group.messages)
-            later = [m for m in t.run if m.message_id not in retried]
+            later = [m for m in t.run if m.identity not in retried]
             consumed = [m for m in consumed if not any(m is x for x in later)]
             await asyncio.gather(*(self.items.defer(m, delay=0, counted=False) for m in later))
         ended = traces.stamp_outbound(episode)
@@ -177,10 +180,13 @@ class OrchestrationRunner:
                 episodes_before=loaded.index.episodes,
                 coalesce=True,
             )
-        except Exception:
+        except CommitConflict:
+            raise
+        except Exception as err:
             if episode.outbound or group.steps > 1:  # its messages may be out: the retry must decide the same
-                failed = _FailedGroup(episode, tuple(m.message_id for m in t.run), group.steps) if group.steps > 1 else None
+                failed = _FailedGroup(episode, tuple(m.identity for m in t.run), group.steps) if group.steps > 1 else None
                 self.memo.failed(instance_id, decision, failed)
+                raise RetryTogether(str(err)) from err
             raise
         self.memo.done(instance_id)
         if group.steps > 1:
@@ -270,7 +276,7 @@ class OrchestrationRunner:
             instance_id,
             etag=loaded.history.etag,
             events=len(loaded.history.events),
-            messages=tuple(m.message_id for m in t.run),
+            messages=tuple(m.identity for m in t.run),
             now=utcnow,
         )
         if repeated:
@@ -285,7 +291,7 @@ class OrchestrationRunner:
         """While the messages of an attempt whose checkpoint failed are away, the others wait (1 s at a
         time): see ``worker.pipeline.episode_memo``. True when this batch was put back."""
         history = loaded.history
-        messages = tuple(m.message_id for m in t.run)
+        messages = tuple(m.identity for m in t.run)
         if not self.memo.waiting_for(instance_id, etag=history.etag, events=len(history.events), messages=messages):
             return False
         batch = [*t.run, *(m for m, _ in t.discard), *(m for m, _ in t.defer)]

@@ -8,6 +8,7 @@ The kinds' own steps: ``worker.pipeline.orchestrations`` (load, triage, decide, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -15,7 +16,7 @@ from typing import Protocol
 from taskhub.format.entities import is_entity_instance
 from worker.backends.base import CommitConflict, OrchestrationWorkItems, WorkMessage
 
-__all__ = ["admit", "run_or_give_back", "Runner", "ControlQueueWork"]
+__all__ = ["admit", "run_or_give_back", "Runner", "ControlQueueWork", "RetryTogether", "RETRY_TOGETHER_S"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,16 @@ async def admit(
                 f"without being processed (poisonMessageThreshold is {threshold})",
             )
     return sorted((m for m in messages if m.dequeue_count <= threshold), key=lambda m: m.order_key)
+
+
+RETRY_TOGETHER_S = 1
+
+
+class RetryTogether(Exception):
+    """A commit failed after its messages may have gone out: the batch must be decided again as it was
+    (``worker.pipeline.episode_memo``), so its messages go back with one short delay and come back
+    together, not each after its own backoff (a batch whose messages came back apart waited for the
+    missing ones until the memo gave up, and then decided afresh)."""
 
 
 async def run_or_give_back(
@@ -54,6 +65,13 @@ async def run_or_give_back(
     except CommitConflict:
         forget([instance_id])
         await items.give_back(messages, at_once=True)
+    except RetryTogether as err:
+        forget([instance_id])
+        cause = err.__cause__ or err
+        action = f"{kind} {instance_id}: its messages go back to the queue, to be processed again together in 1 s"
+        if not items.report(cause, action):
+            log.warning("%s.commit_failed instance_id=%s worker_id=%s error=%s", kind, instance_id, worker_id, cause)
+        await asyncio.gather(*(items.defer(m, delay=RETRY_TOGETHER_S) for m in messages))
     except Exception as err:
         forget([instance_id])
         action = f"{kind} {instance_id}: its messages go back to the queue and are processed again in a few seconds"
