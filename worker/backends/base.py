@@ -115,8 +115,11 @@ class OrchestrationWorkItems(Protocol):
         wait a little and be merged with the next."""
         ...
 
-    async def give_back(self, messages: Sequence[WorkMessage], *, at_once: bool = False) -> None:
-        """Abandon a work item: its messages come back (with backoff, or at once)."""
+    async def give_back(
+        self, messages: Sequence[WorkMessage], *, at_once: bool = False, delay: int | None = None
+    ) -> None:
+        """Abandon a work item: its messages come back (with backoff, at once, or after ``delay`` s),
+        retried while the storage fails."""
         ...
 
     async def reject(self, messages: Sequence[WorkMessage]) -> None:

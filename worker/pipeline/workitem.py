@@ -8,7 +8,6 @@ The kinds' own steps: ``worker.pipeline.orchestrations`` (load, triage, decide, 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -71,7 +70,7 @@ async def run_or_give_back(
         action = f"{kind} {instance_id}: its messages go back to the queue, to be processed again together in 1 s"
         if not items.report(cause, action):
             log.warning("%s.commit_failed instance_id=%s worker_id=%s error=%s", kind, instance_id, worker_id, cause)
-        await asyncio.gather(*(items.defer(m, delay=RETRY_TOGETHER_S) for m in messages))
+        await items.give_back(messages, delay=RETRY_TOGETHER_S)
     except Exception as err:
         forget([instance_id])
         action = f"{kind} {instance_id}: its messages go back to the queue and are processed again in a few seconds"

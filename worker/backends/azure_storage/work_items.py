@@ -80,9 +80,11 @@ class AzureOrchestrationItems:
             in_progress=self.in_progress,
         )
 
-    async def give_back(self, messages: Sequence[WorkMessage], *, at_once: bool = False) -> None:
-        delay = 0 if at_once else None
-        await asyncio.gather(*(self.hub.queues.give_back(inbound(m), delay=delay) for m in messages))
+    async def give_back(
+        self, messages: Sequence[WorkMessage], *, at_once: bool = False, delay: int | None = None
+    ) -> None:
+        wait = 0 if at_once else delay
+        await asyncio.gather(*(self.hub.queues.give_back(inbound(m), delay=wait) for m in messages))
 
     async def reject(self, messages: Sequence[WorkMessage]) -> None:
         """Back to the queue, hidden for 2^DequeueCount seconds (at most 600), as DTFx abandons them; a
